@@ -1,0 +1,87 @@
+//! HTTP API under `/api/v1`; one module per resource, handlers stay thin.
+
+pub mod auth;
+pub mod categories;
+pub mod health;
+pub mod me;
+pub mod org;
+pub mod users;
+
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{self, AppError};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Huying 呼应 API",
+        description = "三级呼叫响应：群众呼、小区党支部应；小区党支部呼、社区党支部应；社区党支部呼、街党工委应。\n\nErrors are JSON `{code, message}` with a stable snake_case `code` and a zh-CN `message`."
+    ),
+    paths(
+        health::healthz, health::readyz,
+        auth::request_otp, auth::login, auth::refresh, auth::logout, me::me,
+        org::tree, org::create, org::update,
+        users::create, users::list, users::get_one, users::update,
+        categories::list,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-in and tokens"),
+        (name = "org", description = "Streets, communities, compounds, buildings"),
+        (name = "users", description = "Accounts (admin)"),
+        (name = "categories", description = "Ticket categories"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Routes under `/api/v1`.
+pub fn configure_v1(cfg: &mut web::ServiceConfig) {
+    cfg.service(auth::request_otp)
+        .service(auth::login)
+        .service(auth::refresh)
+        .service(auth::logout)
+        .service(me::me)
+        .service(org::tree)
+        .service(org::create)
+        .service(org::update)
+        .service(users::create)
+        .service(users::list)
+        .service(users::get_one)
+        .service(users::update)
+        .service(categories::list);
+}
+
+/// The extractor configs that turn actix's plain-text 400s into our JSON errors.
+pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(64 * 1024)
+            .error_handler(error::json_error_handler),
+    )
+    .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
+    .app_data(web::PathConfig::default().error_handler(error::path_error_handler));
+}
+
+pub async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}

@@ -1,0 +1,267 @@
+//! Typed settings: the embedded `config/default.toml`, an optional file, then environment.
+
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The documented defaults, compiled in so the binary runs from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub data: DataSettings,
+    pub auth: AuthSettings,
+    pub sms: SmsSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub public_url: String,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// May carry a password, hence secret.
+    pub url: SecretString,
+    pub pool_size: u32,
+    pub pool_timeout_secs: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub otp_ttl_secs: i64,
+    pub otp_max_attempts: i32,
+    pub otp_resend_secs: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsProviderKind {
+    Log,
+    Http,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    pub provider: SmsProviderKind,
+    pub http: SmsHttpSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsHttpSettings {
+    pub url: String,
+    pub auth_header: SecretString,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("配置错误 / configuration error: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then `HUYING__SECTION__KEY` variables, then `DATABASE_URL`.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(file, &env)
+    }
+
+    /// Like [`Settings::load`] with an explicit environment, so tests never depend on the
+    /// process environment.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Settings, ConfigError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "配置文件不存在 / config file not found: {}",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        let huying_env: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("HUYING__"))
+            .cloned()
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix("HUYING")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(huying_env)),
+        );
+        if let Some((_, url)) = env.iter().find(|(k, _)| k == "DATABASE_URL") {
+            if !url.is_empty() {
+                builder = builder
+                    .set_override("database.url", url.clone())
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            }
+        }
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err()
+            && !self.server.bind.contains(':')
+        {
+            return Err(ConfigError::Invalid(format!(
+                "server.bind must be HOST:PORT, got `{}`",
+                self.server.bind
+            )));
+        }
+        if self.sms.provider == SmsProviderKind::Http && self.sms.http.url.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "sms.provider = \"http\" needs sms.http.url".into(),
+            ));
+        }
+        if self.database.pool_size == 0 {
+            return Err(ConfigError::Invalid(
+                "database.pool_size must be ≥ 1".into(),
+            ));
+        }
+        if self.auth.access_ttl_secs <= 0 || self.auth.refresh_ttl_secs <= 0 {
+            return Err(ConfigError::Invalid(
+                "auth token lifetimes must be > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL with any password replaced, for logs.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(self.database.url.expose_secret())
+    }
+}
+
+fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let s = Settings::load_with_env(None, &[]).expect("defaults");
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert_eq!(s.sms.provider, SmsProviderKind::Log);
+        assert_eq!(s.auth.access_ttl_secs, 900);
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let s = Settings::load_with_env(
+            None,
+            &env(&[
+                ("HUYING__SERVER__BIND", "127.0.0.1:9000"),
+                ("HUYING__SMS__PROVIDER", "http"),
+                ("HUYING__SMS__HTTP__URL", "http://127.0.0.1:1/send"),
+                ("HUYING__SMS__HTTP__AUTH_HEADER", "Bearer abc"),
+                ("DATABASE_URL", "postgres://u:pw@localhost/db"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(s.server.bind, "127.0.0.1:9000");
+        assert_eq!(s.sms.provider, SmsProviderKind::Http);
+        assert_eq!(s.sms.http.url, "http://127.0.0.1:1/send");
+        assert_eq!(s.sms.http.auth_header.expose_secret(), "Bearer abc");
+        assert_eq!(
+            s.database.url.expose_secret(),
+            "postgres://u:pw@localhost/db"
+        );
+    }
+
+    #[test]
+    fn unknown_environment_key_is_an_error() {
+        let err = Settings::load_with_env(None, &env(&[("HUYING__SERVER__BINDD", "x")]))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("bindd"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let s = Settings::load_with_env(
+            None,
+            &env(&[
+                ("HUYING__AUTH__JWT_SECRET", "topsecretvalue"),
+                ("HUYING__SMS__HTTP__AUTH_HEADER", "Bearer sekrit-token"),
+                ("DATABASE_URL", "postgres://u:hunter2@localhost/db"),
+            ]),
+        )
+        .expect("load");
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("topsecretvalue"));
+        assert!(!dbg.contains("sekrit-token"));
+        assert!(!dbg.contains("hunter2"));
+        assert!(!s.database_url_redacted().contains("hunter2"));
+    }
+
+    #[test]
+    fn http_sms_without_url_is_rejected() {
+        let err = Settings::load_with_env(None, &env(&[("HUYING__SMS__PROVIDER", "http")]))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("sms.http.url"));
+    }
+}

@@ -1,0 +1,233 @@
+//! Database access: one diesel code path over SQLite and PostgreSQL.
+
+pub mod models;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use crate::error::{AppError, AppResult};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend; queries written against it run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a database URL points, decided by its scheme (the derived `establish` would try each
+/// backend in turn and hide the real error).
+#[derive(Debug, Clone)]
+pub enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Target {
+    pub fn parse(url: &str) -> AppResult<Target> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Target::Postgres(url.to_string()))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(Target::Sqlite(path.to_string()))
+        } else if let Some(path) = url.strip_prefix("sqlite:") {
+            Ok(Target::Sqlite(path.to_string()))
+        } else if url.contains("://") {
+            Err(AppError::Internal(anyhow::anyhow!(
+                "unsupported database URL scheme (use sqlite:// or postgres://)"
+            )))
+        } else {
+            Ok(Target::Sqlite(url.to_string()))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Target::Sqlite(_) => Backend::Sqlite,
+            Target::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub fn connect(&self) -> Result<DbConn, diesel::ConnectionError> {
+        match self {
+            Target::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),
+            Target::Sqlite(path) => {
+                if path != ":memory:" {
+                    if let Some(parent) = std::path::Path::new(path).parent() {
+                        if !parent.as_os_str().is_empty() {
+                            std::fs::create_dir_all(parent).map_err(|e| {
+                                diesel::ConnectionError::BadConnection(format!(
+                                    "cannot create {}: {e}",
+                                    parent.display()
+                                ))
+                            })?;
+                        }
+                    }
+                }
+                let mut conn = SqliteConnection::establish(path)?;
+                // Per connection (busy_timeout first, so that switching to WAL waits too): WAL lets readers run beside the writer; busy_timeout makes a
+                // second writer wait instead of failing; foreign keys are off by default.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+pub struct Manager {
+    target: Target,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        self.target.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// The pool plus which backend it talks to.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+impl Db {
+    pub fn connect(settings: &Settings) -> anyhow::Result<Db> {
+        let target = Target::parse(settings.database.url.expose_secret())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let backend = target.backend();
+        // Fail fast with the real connection error rather than r2d2's generic timeout.
+        target
+            .connect()
+            .map_err(|e| anyhow::anyhow!("cannot connect to database: {e}"))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.database.pool_size)
+            .connection_timeout(Duration::from_secs(settings.database.pool_timeout_secs))
+            .build(Manager { target })?;
+        Ok(Db { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A pooled connection for blocking code (CLI, jobs).
+    pub fn get(&self) -> AppResult<r2d2::PooledConnection<Manager>> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs blocking database work off the async executor.
+    pub async fn run<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    /// Runs `f` in a write transaction (see [`write_tx`]) off the async executor.
+    pub async fn write<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+    {
+        self.run(move |conn| write_tx(conn, f)).await
+    }
+
+    pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        let mut conn = self.pool.get()?;
+        run_migrations(&mut conn)
+    }
+}
+
+/// A transaction that will write. SQLite needs `BEGIN IMMEDIATE` here: a deferred transaction
+/// that reads first and writes later fails with "database is locked" under concurrency instead
+/// of waiting for the busy timeout.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) =
+                <DbConn as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                tracing::error!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
+    let applied = match conn {
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+            .iter()
+            .map(|v| v.to_string())
+            .collect(),
+        DbConn::Pg(c) => {
+            // Several instances may start at once: one migrates, the others wait for it.
+            c.batch_execute("SELECT pg_advisory_lock(4826001)")?;
+            let result = c
+                .run_pending_migrations(PG_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+                .map_err(|e| anyhow::anyhow!("migration failed: {e}"));
+            c.batch_execute("SELECT pg_advisory_unlock(4826001)")?;
+            result?
+        }
+    };
+    Ok(applied)
+}
+
+/// `now()` for the database: UTC, rounded to microseconds because PostgreSQL keeps no more.
+pub fn round_ts(t: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    t.naive_utc().trunc_subsecs(6)
+}

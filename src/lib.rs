@@ -1,0 +1,14 @@
+//! Huying (呼应): the three-tier call-and-response chain of a Chinese street.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod service;
+pub mod sms;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

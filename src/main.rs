@@ -1,0 +1,201 @@
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use huying::config::Settings;
+use huying::db::Db;
+use huying::domain::role::Role;
+use huying::startup::Application;
+
+/// 呼应 Huying: 三级呼叫响应 / the three-tier call-and-response service.
+#[derive(Parser)]
+#[command(name = "huying", version)]
+struct Cli {
+    /// A TOML file overriding config/default.toml (environment HUYING__SECTION__KEY wins over it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve {
+        /// Listen on HOST:PORT instead of server.bind.
+        #[arg(long, value_name = "HOST:PORT")]
+        bind: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a demo street with units, staff accounts and residents; print them as JSON.
+    SeedDemo {
+        /// Street code (ticket reference prefix).
+        #[arg(long, default_value = "YC")]
+        code: String,
+        /// One password for every demo account (default: a random one each).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a staff or admin account; the password is read from the first line of stdin.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// Read the password from stdin (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// admin | street_staff | community_staff | compound_staff
+        #[arg(long, default_value = "admin")]
+        role: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The org unit a staff account answers for.
+        #[arg(long)]
+        org_unit_id: Option<i64>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    huying::telemetry::init(&settings.log);
+    let result = match cli.command.unwrap_or(Command::Serve { bind: None }) {
+        Command::Serve { bind } => {
+            if let Some(b) = bind {
+                settings.server.bind = b;
+            }
+            serve(settings)
+        }
+        Command::Migrate => migrate(settings),
+        Command::SeedDemo { code, password } => seed(settings, &code, password.as_deref()),
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    password_stdin: _,
+                    role,
+                    display_name,
+                    org_unit_id,
+                    phone,
+                    email,
+                },
+        } => add_user(
+            settings,
+            username,
+            role,
+            display_name,
+            org_unit_id,
+            phone,
+            email,
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("错误 / error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(database = %settings.database_url_redacted(), "starting");
+    let runtime = actix_web::rt::System::new();
+    runtime.block_on(async move {
+        let app = Application::build(settings)?;
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn open_db(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(settings)?;
+    db.migrate()?;
+    Ok(db)
+}
+
+fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let db = Db::connect(&settings)?;
+    let applied = db.migrate()?;
+    if applied.is_empty() {
+        eprintln!("数据库已是最新 / database is up to date");
+    } else {
+        for m in applied {
+            eprintln!("applied {m}");
+        }
+    }
+    Ok(())
+}
+
+fn seed(settings: Settings, code: &str, password: Option<&str>) -> anyhow::Result<()> {
+    let db = open_db(&settings)?;
+    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = huying::db::round_ts(chrono::Utc::now());
+    let data = huying::cli::seed_demo(&mut conn, code, password, now)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", serde_json::to_string_pretty(&data)?);
+    Ok(())
+}
+
+fn add_user(
+    settings: Settings,
+    username: String,
+    role: String,
+    display_name: Option<String>,
+    org_unit_id: Option<i64>,
+    phone: Option<String>,
+    email: Option<String>,
+) -> anyhow::Result<()> {
+    let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role `{role}`"))?;
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    let db = open_db(&settings)?;
+    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = huying::db::round_ts(chrono::Utc::now());
+    let input = huying::service::users::CreateUser {
+        role,
+        username: Some(username.clone()),
+        password: Some(password),
+        display_name: display_name.unwrap_or_else(|| username.clone()),
+        phone,
+        email,
+        org_unit_id,
+    };
+    let row = huying::db::write_tx(&mut conn, |c| {
+        huying::service::users::create(c, &input, now)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}: {}", describe(&e)))?;
+    println!(
+        "{}",
+        serde_json::json!({"id": row.id, "username": row.username, "role": row.role})
+    );
+    Ok(())
+}
+
+fn describe(e: &huying::error::AppError) -> String {
+    use actix_web::ResponseError;
+    let body = e.error_response();
+    format!("{} ({})", e.code(), body.status())
+}

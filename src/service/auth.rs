@@ -1,0 +1,300 @@
+//! Sign-in flows. Each function runs inside the caller's write transaction.
+
+use base64::Engine;
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use rand::RngCore;
+
+use crate::auth::tokens::{random_token, sha256_hex};
+use crate::auth::{otp, password};
+use crate::config::AuthSettings;
+use crate::db::models::{NewRefreshToken, NewUser, OtpRow, RefreshTokenRow, UserRow};
+use crate::db::schema::{app_secrets, otp_codes, refresh_tokens, users};
+use crate::db::DbConn;
+use crate::domain::validate::Phone;
+use crate::error::{AppError, AppResult};
+use crate::service::users as user_svc;
+
+/// The signing secret: from config if set, else generated once and shared through the
+/// database, so several instances agree without configuration.
+pub fn signing_secret(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Vec<u8>> {
+    let existing: Option<String> = app_secrets::table
+        .find("jwt")
+        .select(app_secrets::value)
+        .first(conn)
+        .optional()?;
+    if let Some(v) = existing {
+        return Ok(v.into_bytes());
+    }
+    let mut bytes = [0u8; 48];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let value = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let inserted = diesel::insert_into(app_secrets::table)
+        .values((
+            app_secrets::name.eq("jwt"),
+            app_secrets::value.eq(&value),
+            app_secrets::created_at.eq(now),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(value.into_bytes()),
+        // Another instance won the race: use its secret.
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(app_secrets::table
+            .find("jwt")
+            .select(app_secrets::value)
+            .first::<String>(conn)?
+            .into_bytes()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Stores a new code for `phone` and returns it for sending. Refuses within the resend
+/// interval.
+pub fn start_otp(
+    conn: &mut DbConn,
+    phone: &Phone,
+    key: &[u8],
+    cfg: &AuthSettings,
+    now: NaiveDateTime,
+) -> AppResult<String> {
+    let existing: Option<OtpRow> = otp_codes::table
+        .find(phone.as_str())
+        .select(OtpRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(row) = &existing {
+        let wait = cfg.otp_resend_secs - (now - row.sent_at).num_seconds();
+        if wait > 0 {
+            return Err(AppError::TooManyRequests {
+                code: "otp_rate_limited",
+                message: format!("验证码发送过于频繁，请 {wait} 秒后再试"),
+                retry_after: Some(wait),
+            });
+        }
+    }
+    let code = otp::generate();
+    let row = OtpRow {
+        phone: phone.as_str().to_string(),
+        code_hash: otp::hash(key, phone.as_str(), &code),
+        attempts: 0,
+        expires_at: now + Duration::seconds(cfg.otp_ttl_secs),
+        sent_at: now,
+    };
+    if existing.is_some() {
+        diesel::update(otp_codes::table.find(phone.as_str()))
+            .set((
+                otp_codes::code_hash.eq(&row.code_hash),
+                otp_codes::attempts.eq(0),
+                otp_codes::expires_at.eq(row.expires_at),
+                otp_codes::sent_at.eq(row.sent_at),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(otp_codes::table)
+            .values(&row)
+            .execute(conn)?;
+    }
+    Ok(code)
+}
+
+/// Forgets a code whose SMS could not be sent, so the resident may ask again at once.
+pub fn cancel_otp(conn: &mut DbConn, phone: &Phone) -> AppResult<()> {
+    diesel::delete(otp_codes::table.find(phone.as_str())).execute(conn)?;
+    Ok(())
+}
+
+/// The outcome of checking a code: committed either way, so wrong tries are counted.
+pub enum OtpCheck {
+    Ok(UserRow),
+    Wrong,
+    Locked,
+}
+
+pub fn verify_otp(
+    conn: &mut DbConn,
+    phone: &Phone,
+    code: &str,
+    key: &[u8],
+    cfg: &AuthSettings,
+    now: NaiveDateTime,
+) -> AppResult<OtpCheck> {
+    let row: Option<OtpRow> = otp_codes::table
+        .find(phone.as_str())
+        .select(OtpRow::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else {
+        return Ok(OtpCheck::Wrong);
+    };
+    if row.attempts >= cfg.otp_max_attempts {
+        return Ok(OtpCheck::Locked);
+    }
+    if row.expires_at <= now || !otp::verify(key, phone.as_str(), code.trim(), &row.code_hash) {
+        diesel::update(otp_codes::table.find(phone.as_str()))
+            .set(otp_codes::attempts.eq(otp_codes::attempts + 1))
+            .execute(conn)?;
+        return Ok(OtpCheck::Wrong);
+    }
+    // A code works once.
+    diesel::delete(otp_codes::table.find(phone.as_str())).execute(conn)?;
+    let user: Option<UserRow> = users::table
+        .filter(users::role.eq("resident"))
+        .filter(users::phone.eq(phone.as_str()))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?;
+    let user = match user {
+        Some(u) => u,
+        None => {
+            let name = format!("居民{}", &phone.as_str()[7..]);
+            let id: i64 = diesel::insert_into(users::table)
+                .values(NewUser {
+                    role: "resident",
+                    username: None,
+                    phone: Some(phone.as_str()),
+                    display_name: &name,
+                    email: None,
+                    org_unit_id: None,
+                    password_hash: None,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .returning(users::id)
+                .get_result(conn)?;
+            user_svc::find(conn, id)?.ok_or(AppError::NotFound)?
+        }
+    };
+    if user.disabled_at.is_some() {
+        return Err(AppError::Unauthorized("account_disabled"));
+    }
+    Ok(OtpCheck::Ok(user))
+}
+
+/// Staff and admin sign-in. Unknown user, wrong password and disabled account all answer the
+/// same, in about the same time.
+pub fn verify_password(conn: &mut DbConn, username: &str, pw: &str) -> AppResult<UserRow> {
+    let name = username.trim().to_lowercase();
+    let user: Option<UserRow> = users::table
+        .filter(users::username.eq(&name))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?;
+    match user {
+        Some(u) => {
+            let ok = u
+                .password_hash
+                .as_deref()
+                .is_some_and(|h| password::verify(pw, h));
+            if ok && u.disabled_at.is_none() {
+                Ok(u)
+            } else {
+                Err(AppError::InvalidCredentials)
+            }
+        }
+        None => {
+            let _ = password::verify(pw, password::dummy_hash());
+            Err(AppError::InvalidCredentials)
+        }
+    }
+}
+
+/// Issues a refresh token in `family` (a new family at sign-in).
+pub fn new_refresh_token(
+    conn: &mut DbConn,
+    user_id: i64,
+    family: &str,
+    cfg: &AuthSettings,
+    now: NaiveDateTime,
+) -> AppResult<String> {
+    let token = random_token();
+    diesel::insert_into(refresh_tokens::table)
+        .values(NewRefreshToken {
+            user_id,
+            family,
+            token_hash: &sha256_hex(&token),
+            expires_at: now + Duration::seconds(cfg.refresh_ttl_secs),
+            created_at: now,
+        })
+        .execute(conn)?;
+    Ok(token)
+}
+
+pub enum RefreshOutcome {
+    Rotated {
+        user: UserRow,
+        token: String,
+    },
+    /// A used or revoked token came back: its whole family is now revoked.
+    Reused,
+    Invalid,
+}
+
+pub fn rotate_refresh(
+    conn: &mut DbConn,
+    token: &str,
+    cfg: &AuthSettings,
+    now: NaiveDateTime,
+) -> AppResult<RefreshOutcome> {
+    let hash = sha256_hex(token);
+    let row: Option<RefreshTokenRow> = refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(&hash))
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else {
+        return Ok(RefreshOutcome::Invalid);
+    };
+    if row.used_at.is_some() || row.revoked_at.is_some() {
+        revoke_family(conn, &row.family, now)?;
+        return Ok(RefreshOutcome::Reused);
+    }
+    if row.expires_at <= now {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    // Conditional on still being unused, so two concurrent refreshes cannot both rotate.
+    let claimed = diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::id.eq(row.id))
+            .filter(refresh_tokens::used_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(now))
+    .execute(conn)?;
+    if claimed == 0 {
+        revoke_family(conn, &row.family, now)?;
+        return Ok(RefreshOutcome::Reused);
+    }
+    let user = user_svc::find(conn, row.user_id)?.ok_or(AppError::NotFound)?;
+    if user.disabled_at.is_some() {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    let token = new_refresh_token(conn, user.id, &row.family, cfg, now)?;
+    Ok(RefreshOutcome::Rotated { user, token })
+}
+
+pub fn revoke_family(conn: &mut DbConn, family: &str, now: NaiveDateTime) -> AppResult<()> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family.eq(family))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Logout: revokes the family of the given refresh token. Unknown tokens are ignored so that
+/// logout always succeeds.
+pub fn logout(conn: &mut DbConn, token: &str, now: NaiveDateTime) -> AppResult<()> {
+    let family: Option<String> = refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(sha256_hex(token)))
+        .select(refresh_tokens::family)
+        .first(conn)
+        .optional()?;
+    if let Some(f) = family {
+        revoke_family(conn, &f, now)?;
+    }
+    Ok(())
+}

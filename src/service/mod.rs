@@ -1,0 +1,5 @@
+//! Use cases over a database connection, shared by the HTTP handlers and the CLI.
+
+pub mod auth;
+pub mod org;
+pub mod users;

@@ -1,0 +1,113 @@
+//! Builds the application: database, state, HTTP server. Used by `main` and by tests.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpServer};
+use secrecy::ExposeSecret;
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::tokens::JwtKeys;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::domain::clock::{Clock, SystemClock};
+use crate::state::AppState;
+
+/// Opens the database (migrating if configured) and builds the shared state.
+pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let db = Db::connect(&settings)?;
+    if settings.database.migrate_on_start {
+        let applied = db.migrate()?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+    }
+    let secret = if settings.auth.jwt_secret.expose_secret().is_empty() {
+        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let now = crate::db::round_ts(clock.now());
+        crate::db::write_tx(&mut conn, |c| crate::service::auth::signing_secret(c, now))
+            .map_err(|e| anyhow::anyhow!("loading signing secret: {e}"))?
+    } else {
+        settings.auth.jwt_secret.expose_secret().as_bytes().to_vec()
+    };
+    if secret.len() < 32 {
+        anyhow::bail!("auth.jwt_secret must be at least 32 bytes");
+    }
+    let sms = crate::sms::from_settings(&settings.sms)?;
+    Ok(AppState {
+        db,
+        settings: Arc::new(settings),
+        clock,
+        sms,
+        jwt: Arc::new(JwtKeys::new(&secret)),
+    })
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `settings.server.bind` (port 0 picks a free port) and builds the server.
+    pub fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_with_clock(settings, Arc::new(SystemClock))
+    }
+
+    pub fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let bind = settings.server.bind.clone();
+        let workers = settings.server.workers;
+        let state = build_state(settings, clock)?;
+        let listener = TcpListener::bind(&bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+        let port = listener.local_addr()?.port();
+        tracing::info!(address = %listener.local_addr()?, database = ?state.db.backend(), "Huying listening");
+        let server = run(listener, state, workers)?;
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn into_server(self) -> Server {
+        self.server
+    }
+}
+
+fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result<Server> {
+    let data = web::Data::new(state);
+    let openapi = crate::api::ApiDoc::openapi();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::Compress::default())
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "same-origin")),
+            )
+            .wrap(TracingLogger::default())
+            .app_data(data.clone())
+            .configure(crate::api::extractor_configs)
+            .service(crate::api::health::healthz)
+            .service(crate::api::health::readyz)
+            .service(web::scope("/api/v1").configure(crate::api::configure_v1))
+            .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi.clone()))
+            .default_service(web::to(crate::api::not_found))
+    })
+    .listen(listener)?;
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}

@@ -1,0 +1,17 @@
+use std::sync::Arc;
+
+use crate::auth::tokens::JwtKeys;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::domain::clock::Clock;
+use crate::sms::SmsSender;
+
+/// Everything a handler needs, shared by all workers.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub clock: Arc<dyn Clock>,
+    pub sms: Arc<dyn SmsSender>,
+    pub jwt: Arc<JwtKeys>,
+}
