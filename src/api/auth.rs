@@ -160,7 +160,7 @@ pub async fn login(
                 .write(move |c| svc::verify_otp(c, &phone, &code, &key, &cfg, now))
                 .await?;
             match checked {
-                OtpCheck::Ok(u) => u,
+                OtpCheck::Ok(u) => *u,
                 OtpCheck::Wrong => return Err(AppError::InvalidCredentials),
                 OtpCheck::Locked => {
                     return Err(AppError::TooManyRequests {
@@ -218,7 +218,7 @@ pub async fn refresh(
         .await?;
     match outcome {
         RefreshOutcome::Rotated { user, token } => {
-            Ok(HttpResponse::Ok().json(issue(&state, user, None, Some(token)).await?))
+            Ok(HttpResponse::Ok().json(issue(&state, *user, None, Some(token)).await?))
         }
         RefreshOutcome::Reused => {
             tracing::warn!("refresh token reused: family revoked");

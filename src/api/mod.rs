@@ -26,7 +26,7 @@ use crate::error::{self, AppError};
         users::create, users::list, users::get_one, users::update,
         categories::list,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &V1Prefix),
     tags(
         (name = "auth", description = "Sign-in and tokens"),
         (name = "org", description = "Streets, communities, compounds, buildings"),
@@ -36,6 +36,25 @@ use crate::error::{self, AppError};
     )
 )]
 pub struct ApiDoc;
+
+/// Handlers are mounted in the `/api/v1` scope, which the route macros cannot see.
+struct V1Prefix;
+
+impl Modify for V1Prefix {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let paths = std::mem::take(&mut openapi.paths.paths);
+        openapi.paths.paths = paths
+            .into_iter()
+            .map(|(path, item)| {
+                if path == "/healthz" || path == "/readyz" {
+                    (path, item)
+                } else {
+                    (format!("/api/v1{path}"), item)
+                }
+            })
+            .collect();
+    }
+}
 
 struct BearerAuth;
 

@@ -108,7 +108,7 @@ pub fn cancel_otp(conn: &mut DbConn, phone: &Phone) -> AppResult<()> {
 
 /// The outcome of checking a code: committed either way, so wrong tries are counted.
 pub enum OtpCheck {
-    Ok(UserRow),
+    Ok(Box<UserRow>),
     Wrong,
     Locked,
 }
@@ -170,7 +170,7 @@ pub fn verify_otp(
     if user.disabled_at.is_some() {
         return Err(AppError::Unauthorized("account_disabled"));
     }
-    Ok(OtpCheck::Ok(user))
+    Ok(OtpCheck::Ok(Box::new(user)))
 }
 
 /// Staff and admin sign-in. Unknown user, wrong password and disabled account all answer the
@@ -224,7 +224,7 @@ pub fn new_refresh_token(
 
 pub enum RefreshOutcome {
     Rotated {
-        user: UserRow,
+        user: Box<UserRow>,
         token: String,
     },
     /// A used or revoked token came back: its whole family is now revoked.
@@ -271,7 +271,10 @@ pub fn rotate_refresh(
         return Ok(RefreshOutcome::Invalid);
     }
     let token = new_refresh_token(conn, user.id, &row.family, cfg, now)?;
-    Ok(RefreshOutcome::Rotated { user, token })
+    Ok(RefreshOutcome::Rotated {
+        user: Box::new(user),
+        token,
+    })
 }
 
 pub fn revoke_family(conn: &mut DbConn, family: &str, now: NaiveDateTime) -> AppResult<()> {

@@ -1,0 +1,7 @@
+//! Integration tests: the real service over HTTP, on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod org_users;
