@@ -115,3 +115,100 @@ pub struct CategoryRow {
     pub archived_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = tickets)]
+#[diesel(treat_none_as_null = true)]
+pub struct TicketRow {
+    pub id: i64,
+    pub reference: String,
+    pub status: String,
+    pub level: String,
+    pub street_id: i64,
+    pub community_id: i64,
+    pub compound_id: i64,
+    pub building_id: Option<i64>,
+    pub category_id: i64,
+    pub urgency: String,
+    pub title: String,
+    pub description: String,
+    pub location_text: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub resident_id: i64,
+    pub assignee_id: Option<i64>,
+    pub assigned_handler: Option<String>,
+    pub resolution_note: Option<String>,
+    pub decline_reason: Option<String>,
+    pub declined_at: Option<NaiveDateTime>,
+    pub rating: Option<i32>,
+    pub rating_comment: Option<String>,
+    pub closed_by: Option<String>,
+    pub escalation_count: i32,
+    pub disputes_at_level: i32,
+    pub returned_by_community: bool,
+    pub returned_by_street: bool,
+    pub level_entered_at: NaiveDateTime,
+    pub level_acknowledged_at: Option<NaiveDateTime>,
+    pub ack_due_at: Option<NaiveDateTime>,
+    pub resolve_due_at: Option<NaiveDateTime>,
+    pub due_at: NaiveDateTime,
+    pub next_check_at: Option<NaiveDateTime>,
+    pub ack_warned: bool,
+    pub resolve_warned: bool,
+    pub overdue: bool,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ticket_events)]
+pub struct TicketEventRow {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub actor_id: Option<i64>,
+    pub actor_role: String,
+    pub action: String,
+    pub level: String,
+    pub status_before: Option<String>,
+    pub status_after: String,
+    pub level_after: String,
+    pub reason: Option<String>,
+    pub note: Option<String>,
+    pub internal: bool,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = ticket_events)]
+pub struct NewTicketEvent {
+    pub ticket_id: i64,
+    pub actor_id: Option<i64>,
+    pub actor_role: String,
+    pub action: String,
+    pub level: String,
+    pub status_before: Option<String>,
+    pub status_after: String,
+    pub level_after: String,
+    pub reason: Option<String>,
+    pub note: Option<String>,
+    pub internal: bool,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ticket_attachments)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub uploader_id: i64,
+    pub storage_name: String,
+    pub original_name: Option<String>,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub created_at: NaiveDateTime,
+}

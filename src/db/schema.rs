@@ -74,11 +74,117 @@ diesel::table! {
 diesel::joinable!(users -> org_units (org_unit_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 
+
+diesel::table! {
+    tickets (id) {
+        id -> BigInt,
+        reference -> Text,
+        status -> Text,
+        level -> Text,
+        street_id -> BigInt,
+        community_id -> BigInt,
+        compound_id -> BigInt,
+        building_id -> Nullable<BigInt>,
+        category_id -> BigInt,
+        urgency -> Text,
+        title -> Text,
+        description -> Text,
+        location_text -> Nullable<Text>,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        resident_id -> BigInt,
+        assignee_id -> Nullable<BigInt>,
+        assigned_handler -> Nullable<Text>,
+        resolution_note -> Nullable<Text>,
+        decline_reason -> Nullable<Text>,
+        declined_at -> Nullable<Timestamp>,
+        rating -> Nullable<Integer>,
+        rating_comment -> Nullable<Text>,
+        closed_by -> Nullable<Text>,
+        escalation_count -> Integer,
+        disputes_at_level -> Integer,
+        returned_by_community -> Bool,
+        returned_by_street -> Bool,
+        level_entered_at -> Timestamp,
+        level_acknowledged_at -> Nullable<Timestamp>,
+        ack_due_at -> Nullable<Timestamp>,
+        resolve_due_at -> Nullable<Timestamp>,
+        due_at -> Timestamp,
+        next_check_at -> Nullable<Timestamp>,
+        ack_warned -> Bool,
+        resolve_warned -> Bool,
+        overdue -> Bool,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        resolved_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    ticket_events (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        actor_role -> Text,
+        action -> Text,
+        level -> Text,
+        status_before -> Nullable<Text>,
+        status_after -> Text,
+        level_after -> Text,
+        reason -> Nullable<Text>,
+        note -> Nullable<Text>,
+        internal -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_attachments (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        uploader_id -> BigInt,
+        storage_name -> Text,
+        original_name -> Nullable<Text>,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> BigInt,
+        idem_key -> Text,
+        ticket_id -> BigInt,
+        request_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_sequences (street_id, day) {
+        street_id -> BigInt,
+        day -> Text,
+        last_value -> Integer,
+    }
+}
+
+diesel::joinable!(ticket_events -> tickets (ticket_id));
+diesel::joinable!(ticket_attachments -> tickets (ticket_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     org_units,
     users,
     otp_codes,
     refresh_tokens,
     app_secrets,
-    categories
+    categories,
+    tickets,
+    ticket_events,
+    ticket_attachments,
+    idempotency_keys,
+    ticket_sequences,
 );

@@ -1,6 +1,9 @@
 //! Pure domain rules: no database, no web framework.
 
+pub mod calendar;
 pub mod clock;
 pub mod org;
 pub mod role;
+pub mod sla;
+pub mod ticket;
 pub mod validate;

@@ -1,0 +1,517 @@
+//! The ticket state machine: who may do what, in which status, at which level. Pure rules;
+//! the database layer applies them inside a transaction.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::role::Role;
+
+/// Which branch is accountable now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Compound,
+    Community,
+    Street,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Compound => "compound",
+            Level::Community => "community",
+            Level::Street => "street",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        [Level::Compound, Level::Community, Level::Street]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+
+    /// The level a call goes up to; the street has none above it.
+    pub fn up(self) -> Option<Level> {
+        match self {
+            Level::Compound => Some(Level::Community),
+            Level::Community => Some(Level::Street),
+            Level::Street => None,
+        }
+    }
+
+    pub fn down(self) -> Option<Level> {
+        match self {
+            Level::Compound => None,
+            Level::Community => Some(Level::Compound),
+            Level::Street => Some(Level::Community),
+        }
+    }
+
+    /// The staff role that answers at this level.
+    pub fn staff_role(self) -> Role {
+        match self {
+            Level::Compound => Role::CompoundStaff,
+            Level::Community => Role::CommunityStaff,
+            Level::Street => Role::StreetStaff,
+        }
+    }
+
+    pub fn of_role(role: Role) -> Option<Level> {
+        match role {
+            Role::CompoundStaff => Some(Level::Compound),
+            Role::CommunityStaff => Some(Level::Community),
+            Role::StreetStaff => Some(Level::Street),
+            Role::Resident | Role::Admin => None,
+        }
+    }
+
+    /// 小区党支部 / 社区党支部 / 街党工委
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Level::Compound => "小区党支部",
+            Level::Community => "社区党支部",
+            Level::Street => "街党工委",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    Acknowledged,
+    Resolved,
+    Closed,
+    Declined,
+    Withdrawn,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Open,
+        Status::Acknowledged,
+        Status::Resolved,
+        Status::Closed,
+        Status::Declined,
+        Status::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Acknowledged => "acknowledged",
+            Status::Resolved => "resolved",
+            Status::Closed => "closed",
+            Status::Declined => "declined",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Waiting for the accountable level to act.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Open | Status::Acknowledged)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Normal,
+    Urgent,
+}
+
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Normal => "normal",
+            Urgency::Urgent => "urgent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Urgency> {
+        match s {
+            "normal" => Some(Urgency::Normal),
+            "urgent" => Some(Urgency::Urgent),
+            _ => None,
+        }
+    }
+}
+
+/// Every action on a ticket; each is a timeline event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Acknowledge,
+    Comment,
+    Assign,
+    Resolve,
+    Escalate,
+    Decline,
+    Return,
+    Confirm,
+    Dispute,
+    Withdraw,
+    RevealPhone,
+}
+
+impl Action {
+    pub const ALL: [Action; 11] = [
+        Action::Acknowledge,
+        Action::Comment,
+        Action::Assign,
+        Action::Resolve,
+        Action::Escalate,
+        Action::Decline,
+        Action::Return,
+        Action::Confirm,
+        Action::Dispute,
+        Action::Withdraw,
+        Action::RevealPhone,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Acknowledge => "acknowledge",
+            Action::Comment => "comment",
+            Action::Assign => "assign",
+            Action::Resolve => "resolve",
+            Action::Escalate => "escalate",
+            Action::Decline => "decline",
+            Action::Return => "return",
+            Action::Confirm => "confirm",
+            Action::Dispute => "dispute",
+            Action::Withdraw => "withdraw",
+            Action::RevealPhone => "reveal_phone",
+        }
+    }
+
+    /// The path segment: `POST /tickets/{id}/{action}` (`reveal-phone` with a dash).
+    pub fn from_path(s: &str) -> Option<Action> {
+        let s = s.replace('-', "_");
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Action::Acknowledge => "受理",
+            Action::Comment => "回复",
+            Action::Assign => "指派",
+            Action::Resolve => "办结",
+            Action::Escalate => "上报",
+            Action::Decline => "不予受理",
+            Action::Return => "退回",
+            Action::Confirm => "确认办结",
+            Action::Dispute => "不满意",
+            Action::Withdraw => "撤回",
+            Action::RevealPhone => "查看电话",
+        }
+    }
+}
+
+/// Why a level calls a ticket up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationReason {
+    BeyondAuthority,
+    NeedsResources,
+    NeedsEnforcement,
+    CrossCompound,
+    Other,
+}
+
+impl EscalationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationReason::BeyondAuthority => "beyond_authority",
+            EscalationReason::NeedsResources => "needs_resources",
+            EscalationReason::NeedsEnforcement => "needs_enforcement",
+            EscalationReason::CrossCompound => "cross_compound",
+            EscalationReason::Other => "other",
+        }
+    }
+}
+
+/// How the caller stands towards a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// The resident who called.
+    Owner,
+    /// Staff of the unit accountable at the ticket's current level.
+    Accountable,
+    /// Staff who may read (a unit above, or the unit below the ticket went up from), or an admin.
+    Reader,
+    /// Not visible at all: answers 404.
+    None,
+}
+
+/// How long a resident may dispute a decline.
+pub const DECLINE_DISPUTE_WINDOW_DAYS: i64 = 7;
+
+/// The facts about a ticket that the rules look at.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub status: Status,
+    pub level: Level,
+    pub returned_by_community: bool,
+    pub returned_by_street: bool,
+    pub declined_at: Option<DateTime<Utc>>,
+}
+
+impl Facts {
+    fn returned_from(&self, level: Level) -> bool {
+        match level {
+            Level::Community => self.returned_by_community,
+            Level::Street => self.returned_by_street,
+            Level::Compound => true,
+        }
+    }
+}
+
+/// Whether this relation may ever take this action (regardless of status).
+pub fn relation_may(relation: Relation, action: Action) -> bool {
+    match relation {
+        Relation::Owner => matches!(
+            action,
+            Action::Comment | Action::Confirm | Action::Dispute | Action::Withdraw
+        ),
+        Relation::Accountable => matches!(
+            action,
+            Action::Acknowledge
+                | Action::Comment
+                | Action::Assign
+                | Action::Resolve
+                | Action::Escalate
+                | Action::Decline
+                | Action::Return
+                | Action::RevealPhone
+        ),
+        Relation::Reader | Relation::None => false,
+    }
+}
+
+/// Whether the ticket's state allows the action now (for a relation that may take it).
+pub fn state_allows(f: &Facts, relation: Relation, action: Action, now: DateTime<Utc>) -> bool {
+    use Status::*;
+    match (relation, action) {
+        (Relation::Owner, Action::Comment) => matches!(f.status, Open | Acknowledged | Resolved),
+        (Relation::Owner, Action::Confirm) => f.status == Resolved,
+        (Relation::Owner, Action::Dispute) => match f.status {
+            Resolved => true,
+            Declined => {
+                f.level.up().is_some()
+                    && f.declined_at.is_some_and(|d| {
+                        now - d <= Duration::days(DECLINE_DISPUTE_WINDOW_DAYS)
+                    })
+            }
+            _ => false,
+        },
+        (Relation::Owner, Action::Withdraw) => f.status.is_active(),
+        (Relation::Accountable, Action::Acknowledge) => f.status == Open,
+        (Relation::Accountable, Action::Comment) => matches!(f.status, Open | Acknowledged | Resolved),
+        (Relation::Accountable, Action::Assign) => f.status.is_active(),
+        (Relation::Accountable, Action::Resolve) => f.status.is_active(),
+        (Relation::Accountable, Action::Escalate) => f.status.is_active() && f.level.up().is_some(),
+        (Relation::Accountable, Action::Decline) => f.status.is_active(),
+        (Relation::Accountable, Action::Return) => {
+            f.status.is_active() && f.level.down().is_some() && !f.returned_from(f.level)
+        }
+        (Relation::Accountable, Action::RevealPhone) => true,
+        _ => false,
+    }
+}
+
+/// What the caller may do now, in a stable order, so a client never guesses.
+pub fn allowed_actions(f: &Facts, relation: Relation, now: DateTime<Utc>) -> Vec<Action> {
+    Action::ALL
+        .into_iter()
+        .filter(|a| relation_may(relation, *a) && state_allows(f, relation, *a, now))
+        .collect()
+}
+
+/// How the caller stands towards a ticket, from roles and the org units involved.
+pub struct Scope {
+    pub street_id: i64,
+    pub community_id: i64,
+    pub compound_id: i64,
+    pub resident_id: i64,
+    pub level: Level,
+}
+
+pub fn relation(role: Role, user_id: i64, unit_id: Option<i64>, t: &Scope) -> Relation {
+    match role {
+        Role::Resident => {
+            if t.resident_id == user_id {
+                Relation::Owner
+            } else {
+                Relation::None
+            }
+        }
+        Role::Admin => Relation::Reader,
+        staff => {
+            let Some(unit) = unit_id else {
+                return Relation::None;
+            };
+            let Some(level) = Level::of_role(staff) else {
+                return Relation::None;
+            };
+            let ticket_unit = match level {
+                Level::Compound => t.compound_id,
+                Level::Community => t.community_id,
+                Level::Street => t.street_id,
+            };
+            if ticket_unit != unit {
+                Relation::None
+            } else if level == t.level {
+                Relation::Accountable
+            } else {
+                Relation::Reader
+            }
+        }
+    }
+}
+
+/// What a dispute does: reopen where it is, or call it up a level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisputeOutcome {
+    ReopenSameLevel,
+    CallUp(Level),
+}
+
+/// The first dispute of a resolution reopens at the same level; the second calls it up (at the
+/// street, the top, it reopens there again). A disputed decline always goes up.
+pub fn dispute_outcome(f: &Facts, disputes_at_level: i32) -> DisputeOutcome {
+    match (f.status, f.level.up()) {
+        (Status::Declined, Some(up)) => DisputeOutcome::CallUp(up),
+        (_, Some(up)) if disputes_at_level >= 1 => DisputeOutcome::CallUp(up),
+        _ => DisputeOutcome::ReopenSameLevel,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(status: Status, level: Level) -> Facts {
+        Facts {
+            status,
+            level,
+            returned_by_community: false,
+            returned_by_street: false,
+            declined_at: None,
+        }
+    }
+
+    fn scope(level: Level) -> Scope {
+        Scope {
+            street_id: 1,
+            community_id: 2,
+            compound_id: 3,
+            resident_id: 10,
+            level,
+        }
+    }
+
+    #[test]
+    fn levels_chain_up_and_down() {
+        assert_eq!(Level::Compound.up(), Some(Level::Community));
+        assert_eq!(Level::Community.up(), Some(Level::Street));
+        assert_eq!(Level::Street.up(), None);
+        assert_eq!(Level::Street.down(), Some(Level::Community));
+        assert_eq!(Level::Compound.down(), None);
+    }
+
+    #[test]
+    fn only_the_accountable_level_acts_and_others_read() {
+        let s = scope(Level::Community);
+        assert_eq!(relation(Role::CommunityStaff, 5, Some(2), &s), Relation::Accountable);
+        // The compound it came from keeps reading it.
+        assert_eq!(relation(Role::CompoundStaff, 5, Some(3), &s), Relation::Reader);
+        assert_eq!(relation(Role::StreetStaff, 5, Some(1), &s), Relation::Reader);
+        // Another compound or community sees nothing.
+        assert_eq!(relation(Role::CompoundStaff, 5, Some(99), &s), Relation::None);
+        assert_eq!(relation(Role::CommunityStaff, 5, Some(98), &s), Relation::None);
+        assert_eq!(relation(Role::Resident, 10, None, &s), Relation::Owner);
+        assert_eq!(relation(Role::Resident, 11, None, &s), Relation::None);
+        assert_eq!(relation(Role::Admin, 1, None, &s), Relation::Reader);
+    }
+
+    #[test]
+    fn open_ticket_offers_the_answer_and_the_call_up() {
+        let now = Utc::now();
+        let f = facts(Status::Open, Level::Compound);
+        let acts = allowed_actions(&f, Relation::Accountable, now);
+        assert!(acts.contains(&Action::Acknowledge));
+        assert!(acts.contains(&Action::Escalate));
+        assert!(!acts.contains(&Action::Return), "compound has no level below");
+        assert_eq!(
+            allowed_actions(&f, Relation::Owner, now),
+            vec![Action::Comment, Action::Withdraw]
+        );
+        assert!(allowed_actions(&f, Relation::Reader, now).is_empty());
+    }
+
+    #[test]
+    fn street_cannot_call_up_and_returns_only_once() {
+        let now = Utc::now();
+        let mut f = facts(Status::Acknowledged, Level::Street);
+        let acts = allowed_actions(&f, Relation::Accountable, now);
+        assert!(!acts.contains(&Action::Escalate));
+        assert!(acts.contains(&Action::Return));
+        f.returned_by_street = true;
+        assert!(!allowed_actions(&f, Relation::Accountable, now).contains(&Action::Return));
+    }
+
+    #[test]
+    fn resolved_ticket_is_confirmed_or_disputed_by_its_resident() {
+        let now = Utc::now();
+        let f = facts(Status::Resolved, Level::Compound);
+        let acts = allowed_actions(&f, Relation::Owner, now);
+        assert_eq!(acts, vec![Action::Comment, Action::Confirm, Action::Dispute]);
+        assert_eq!(dispute_outcome(&f, 0), DisputeOutcome::ReopenSameLevel);
+        assert_eq!(dispute_outcome(&f, 1), DisputeOutcome::CallUp(Level::Community));
+        let top = facts(Status::Resolved, Level::Street);
+        assert_eq!(dispute_outcome(&top, 3), DisputeOutcome::ReopenSameLevel);
+    }
+
+    #[test]
+    fn a_decline_may_be_disputed_for_seven_days_and_goes_up() {
+        let now = Utc::now();
+        let mut f = facts(Status::Declined, Level::Compound);
+        f.declined_at = Some(now - Duration::days(6));
+        assert!(allowed_actions(&f, Relation::Owner, now).contains(&Action::Dispute));
+        assert_eq!(dispute_outcome(&f, 0), DisputeOutcome::CallUp(Level::Community));
+        f.declined_at = Some(now - Duration::days(8));
+        assert!(!allowed_actions(&f, Relation::Owner, now).contains(&Action::Dispute));
+        let mut top = facts(Status::Declined, Level::Street);
+        top.declined_at = Some(now);
+        assert!(!allowed_actions(&top, Relation::Owner, now).contains(&Action::Dispute));
+    }
+
+    #[test]
+    fn finished_tickets_allow_nothing() {
+        let now = Utc::now();
+        for st in [Status::Closed, Status::Withdrawn] {
+            let f = facts(st, Level::Community);
+            assert!(allowed_actions(&f, Relation::Owner, now).is_empty());
+            assert_eq!(
+                allowed_actions(&f, Relation::Accountable, now),
+                vec![Action::RevealPhone]
+            );
+        }
+    }
+
+    #[test]
+    fn actions_parse_from_paths() {
+        assert_eq!(Action::from_path("reveal-phone"), Some(Action::RevealPhone));
+        assert_eq!(Action::from_path("escalate"), Some(Action::Escalate));
+        assert_eq!(Action::from_path("explode"), None);
+        for a in Action::ALL {
+            assert_eq!(Action::from_path(a.as_str()), Some(a));
+        }
+    }
+}
