@@ -19,6 +19,8 @@ pub struct DemoUnit {
     pub kind: OrgKind,
     pub name: String,
     pub parent_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -57,6 +59,7 @@ fn unit(r: &crate::db::models::OrgUnitRow) -> DemoUnit {
         kind: OrgKind::parse(&r.kind).unwrap_or(OrgKind::Building),
         name: r.name.clone(),
         parent_id: r.parent_id,
+        code: r.code.clone(),
     }
 }
 

@@ -43,6 +43,7 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         clock,
         sms,
         jwt: Arc::new(JwtKeys::new(&secret)),
+        sla: Arc::new(crate::service::sla::SlaEngine::with_defaults()?),
     })
 }
 

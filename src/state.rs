@@ -4,6 +4,7 @@ use crate::auth::tokens::JwtKeys;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::domain::clock::Clock;
+use crate::service::sla::SlaEngine;
 use crate::sms::SmsSender;
 
 /// Everything a handler needs, shared by all workers.
@@ -14,4 +15,5 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub sms: Arc<dyn SmsSender>,
     pub jwt: Arc<JwtKeys>,
+    pub sla: Arc<SlaEngine>,
 }

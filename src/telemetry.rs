@@ -11,6 +11,7 @@ pub fn init(settings: &LogSettings) {
     let result = match settings.format {
         LogFormat::Text => fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .try_init(),
         LogFormat::Json => fmt()

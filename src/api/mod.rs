@@ -5,6 +5,8 @@ pub mod categories;
 pub mod health;
 pub mod me;
 pub mod org;
+pub mod attachments;
+pub mod tickets;
 pub mod users;
 
 use actix_web::{web, HttpResponse};
@@ -25,6 +27,8 @@ use crate::error::{self, AppError};
         org::tree, org::create, org::update,
         users::create, users::list, users::get_one, users::update,
         categories::list,
+        tickets::create, tickets::list, tickets::get_one, tickets::events, tickets::act,
+        attachments::upload, attachments::list, attachments::download,
     ),
     modifiers(&BearerAuth, &V1Prefix),
     tags(
@@ -32,6 +36,7 @@ use crate::error::{self, AppError};
         (name = "org", description = "Streets, communities, compounds, buildings"),
         (name = "users", description = "Accounts (admin)"),
         (name = "categories", description = "Ticket categories"),
+        (name = "tickets", description = "The call and the answer: tickets up the 小区 → 社区 → 街道 chain"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -87,7 +92,15 @@ pub fn configure_v1(cfg: &mut web::ServiceConfig) {
         .service(users::list)
         .service(users::get_one)
         .service(users::update)
-        .service(categories::list);
+        .service(categories::list)
+        .service(tickets::create)
+        .service(tickets::list)
+        .service(tickets::events)
+        .service(attachments::upload)
+        .service(attachments::list)
+        .service(attachments::download)
+        .service(tickets::get_one)
+        .service(tickets::act);
 }
 
 /// The extractor configs that turn actix's plain-text 400s into our JSON errors.

@@ -133,6 +133,8 @@ impl Db {
             .map_err(|e| anyhow::anyhow!("cannot connect to database: {e}"))?;
         let pool = r2d2::Pool::builder()
             .max_size(settings.database.pool_size)
+            // Open connections as they are needed, not all at start (CLI commands need one).
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(settings.database.pool_timeout_secs))
             .build(Manager { target })?;
         Ok(Db { pool, backend })

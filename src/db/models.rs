@@ -120,6 +120,7 @@ pub struct CategoryRow {
 #[diesel(table_name = tickets)]
 #[diesel(treat_none_as_null = true)]
 pub struct TicketRow {
+    #[diesel(skip_insertion)]
     pub id: i64,
     pub reference: String,
     pub status: String,

@@ -29,13 +29,16 @@ pub fn signing_secret(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Vec<u8
     let mut bytes = [0u8; 48];
     rand::thread_rng().fill_bytes(&mut bytes);
     let value = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let inserted = diesel::insert_into(app_secrets::table)
-        .values((
-            app_secrets::name.eq("jwt"),
-            app_secrets::value.eq(&value),
-            app_secrets::created_at.eq(now),
-        ))
-        .execute(conn);
+    // In a savepoint: on PostgreSQL a failed insert would otherwise abort the whole transaction.
+    let inserted = conn.transaction(|c| {
+        diesel::insert_into(app_secrets::table)
+            .values((
+                app_secrets::name.eq("jwt"),
+                app_secrets::value.eq(&value),
+                app_secrets::created_at.eq(now),
+            ))
+            .execute(c)
+    });
     match inserted {
         Ok(_) => Ok(value.into_bytes()),
         // Another instance won the race: use its secret.

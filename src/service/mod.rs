@@ -2,4 +2,6 @@
 
 pub mod auth;
 pub mod org;
+pub mod sla;
+pub mod tickets;
 pub mod users;

@@ -26,7 +26,7 @@ pub struct UserView {
     pub email: Option<String>,
     pub org_unit: Option<OrgUnit>,
     pub disabled: bool,
-    pub created_at: NaiveDateTime,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 pub fn view(conn: &mut DbConn, row: &UserRow, full_phone: bool) -> AppResult<UserView> {
@@ -49,7 +49,7 @@ pub fn view(conn: &mut DbConn, row: &UserRow, full_phone: bool) -> AppResult<Use
         email: row.email.clone(),
         org_unit,
         disabled: row.disabled_at.is_some(),
-        created_at: row.created_at,
+        created_at: row.created_at.and_utc(),
     })
 }
 

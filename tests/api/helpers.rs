@@ -144,7 +144,12 @@ pub fn postgres_admin_url() -> Option<String> {
             if std::env::var("HUYING_REQUIRE_POSTGRES").as_deref() == Ok("1") {
                 panic!("HUYING_REQUIRE_POSTGRES=1 but HUYING_TEST_POSTGRES_URL is not set");
             }
-            eprintln!("SKIPPED (postgres): HUYING_TEST_POSTGRES_URL is not set; this PostgreSQL test did not run");
+            // Written past the test harness's output capture so a plain `cargo test` shows it.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED (postgres): HUYING_TEST_POSTGRES_URL is not set; this PostgreSQL test did not run"
+            );
             None
         }
     }

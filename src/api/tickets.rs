@@ -1,0 +1,211 @@
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::domain::ticket::Action;
+use crate::error::{AppError, AppResult, ErrorBody};
+use crate::service::tickets::query::{self, TicketFilter};
+use crate::service::tickets::view::{self, EventView, TicketView};
+use crate::service::tickets::{self as svc, ActionRequest, CreateTicket, Created, Outcome};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketPage {
+    pub items: Vec<TicketView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// How many tickets match the filter in all.
+    pub total: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionResponse {
+    pub ticket: TicketView,
+    /// `reveal-phone` only: the resident's full number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+fn idempotency_key(req: &HttpRequest) -> AppResult<Option<String>> {
+    match req.headers().get("Idempotency-Key") {
+        None => Ok(None),
+        Some(v) => {
+            let s = v.to_str().map_err(|_| AppError::validation("invalid_idempotency_key", "Idempotency-Key 格式不正确"))?;
+            let s = s.trim();
+            if s.is_empty() || s.len() > 100 {
+                return Err(AppError::validation("invalid_idempotency_key", "Idempotency-Key 须为 1–100 个字符"));
+            }
+            Ok(Some(s.to_string()))
+        }
+    }
+}
+
+/// A resident calls (呼): create a ticket at compound level. Send an `Idempotency-Key` header so
+/// a retried request never creates a second ticket; a replay answers with the same ticket.
+#[utoipa::path(
+    tag = "tickets",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Client-chosen key, 1–100 characters")),
+    request_body = CreateTicket,
+    responses(
+        (status = 201, body = TicketView),
+        (status = 403, description = "Only residents create tickets", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused for a different request", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/tickets")]
+pub async fn create(state: web::Data<AppState>, user: AuthUser, req: HttpRequest, body: web::Json<CreateTicket>) -> AppResult<HttpResponse> {
+    let key = idempotency_key(&req)?;
+    let input = body.into_inner();
+    svc::precheck_create(&input)?;
+    let mut attempt = 0;
+    let (row, replayed) = loop {
+        attempt += 1;
+        let (u, i, k, sla) = (user.clone(), input.clone(), key.clone(), state.sla.clone());
+        let now = state.clock.now();
+        let result = state
+            .db
+            .write(move |c| svc::create(c, &u, &i, k.as_deref(), &sla, now))
+            .await;
+        match result {
+            Ok(Created::New(t)) => break (t, false),
+            Ok(Created::Replayed(t)) => break (t, true),
+            // A concurrent request with the same key (or the same reference sequence) won the
+            // race; the retry sees its result.
+            Err(AppError::Conflict { code: "conflict", .. }) if attempt < 3 => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let now = state.clock.now();
+    let u = user.clone();
+    let mut views = state.db.run(move |c| view::tickets(c, &u, &[row], now)).await?;
+    let v = views.pop().ok_or(AppError::NotFound)?;
+    let mut resp = HttpResponse::Created();
+    if replayed {
+        resp.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(resp.json(v))
+}
+
+/// The caller's queue: residents see their own tickets, staff their unit's scope, admins all.
+#[utoipa::path(
+    tag = "tickets",
+    security(("bearer" = [])),
+    params(TicketFilter),
+    responses((status = 200, body = TicketPage), (status = 422, body = ErrorBody))
+)]
+#[get("/tickets")]
+pub async fn list(state: web::Data<AppState>, user: AuthUser, q: web::Query<TicketFilter>) -> AppResult<HttpResponse> {
+    let filter = q.into_inner();
+    let now = state.clock.now();
+    let page = state
+        .db
+        .run(move |c| {
+            let page = query::list(c, &user, &filter, now)?;
+            let items = view::tickets(c, &user, &page.rows, now)?;
+            Ok(TicketPage { items, next_cursor: page.next_cursor, total: page.total })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One ticket, with the actions the caller may take now.
+#[utoipa::path(
+    tag = "tickets",
+    security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = TicketView), (status = 404, description = "Missing or not visible to the caller", body = ErrorBody))
+)]
+#[get("/tickets/{id}")]
+pub async fn get_one(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let now = state.clock.now();
+    let v = state
+        .db
+        .run(move |c| {
+            let (t, _) = svc::load_visible(c, &user, id)?;
+            view::tickets(c, &user, &[t], now)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(v.into_iter().next()))
+}
+
+/// The timeline: who did what, when, at which level. Residents never see internal notes.
+#[utoipa::path(
+    tag = "tickets",
+    security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<EventView>), (status = 404, body = ErrorBody))
+)]
+#[get("/tickets/{id}/events")]
+pub async fn events(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let v = state
+        .db
+        .run(move |c| {
+            svc::load_visible(c, &user, id)?;
+            let rows = query::events(c, id)?;
+            view::events(c, &user, rows)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// Act on a ticket. Residents: `comment`, `confirm` (`rating` 1–5, optional `comment`),
+/// `dispute`, `withdraw`. Staff of the accountable level: `acknowledge` (应), `comment`
+/// (`internal: true` for a note residents never see), `assign` (`assignee_id` or `handler`),
+/// `resolve` (`note` required), `escalate` (呼: `reason` + `note`), `decline` (`reason`),
+/// `return` (community/street: `note`, once per level), `reveal-phone`.
+#[utoipa::path(
+    tag = "tickets",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path),
+        ("action" = String, Path, description = "acknowledge | comment | assign | resolve | escalate | decline | return | confirm | dispute | withdraw | reveal-phone"),
+    ),
+    request_body = ActionRequest,
+    responses(
+        (status = 200, body = ActionResponse),
+        (status = 403, description = "The caller's role may not take this action on this ticket", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not allowed in the current status (details.allowed_actions), or changed meanwhile", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/tickets/{id}/{action}")]
+pub async fn act(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, String)>,
+    body: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let (id, action) = path.into_inner();
+    let action = Action::from_path(&action).ok_or(AppError::NotFound)?;
+    // Actions without fields may be posted with an empty body.
+    let body: ActionRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::validation("invalid_json", format!("请求数据格式不正确：{e}")))?
+    };
+    let now = state.clock.now();
+    let sla = state.sla.clone();
+    let u = user.clone();
+    let span = tracing::info_span!("ticket_action", ticket_id = id, action = action.as_str());
+    let _guard = span.enter();
+    let outcome = state.db.write(move |c| svc::act(c, &u, id, action, &body, &sla, now)).await?;
+    let (row, phone) = match outcome {
+        Outcome::Ticket(t) => (t, None),
+        Outcome::Phone(t, p) => (t, Some(p)),
+    };
+    let ticket = state
+        .db
+        .run(move |c| view::tickets(c, &user, &[row], now))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(AppError::NotFound)?;
+    Ok(HttpResponse::Ok().json(ActionResponse { ticket, phone }))
+}

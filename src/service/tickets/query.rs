@@ -1,0 +1,223 @@
+//! Reading tickets: the caller's queue with filters, keyset pagination and a total; timelines.
+
+use base64::Engine;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::AuthUser;
+use crate::db::models::{TicketEventRow, TicketRow};
+use crate::db::schema::{ticket_events, tickets};
+use crate::db::{DbConn, MultiBackend};
+use crate::domain::role::Role;
+use crate::domain::ticket::{Level, Status, Urgency};
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Running deadline first (the default for staff).
+    #[default]
+    Due,
+    /// Newest first (the default for residents).
+    Created,
+    /// Most recently changed first.
+    Updated,
+}
+
+/// Filters for `GET /tickets`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TicketFilter {
+    pub level: Option<Level>,
+    /// One or more statuses, comma-separated: `open,acknowledged`.
+    pub status: Option<String>,
+    /// Category id.
+    pub category: Option<i64>,
+    pub community_id: Option<i64>,
+    pub compound_id: Option<i64>,
+    pub urgency: Option<Urgency>,
+    /// Only tickets past their running deadline (or marked overdue at the street).
+    pub overdue: Option<bool>,
+    /// Only tickets assigned to the caller.
+    pub assigned_to_me: Option<bool>,
+    /// Only tickets whose running deadline falls before this instant (RFC 3339): 「即将超时」.
+    pub due_before: Option<DateTime<Utc>>,
+    /// Staff: only tickets that went up from the caller's unit and are now accountable above it (「已上报」).
+    pub went_up: Option<bool>,
+    /// Text in reference, title or description.
+    pub q: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    pub sort: Option<Sort>,
+    /// 1–100, default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    /// Sort key in microseconds since the epoch.
+    k: i64,
+    id: i64,
+}
+
+fn encode_cursor(k: NaiveDateTime, id: i64) -> String {
+    let c = Cursor { k: k.and_utc().timestamp_micros(), id };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
+}
+
+fn decode_cursor(s: &str) -> AppResult<(NaiveDateTime, i64)> {
+    let bad = || AppError::validation("invalid_cursor", "分页游标 cursor 无效");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let k = DateTime::<Utc>::from_timestamp_micros(c.k).ok_or_else(bad)?;
+    Ok((k.naive_utc(), c.id))
+}
+
+type Boxed<'a> = tickets::BoxedQuery<'a, MultiBackend>;
+
+fn parse_statuses(s: &str) -> AppResult<Vec<String>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            Status::parse(x).map(|st| st.as_str().to_string()).ok_or_else(|| {
+                AppError::validation("invalid_status", format!("未知状态 `{x}`"))
+            })
+        })
+        .collect()
+}
+
+/// The caller's scope plus the filters, without paging.
+fn filtered<'a>(user: &AuthUser, f: &TicketFilter, now: DateTime<Utc>) -> AppResult<Boxed<'a>> {
+    let mut q = tickets::table.into_boxed::<MultiBackend>();
+    let unit = user.org_unit_id.unwrap_or(-1);
+    q = match user.role {
+        Role::Resident => q.filter(tickets::resident_id.eq(user.id)),
+        Role::CompoundStaff => q.filter(tickets::compound_id.eq(unit)),
+        Role::CommunityStaff => q.filter(tickets::community_id.eq(unit)),
+        Role::StreetStaff => q.filter(tickets::street_id.eq(unit)),
+        Role::Admin => q,
+    };
+    if let Some(l) = f.level {
+        q = q.filter(tickets::level.eq(l.as_str()));
+    }
+    if let Some(s) = f.status.as_deref() {
+        let list = parse_statuses(s)?;
+        if !list.is_empty() {
+            q = q.filter(tickets::status.eq_any(list));
+        }
+    }
+    if let Some(c) = f.category {
+        q = q.filter(tickets::category_id.eq(c));
+    }
+    if let Some(c) = f.community_id {
+        q = q.filter(tickets::community_id.eq(c));
+    }
+    if let Some(c) = f.compound_id {
+        q = q.filter(tickets::compound_id.eq(c));
+    }
+    if let Some(u) = f.urgency {
+        q = q.filter(tickets::urgency.eq(u.as_str()));
+    }
+    let now_ts = now.naive_utc();
+    match f.overdue {
+        Some(true) => q = q.filter(tickets::overdue.eq(true).or(tickets::due_at.lt(now_ts))),
+        Some(false) => q = q.filter(tickets::overdue.eq(false).and(tickets::due_at.ge(now_ts))),
+        None => {}
+    }
+    if f.assigned_to_me == Some(true) {
+        q = q.filter(tickets::assignee_id.eq(user.id));
+    }
+    if let Some(d) = f.due_before {
+        q = q.filter(tickets::due_at.lt(d.naive_utc()));
+    }
+    if f.went_up == Some(true) {
+        let above: Vec<&str> = match Level::of_role(user.role) {
+            Some(Level::Compound) => vec!["community", "street"],
+            Some(Level::Community) => vec!["street"],
+            _ => vec![],
+        };
+        q = q.filter(tickets::level.eq_any(above));
+    }
+    if let Some(text) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let clean: String = text.chars().filter(|c| !matches!(c, '%' | '_' | '\\')).take(50).collect();
+        let pattern = format!("%{clean}%");
+        let upper = format!("%{}%", clean.to_uppercase());
+        q = q.filter(
+            tickets::reference
+                .like(upper)
+                .or(tickets::title.like(pattern.clone()))
+                .or(tickets::description.like(pattern)),
+        );
+    }
+    if let Some(d) = f.created_from {
+        q = q.filter(tickets::created_at.ge(d.naive_utc()));
+    }
+    if let Some(d) = f.created_to {
+        q = q.filter(tickets::created_at.lt(d.naive_utc()));
+    }
+    Ok(q)
+}
+
+pub struct Page {
+    pub rows: Vec<TicketRow>,
+    pub next_cursor: Option<String>,
+    pub total: i64,
+}
+
+pub fn list(conn: &mut DbConn, user: &AuthUser, f: &TicketFilter, now: DateTime<Utc>) -> AppResult<Page> {
+    let limit = f.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::validation("invalid_limit", "limit 须为 1–100"));
+    }
+    let sort = f.sort.unwrap_or(if user.role == Role::Resident { Sort::Created } else { Sort::Due });
+    let total: i64 = filtered(user, f, now)?.count().get_result(conn)?;
+    let mut q = filtered(user, f, now)?;
+    let cursor = f.cursor.as_deref().map(decode_cursor).transpose()?;
+    q = match sort {
+        Sort::Due => {
+            if let Some((k, id)) = cursor {
+                q = q.filter(tickets::due_at.gt(k).or(tickets::due_at.eq(k).and(tickets::id.gt(id))));
+            }
+            q.order((tickets::due_at.asc(), tickets::id.asc()))
+        }
+        Sort::Created => {
+            if let Some((k, id)) = cursor {
+                q = q.filter(tickets::created_at.lt(k).or(tickets::created_at.eq(k).and(tickets::id.lt(id))));
+            }
+            q.order((tickets::created_at.desc(), tickets::id.desc()))
+        }
+        Sort::Updated => {
+            if let Some((k, id)) = cursor {
+                q = q.filter(tickets::updated_at.lt(k).or(tickets::updated_at.eq(k).and(tickets::id.lt(id))));
+            }
+            q.order((tickets::updated_at.desc(), tickets::id.desc()))
+        }
+    };
+    let mut rows: Vec<TicketRow> = q.select(TicketRow::as_select()).limit(limit + 1).load(conn)?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|t| {
+            let k = match sort {
+                Sort::Due => t.due_at,
+                Sort::Created => t.created_at,
+                Sort::Updated => t.updated_at,
+            };
+            encode_cursor(k, t.id)
+        })
+    } else {
+        None
+    };
+    Ok(Page { rows, next_cursor, total })
+}
+
+pub fn events(conn: &mut DbConn, ticket_id: i64) -> AppResult<Vec<TicketEventRow>> {
+    Ok(ticket_events::table
+        .filter(ticket_events::ticket_id.eq(ticket_id))
+        .order(ticket_events::id.asc())
+        .select(TicketEventRow::as_select())
+        .load(conn)?)
+}

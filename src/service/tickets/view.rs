@@ -1,0 +1,295 @@
+//! Tickets and timeline events as the API shows them to a given caller.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthUser;
+use crate::db::models::{TicketEventRow, TicketRow};
+use crate::db::schema::{categories, org_units, ticket_attachments, users};
+use crate::db::DbConn;
+use crate::domain::role::Role;
+use crate::domain::ticket::{self, Action, Level, Relation, Status, Urgency};
+use crate::domain::validate::mask_phone;
+use crate::error::AppResult;
+
+use super::{facts, no_deadline, relation_of};
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NamedRef {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CategoryRef {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LocationView {
+    pub text: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ResidentRef {
+    pub id: i64,
+    pub display_name: String,
+    /// Always masked (`138****5678`); `reveal-phone` shows it and is recorded.
+    pub phone_masked: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: i64,
+    /// Human reference: street code, local date, sequence (`YC-20261127-0042`).
+    pub reference: String,
+    pub status: Status,
+    pub level: Level,
+    /// Plain words for residents: 「小区党支部已受理」「已上报社区党支部」「待您确认」…
+    pub status_text: String,
+    pub street: NamedRef,
+    pub community: NamedRef,
+    pub compound: NamedRef,
+    pub building: Option<NamedRef>,
+    pub category: CategoryRef,
+    pub urgency: Urgency,
+    pub title: String,
+    pub description: String,
+    pub location: Option<LocationView>,
+    /// Shown to staff only.
+    pub resident: Option<ResidentRef>,
+    pub assignee: Option<NamedRef>,
+    pub assigned_handler: Option<String>,
+    pub resolution_note: Option<String>,
+    pub decline_reason: Option<String>,
+    pub escalation_count: i32,
+    pub rating: Option<i32>,
+    pub rating_comment: Option<String>,
+    pub closed_by: Option<String>,
+    pub attachment_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Answer deadline at the current level.
+    pub ack_due_at: Option<DateTime<Utc>>,
+    /// Settle deadline at the current level.
+    pub resolve_due_at: Option<DateTime<Utc>>,
+    /// Seconds left on the running clock (negative once breached); null when no clock runs.
+    pub due_in_seconds: Option<i64>,
+    /// Past the running deadline now, or marked overdue at the street level.
+    pub overdue: bool,
+    /// What the caller may do now.
+    pub allowed_actions: Vec<Action>,
+    /// Optimistic-concurrency version; changes with every action.
+    pub version: i32,
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+pub fn status_text(status: Status, level: Level, escalations: i32) -> String {
+    match status {
+        Status::Open if escalations > 0 || level != Level::Compound => format!("已上报{}，待受理", level.label_zh()),
+        Status::Open => format!("待{}受理", level.label_zh()),
+        Status::Acknowledged => format!("{}已受理，处理中", level.label_zh()),
+        Status::Resolved => "已办结，待您确认".into(),
+        Status::Closed => "已完成".into(),
+        Status::Declined => format!("{}不予受理", level.label_zh()),
+        Status::Withdrawn => "已撤回".into(),
+    }
+}
+
+/// Views for several tickets with one query per related table, not per ticket.
+pub fn tickets(conn: &mut DbConn, user: &AuthUser, rows: &[TicketRow], now: DateTime<Utc>) -> AppResult<Vec<TicketView>> {
+    let mut unit_ids: Vec<i64> = Vec::new();
+    let mut user_ids: Vec<i64> = Vec::new();
+    let mut cat_ids: Vec<i64> = Vec::new();
+    let ids: Vec<i64> = rows.iter().map(|t| t.id).collect();
+    for t in rows {
+        unit_ids.extend([t.street_id, t.community_id, t.compound_id]);
+        unit_ids.extend(t.building_id);
+        user_ids.push(t.resident_id);
+        user_ids.extend(t.assignee_id);
+        cat_ids.push(t.category_id);
+    }
+    unit_ids.sort_unstable();
+    unit_ids.dedup();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    cat_ids.sort_unstable();
+    cat_ids.dedup();
+    let units: HashMap<i64, String> = org_units::table
+        .filter(org_units::id.eq_any(&unit_ids))
+        .select((org_units::id, org_units::name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    let people: HashMap<i64, (String, Option<String>)> = users::table
+        .filter(users::id.eq_any(&user_ids))
+        .select((users::id, users::display_name, users::phone))
+        .load::<(i64, String, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(id, n, p)| (id, (n, p)))
+        .collect();
+    let cats: HashMap<i64, (String, String)> = categories::table
+        .filter(categories::id.eq_any(&cat_ids))
+        .select((categories::id, categories::code, categories::name))
+        .load::<(i64, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, c, n)| (id, (c, n)))
+        .collect();
+    let mut counts: HashMap<i64, i64> = HashMap::new();
+    for tid in ticket_attachments::table
+        .filter(ticket_attachments::ticket_id.eq_any(&ids))
+        .select(ticket_attachments::ticket_id)
+        .load::<i64>(conn)?
+    {
+        *counts.entry(tid).or_default() += 1;
+    }
+    let named = |id: i64| NamedRef { id, name: units.get(&id).cloned().unwrap_or_default() };
+    Ok(rows
+        .iter()
+        .map(|t| {
+            let f = facts(t);
+            let relation = relation_of(user, t);
+            let running = match f.status {
+                Status::Open => t.ack_due_at,
+                Status::Acknowledged => t.resolve_due_at,
+                _ => None,
+            };
+            let due_in_seconds = running.map(|d| (utc(d) - now).num_seconds());
+            let is_staff = user.role != Role::Resident;
+            let (cat_code, cat_name) = cats.get(&t.category_id).cloned().unwrap_or_default();
+            TicketView {
+                id: t.id,
+                reference: t.reference.clone(),
+                status: f.status,
+                level: f.level,
+                status_text: status_text(f.status, f.level, t.escalation_count),
+                street: named(t.street_id),
+                community: named(t.community_id),
+                compound: named(t.compound_id),
+                building: t.building_id.map(named),
+                category: CategoryRef { id: t.category_id, code: cat_code, name: cat_name },
+                urgency: Urgency::parse(&t.urgency).unwrap_or(Urgency::Normal),
+                title: t.title.clone(),
+                description: t.description.clone(),
+                location: if t.location_text.is_some() || t.latitude.is_some() {
+                    Some(LocationView { text: t.location_text.clone(), latitude: t.latitude, longitude: t.longitude })
+                } else {
+                    None
+                },
+                resident: is_staff.then(|| {
+                    let (name, phone) = people.get(&t.resident_id).cloned().unwrap_or_default();
+                    ResidentRef { id: t.resident_id, display_name: name, phone_masked: phone.map(|p| mask_phone(&p)) }
+                }),
+                assignee: t.assignee_id.map(|a| NamedRef {
+                    id: a,
+                    name: people.get(&a).map(|p| p.0.clone()).unwrap_or_default(),
+                }),
+                assigned_handler: t.assigned_handler.clone(),
+                resolution_note: t.resolution_note.clone(),
+                decline_reason: t.decline_reason.clone(),
+                escalation_count: t.escalation_count,
+                rating: t.rating,
+                rating_comment: t.rating_comment.clone(),
+                closed_by: t.closed_by.clone(),
+                attachment_count: counts.get(&t.id).copied().unwrap_or(0),
+                created_at: utc(t.created_at),
+                updated_at: utc(t.updated_at),
+                acknowledged_at: t.acknowledged_at.map(utc),
+                resolved_at: t.resolved_at.map(utc),
+                closed_at: t.closed_at.map(utc),
+                ack_due_at: t.ack_due_at.map(utc),
+                resolve_due_at: t.resolve_due_at.map(utc),
+                due_in_seconds,
+                overdue: t.overdue || (t.due_at != no_deadline() && utc(t.due_at) < now),
+                allowed_actions: ticket::allowed_actions(&f, relation, now),
+                version: t.version,
+            }
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActorView {
+    pub id: Option<i64>,
+    /// A person's name for staff; residents see the branch (e.g. 「小区党支部」), not the person.
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    pub action: String,
+    pub actor: ActorView,
+    /// The level the action was taken at.
+    pub level: Level,
+    pub level_after: Level,
+    pub status_before: Option<Status>,
+    pub status_after: Status,
+    pub reason: Option<String>,
+    pub note: Option<String>,
+    /// Internal notes are never shown to residents.
+    pub internal: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn events(conn: &mut DbConn, user: &AuthUser, rows: Vec<TicketEventRow>) -> AppResult<Vec<EventView>> {
+    let is_resident = user.role == Role::Resident;
+    let mut ids: Vec<i64> = rows.iter().filter_map(|e| e.actor_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let names: HashMap<i64, String> = users::table
+        .filter(users::id.eq_any(&ids))
+        .select((users::id, users::display_name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter(|e| !(is_resident && e.internal))
+        .map(|e| {
+            let role = Role::parse(&e.actor_role);
+            let name = match (e.actor_id, role) {
+                (None, _) => "系统".to_string(),
+                (Some(id), _) if is_resident && id == user.id => "我".to_string(),
+                (Some(_), Some(r)) if is_resident && r.is_staff() => r.label_zh().to_string(),
+                (Some(_), Some(Role::Admin)) if is_resident => "管理员".to_string(),
+                (Some(_), Some(Role::Resident)) if is_resident => "居民".to_string(),
+                (Some(id), _) => names.get(&id).cloned().unwrap_or_default(),
+            };
+            let reason = if is_resident && e.action == "assign" { None } else { e.reason };
+            EventView {
+                id: e.id,
+                action: e.action,
+                actor: ActorView { id: if is_resident { None } else { e.actor_id }, name, role: e.actor_role },
+                level: Level::parse(&e.level).unwrap_or(Level::Compound),
+                level_after: Level::parse(&e.level_after).unwrap_or(Level::Compound),
+                status_before: e.status_before.as_deref().and_then(Status::parse),
+                status_after: Status::parse(&e.status_after).unwrap_or(Status::Open),
+                reason,
+                note: e.note,
+                internal: e.internal,
+                created_at: utc(e.created_at),
+            }
+        })
+        .collect())
+}
+
+/// Whether a relation sees the resident's details at all.
+pub fn sees_resident(relation: Relation) -> bool {
+    matches!(relation, Relation::Accountable | Relation::Reader)
+}
