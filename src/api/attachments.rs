@@ -75,18 +75,28 @@ fn multipart_error(e: actix_multipart::MultipartError) -> AppError {
     )
 )]
 #[post("/tickets/{id}/attachments")]
-pub async fn upload(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>, mut payload: Multipart) -> AppResult<HttpResponse> {
+pub async fn upload(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    mut payload: Multipart,
+) -> AppResult<HttpResponse> {
     let id = id.into_inner();
     let u = user.clone();
     let (ticket, relation) = state.db.run(move |c| svc::load_visible(c, &u, id)).await?;
     let status = Status::parse(&ticket.status).unwrap_or(Status::Closed);
     let may = match relation {
-        Relation::Owner => matches!(status, Status::Open | Status::Acknowledged | Status::Resolved),
+        Relation::Owner => matches!(
+            status,
+            Status::Open | Status::Acknowledged | Status::Resolved
+        ),
         Relation::Accountable => !matches!(status, Status::Closed | Status::Withdrawn),
         _ => false,
     };
     if !may {
-        return Err(if relation == Relation::Reader { AppError::Forbidden } else {
+        return Err(if relation == Relation::Reader {
+            AppError::Forbidden
+        } else {
             AppError::conflict("action_not_allowed", "工单当前状态不允许上传图片")
         });
     }
@@ -110,8 +120,11 @@ pub async fn upload(state: web::Data<AppState>, user: AuthUser, id: web::Path<i6
         }
         data = Some((buf, name));
     }
-    let (bytes, original_name) = data.ok_or_else(|| AppError::validation("missing_field", "请以 file 字段上传图片"))?;
-    let (content_type, ext) = sniff(&bytes).ok_or_else(|| AppError::validation("unsupported_file_type", "仅支持 JPEG、PNG、WebP 图片"))?;
+    let (bytes, original_name) =
+        data.ok_or_else(|| AppError::validation("missing_field", "请以 file 字段上传图片"))?;
+    let (content_type, ext) = sniff(&bytes).ok_or_else(|| {
+        AppError::validation("unsupported_file_type", "仅支持 JPEG、PNG、WebP 图片")
+    })?;
     let dir = state.settings.data.dir.join("attachments");
     tokio::fs::create_dir_all(&dir)
         .await
@@ -133,7 +146,10 @@ pub async fn upload(state: web::Data<AppState>, user: AuthUser, id: web::Path<i6
                 .count()
                 .get_result(c)?;
             if count >= MAX_PER_TICKET {
-                return Err(AppError::conflict("too_many_attachments", "每个工单最多 9 张图片"));
+                return Err(AppError::conflict(
+                    "too_many_attachments",
+                    "每个工单最多 9 张图片",
+                ));
             }
             let aid: i64 = diesel::insert_into(ticket_attachments::table)
                 .values((
@@ -171,7 +187,11 @@ pub async fn upload(state: web::Data<AppState>, user: AuthUser, id: web::Path<i6
     responses((status = 200, body = Vec<AttachmentView>), (status = 404, body = ErrorBody))
 )]
 #[get("/tickets/{id}/attachments")]
-pub async fn list(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<HttpResponse> {
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> AppResult<HttpResponse> {
     let id = id.into_inner();
     let rows = state
         .db
@@ -195,7 +215,11 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>
     responses((status = 200, description = "The image", content_type = "image/*"), (status = 404, body = ErrorBody))
 )]
 #[get("/tickets/{id}/attachments/{attachment_id}")]
-pub async fn download(state: web::Data<AppState>, user: AuthUser, path: web::Path<(i64, i64)>) -> AppResult<HttpResponse> {
+pub async fn download(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> AppResult<HttpResponse> {
     let (id, aid) = path.into_inner();
     let row = state
         .db
@@ -210,9 +234,17 @@ pub async fn download(state: web::Data<AppState>, user: AuthUser, path: web::Pat
         })
         .await?
         .ok_or(AppError::NotFound)?;
-    let file = state.settings.data.dir.join("attachments").join(&row.storage_name);
+    let file = state
+        .settings
+        .data
+        .dir
+        .join("attachments")
+        .join(&row.storage_name);
     let bytes = tokio::fs::read(&file).await.map_err(|e| {
-        AppError::Internal(anyhow::anyhow!("attachment {} missing on disk: {e}", row.id))
+        AppError::Internal(anyhow::anyhow!(
+            "attachment {} missing on disk: {e}",
+            row.id
+        ))
     })?;
     Ok(HttpResponse::Ok()
         .content_type(row.content_type)

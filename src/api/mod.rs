@@ -1,11 +1,11 @@
 //! HTTP API under `/api/v1`; one module per resource, handlers stay thin.
 
+pub mod attachments;
 pub mod auth;
 pub mod categories;
 pub mod health;
 pub mod me;
 pub mod org;
-pub mod attachments;
 pub mod tickets;
 pub mod users;
 

@@ -31,10 +31,15 @@ fn idempotency_key(req: &HttpRequest) -> AppResult<Option<String>> {
     match req.headers().get("Idempotency-Key") {
         None => Ok(None),
         Some(v) => {
-            let s = v.to_str().map_err(|_| AppError::validation("invalid_idempotency_key", "Idempotency-Key 格式不正确"))?;
+            let s = v.to_str().map_err(|_| {
+                AppError::validation("invalid_idempotency_key", "Idempotency-Key 格式不正确")
+            })?;
             let s = s.trim();
             if s.is_empty() || s.len() > 100 {
-                return Err(AppError::validation("invalid_idempotency_key", "Idempotency-Key 须为 1–100 个字符"));
+                return Err(AppError::validation(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key 须为 1–100 个字符",
+                ));
             }
             Ok(Some(s.to_string()))
         }
@@ -56,7 +61,12 @@ fn idempotency_key(req: &HttpRequest) -> AppResult<Option<String>> {
     )
 )]
 #[post("/tickets")]
-pub async fn create(state: web::Data<AppState>, user: AuthUser, req: HttpRequest, body: web::Json<CreateTicket>) -> AppResult<HttpResponse> {
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Json<CreateTicket>,
+) -> AppResult<HttpResponse> {
     let key = idempotency_key(&req)?;
     let input = body.into_inner();
     svc::precheck_create(&input)?;
@@ -74,13 +84,18 @@ pub async fn create(state: web::Data<AppState>, user: AuthUser, req: HttpRequest
             Ok(Created::Replayed(t)) => break (t, true),
             // A concurrent request with the same key (or the same reference sequence) won the
             // race; the retry sees its result.
-            Err(AppError::Conflict { code: "conflict", .. }) if attempt < 3 => continue,
+            Err(AppError::Conflict {
+                code: "conflict", ..
+            }) if attempt < 3 => continue,
             Err(e) => return Err(e),
         }
     };
     let now = state.clock.now();
     let u = user.clone();
-    let mut views = state.db.run(move |c| view::tickets(c, &u, &[row], now)).await?;
+    let mut views = state
+        .db
+        .run(move |c| view::tickets(c, &u, &[row], now))
+        .await?;
     let v = views.pop().ok_or(AppError::NotFound)?;
     let mut resp = HttpResponse::Created();
     if replayed {
@@ -97,7 +112,11 @@ pub async fn create(state: web::Data<AppState>, user: AuthUser, req: HttpRequest
     responses((status = 200, body = TicketPage), (status = 422, body = ErrorBody))
 )]
 #[get("/tickets")]
-pub async fn list(state: web::Data<AppState>, user: AuthUser, q: web::Query<TicketFilter>) -> AppResult<HttpResponse> {
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<TicketFilter>,
+) -> AppResult<HttpResponse> {
     let filter = q.into_inner();
     let now = state.clock.now();
     let page = state
@@ -105,7 +124,11 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser, q: web::Query<Tick
         .run(move |c| {
             let page = query::list(c, &user, &filter, now)?;
             let items = view::tickets(c, &user, &page.rows, now)?;
-            Ok(TicketPage { items, next_cursor: page.next_cursor, total: page.total })
+            Ok(TicketPage {
+                items,
+                next_cursor: page.next_cursor,
+                total: page.total,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -119,7 +142,11 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser, q: web::Query<Tick
     responses((status = 200, body = TicketView), (status = 404, description = "Missing or not visible to the caller", body = ErrorBody))
 )]
 #[get("/tickets/{id}")]
-pub async fn get_one(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<HttpResponse> {
+pub async fn get_one(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> AppResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();
     let v = state
@@ -140,7 +167,11 @@ pub async fn get_one(state: web::Data<AppState>, user: AuthUser, id: web::Path<i
     responses((status = 200, body = Vec<EventView>), (status = 404, body = ErrorBody))
 )]
 #[get("/tickets/{id}/events")]
-pub async fn events(state: web::Data<AppState>, user: AuthUser, id: web::Path<i64>) -> AppResult<HttpResponse> {
+pub async fn events(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> AppResult<HttpResponse> {
     let id = id.into_inner();
     let v = state
         .db
@@ -195,7 +226,10 @@ pub async fn act(
     let u = user.clone();
     let span = tracing::info_span!("ticket_action", ticket_id = id, action = action.as_str());
     let _guard = span.enter();
-    let outcome = state.db.write(move |c| svc::act(c, &u, id, action, &body, &sla, now)).await?;
+    let outcome = state
+        .db
+        .write(move |c| svc::act(c, &u, id, action, &body, &sla, now))
+        .await?;
     let (row, phone) = match outcome {
         Outcome::Ticket(t) => (t, None),
         Outcome::Phone(t, p) => (t, Some(p)),

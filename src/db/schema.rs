@@ -74,7 +74,6 @@ diesel::table! {
 diesel::joinable!(users -> org_units (org_unit_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 
-
 diesel::table! {
     tickets (id) {
         id -> BigInt,

@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 use super::role::Role;
 
 /// Which branch is accountable now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Compound,
@@ -304,15 +306,16 @@ pub fn state_allows(f: &Facts, relation: Relation, action: Action, now: DateTime
             Resolved => true,
             Declined => {
                 f.level.up().is_some()
-                    && f.declined_at.is_some_and(|d| {
-                        now - d <= Duration::days(DECLINE_DISPUTE_WINDOW_DAYS)
-                    })
+                    && f.declined_at
+                        .is_some_and(|d| now - d <= Duration::days(DECLINE_DISPUTE_WINDOW_DAYS))
             }
             _ => false,
         },
         (Relation::Owner, Action::Withdraw) => f.status.is_active(),
         (Relation::Accountable, Action::Acknowledge) => f.status == Open,
-        (Relation::Accountable, Action::Comment) => matches!(f.status, Open | Acknowledged | Resolved),
+        (Relation::Accountable, Action::Comment) => {
+            matches!(f.status, Open | Acknowledged | Resolved)
+        }
         (Relation::Accountable, Action::Assign) => f.status.is_active(),
         (Relation::Accountable, Action::Resolve) => f.status.is_active(),
         (Relation::Accountable, Action::Escalate) => f.status.is_active() && f.level.up().is_some(),
@@ -428,13 +431,28 @@ mod tests {
     #[test]
     fn only_the_accountable_level_acts_and_others_read() {
         let s = scope(Level::Community);
-        assert_eq!(relation(Role::CommunityStaff, 5, Some(2), &s), Relation::Accountable);
+        assert_eq!(
+            relation(Role::CommunityStaff, 5, Some(2), &s),
+            Relation::Accountable
+        );
         // The compound it came from keeps reading it.
-        assert_eq!(relation(Role::CompoundStaff, 5, Some(3), &s), Relation::Reader);
-        assert_eq!(relation(Role::StreetStaff, 5, Some(1), &s), Relation::Reader);
+        assert_eq!(
+            relation(Role::CompoundStaff, 5, Some(3), &s),
+            Relation::Reader
+        );
+        assert_eq!(
+            relation(Role::StreetStaff, 5, Some(1), &s),
+            Relation::Reader
+        );
         // Another compound or community sees nothing.
-        assert_eq!(relation(Role::CompoundStaff, 5, Some(99), &s), Relation::None);
-        assert_eq!(relation(Role::CommunityStaff, 5, Some(98), &s), Relation::None);
+        assert_eq!(
+            relation(Role::CompoundStaff, 5, Some(99), &s),
+            Relation::None
+        );
+        assert_eq!(
+            relation(Role::CommunityStaff, 5, Some(98), &s),
+            Relation::None
+        );
         assert_eq!(relation(Role::Resident, 10, None, &s), Relation::Owner);
         assert_eq!(relation(Role::Resident, 11, None, &s), Relation::None);
         assert_eq!(relation(Role::Admin, 1, None, &s), Relation::Reader);
@@ -447,7 +465,10 @@ mod tests {
         let acts = allowed_actions(&f, Relation::Accountable, now);
         assert!(acts.contains(&Action::Acknowledge));
         assert!(acts.contains(&Action::Escalate));
-        assert!(!acts.contains(&Action::Return), "compound has no level below");
+        assert!(
+            !acts.contains(&Action::Return),
+            "compound has no level below"
+        );
         assert_eq!(
             allowed_actions(&f, Relation::Owner, now),
             vec![Action::Comment, Action::Withdraw]
@@ -471,9 +492,15 @@ mod tests {
         let now = Utc::now();
         let f = facts(Status::Resolved, Level::Compound);
         let acts = allowed_actions(&f, Relation::Owner, now);
-        assert_eq!(acts, vec![Action::Comment, Action::Confirm, Action::Dispute]);
+        assert_eq!(
+            acts,
+            vec![Action::Comment, Action::Confirm, Action::Dispute]
+        );
         assert_eq!(dispute_outcome(&f, 0), DisputeOutcome::ReopenSameLevel);
-        assert_eq!(dispute_outcome(&f, 1), DisputeOutcome::CallUp(Level::Community));
+        assert_eq!(
+            dispute_outcome(&f, 1),
+            DisputeOutcome::CallUp(Level::Community)
+        );
         let top = facts(Status::Resolved, Level::Street);
         assert_eq!(dispute_outcome(&top, 3), DisputeOutcome::ReopenSameLevel);
     }
@@ -484,7 +511,10 @@ mod tests {
         let mut f = facts(Status::Declined, Level::Compound);
         f.declined_at = Some(now - Duration::days(6));
         assert!(allowed_actions(&f, Relation::Owner, now).contains(&Action::Dispute));
-        assert_eq!(dispute_outcome(&f, 0), DisputeOutcome::CallUp(Level::Community));
+        assert_eq!(
+            dispute_outcome(&f, 0),
+            DisputeOutcome::CallUp(Level::Community)
+        );
         f.declined_at = Some(now - Duration::days(8));
         assert!(!allowed_actions(&f, Relation::Owner, now).contains(&Action::Dispute));
         let mut top = facts(Status::Declined, Level::Street);

@@ -39,7 +39,13 @@ impl SlaEngine {
         })
     }
 
-    pub fn clocks(&self, level: Level, category_id: i64, urgency: Urgency, start: DateTime<Utc>) -> Clocks {
+    pub fn clocks(
+        &self,
+        level: Level,
+        category_id: i64,
+        urgency: Urgency,
+        start: DateTime<Utc>,
+    ) -> Clocks {
         let cal = self.calendar.read().unwrap_or_else(|p| p.into_inner());
         let policies = self.policies.read().unwrap_or_else(|p| p.into_inner());
         let defaults;
@@ -52,7 +58,12 @@ impl SlaEngine {
                     // The defaults cover every level; this only guards a broken build.
                     None => {
                         let end = start + Duration::days(3);
-                        return Clocks { ack_due: end, ack_warn: end, resolve_due: end, resolve_warn: end };
+                        return Clocks {
+                            ack_due: end,
+                            ack_warn: end,
+                            resolve_due: end,
+                            resolve_warn: end,
+                        };
                     }
                 }
             }
@@ -61,9 +72,21 @@ impl SlaEngine {
         let resolve_due = sla::due_at(&cal, start, policy.resolve_minutes, policy.clock);
         Clocks {
             ack_due,
-            ack_warn: sla::warn_at(&cal, start, ack_due, policy.acknowledge_minutes, policy.clock),
+            ack_warn: sla::warn_at(
+                &cal,
+                start,
+                ack_due,
+                policy.acknowledge_minutes,
+                policy.clock,
+            ),
             resolve_due,
-            resolve_warn: sla::warn_at(&cal, start, resolve_due, policy.resolve_minutes, policy.clock),
+            resolve_warn: sla::warn_at(
+                &cal,
+                start,
+                resolve_due,
+                policy.resolve_minutes,
+                policy.clock,
+            ),
         }
     }
 }

@@ -5,3 +5,4 @@ mod helpers;
 mod auth;
 mod cli;
 mod org_users;
+mod tickets;

@@ -84,16 +84,40 @@ pub struct ActionRequest {
 
 /// A validated action, ready to apply.
 enum Checked {
-    Acknowledge { note: Option<String> },
-    Comment { note: String, internal: bool },
-    Assign { assignee_id: Option<i64>, handler: Option<String> },
-    Resolve { note: String },
-    Escalate { reason: EscalationReason, note: String },
-    Decline { reason: String },
-    Return { note: String },
-    Confirm { rating: i32, comment: Option<String> },
-    Dispute { note: Option<String> },
-    Withdraw { note: Option<String> },
+    Acknowledge {
+        note: Option<String>,
+    },
+    Comment {
+        note: String,
+        internal: bool,
+    },
+    Assign {
+        assignee_id: Option<i64>,
+        handler: Option<String>,
+    },
+    Resolve {
+        note: String,
+    },
+    Escalate {
+        reason: EscalationReason,
+        note: String,
+    },
+    Decline {
+        reason: String,
+    },
+    Return {
+        note: String,
+    },
+    Confirm {
+        rating: i32,
+        comment: Option<String>,
+    },
+    Dispute {
+        note: Option<String>,
+    },
+    Withdraw {
+        note: Option<String>,
+    },
     RevealPhone,
 }
 
@@ -110,7 +134,9 @@ fn required_text(field: &'static str, v: &Option<String>, max: usize) -> AppResu
 
 fn check_body(action: Action, b: &ActionRequest) -> AppResult<Checked> {
     Ok(match action {
-        Action::Acknowledge => Checked::Acknowledge { note: optional_text("note", &b.note, 2000)? },
+        Action::Acknowledge => Checked::Acknowledge {
+            note: optional_text("note", &b.note, 2000)?,
+        },
         Action::Comment => Checked::Comment {
             note: required_text("note", &b.note, 2000)?,
             internal: b.internal.unwrap_or(false),
@@ -118,11 +144,19 @@ fn check_body(action: Action, b: &ActionRequest) -> AppResult<Checked> {
         Action::Assign => {
             let handler = optional_text("handler", &b.handler, 80)?;
             if b.assignee_id.is_none() && handler.is_none() {
-                return Err(AppError::validation("missing_field", "请指定处理人 assignee_id 或处理单位 handler"));
+                return Err(AppError::validation(
+                    "missing_field",
+                    "请指定处理人 assignee_id 或处理单位 handler",
+                ));
             }
-            Checked::Assign { assignee_id: b.assignee_id, handler }
+            Checked::Assign {
+                assignee_id: b.assignee_id,
+                handler,
+            }
         }
-        Action::Resolve => Checked::Resolve { note: required_text("note（办结说明）", &b.note, 2000)? },
+        Action::Resolve => Checked::Resolve {
+            note: required_text("note（办结说明）", &b.note, 2000)?,
+        },
         Action::Escalate => {
             let reason = match b.reason.as_deref() {
                 Some("beyond_authority") => EscalationReason::BeyondAuthority,
@@ -137,19 +171,38 @@ fn check_body(action: Action, b: &ActionRequest) -> AppResult<Checked> {
                     ))
                 }
             };
-            Checked::Escalate { reason, note: required_text("note（上报说明）", &b.note, 2000)? }
-        }
-        Action::Decline => Checked::Decline { reason: required_text("reason（不予受理理由）", &b.reason, 500)? },
-        Action::Return => Checked::Return { note: required_text("note（退回指导意见）", &b.note, 2000)? },
-        Action::Confirm => {
-            let rating = b.rating.ok_or_else(|| AppError::validation("missing_field", "请为办理结果评分 rating（1–5）"))?;
-            if !(1..=5).contains(&rating) {
-                return Err(AppError::validation("invalid_rating", "评分 rating 须为 1–5"));
+            Checked::Escalate {
+                reason,
+                note: required_text("note（上报说明）", &b.note, 2000)?,
             }
-            Checked::Confirm { rating, comment: optional_text("comment", &b.note, 500)? }
         }
-        Action::Dispute => Checked::Dispute { note: optional_text("note", &b.note, 2000)? },
-        Action::Withdraw => Checked::Withdraw { note: optional_text("note", &b.note, 500)? },
+        Action::Decline => Checked::Decline {
+            reason: required_text("reason（不予受理理由）", &b.reason, 500)?,
+        },
+        Action::Return => Checked::Return {
+            note: required_text("note（退回指导意见）", &b.note, 2000)?,
+        },
+        Action::Confirm => {
+            let rating = b.rating.ok_or_else(|| {
+                AppError::validation("missing_field", "请为办理结果评分 rating（1–5）")
+            })?;
+            if !(1..=5).contains(&rating) {
+                return Err(AppError::validation(
+                    "invalid_rating",
+                    "评分 rating 须为 1–5",
+                ));
+            }
+            Checked::Confirm {
+                rating,
+                comment: optional_text("comment", &b.note, 500)?,
+            }
+        }
+        Action::Dispute => Checked::Dispute {
+            note: optional_text("note", &b.note, 2000)?,
+        },
+        Action::Withdraw => Checked::Withdraw {
+            note: optional_text("note", &b.note, 500)?,
+        },
         Action::RevealPhone => Checked::RevealPhone,
     })
 }
@@ -180,8 +233,16 @@ pub fn relation_of(user: &AuthUser, t: &TicketRow) -> Relation {
 }
 
 /// A ticket the caller may see, else 404 (so ids cannot be probed).
-pub fn load_visible(conn: &mut DbConn, user: &AuthUser, id: i64) -> AppResult<(TicketRow, Relation)> {
-    let t: Option<TicketRow> = tickets::table.find(id).select(TicketRow::as_select()).first(conn).optional()?;
+pub fn load_visible(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    id: i64,
+) -> AppResult<(TicketRow, Relation)> {
+    let t: Option<TicketRow> = tickets::table
+        .find(id)
+        .select(TicketRow::as_select())
+        .first(conn)
+        .optional()?;
     let t = t.ok_or(AppError::NotFound)?;
     match relation_of(user, &t) {
         Relation::None => Err(AppError::NotFound),
@@ -237,7 +298,9 @@ pub fn set_schedule(t: &mut TicketRow, sla: &SlaEngine) {
         }
         Status::Resolved => {
             t.due_at = no_deadline();
-            t.next_check_at = t.resolved_at.map(|r| r + Duration::days(AUTO_CLOSE_AFTER_DAYS));
+            t.next_check_at = t
+                .resolved_at
+                .map(|r| r + Duration::days(AUTO_CLOSE_AFTER_DAYS));
         }
         Status::Closed | Status::Declined | Status::Withdrawn => {
             t.due_at = no_deadline();
@@ -250,7 +313,12 @@ pub fn set_schedule(t: &mut TicketRow, sla: &SlaEngine) {
     }
 }
 
-fn next_reference(conn: &mut DbConn, street_id: i64, street_code: &str, now: DateTime<Utc>) -> AppResult<String> {
+fn next_reference(
+    conn: &mut DbConn,
+    street_id: i64,
+    street_code: &str,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
     let day = now.with_timezone(&Shanghai).format("%Y%m%d").to_string();
     let bumped: Option<i32> = diesel::update(
         ticket_sequences::table
@@ -294,13 +362,20 @@ pub fn precheck_create(input: &CreateTicket) -> AppResult<(String, String, Optio
     let mut location_text = None;
     if let Some(loc) = &input.location {
         location_text = optional_text("location.text", &loc.text, 200)?;
-        if loc.latitude.is_some_and(|v| !(-90.0..=90.0).contains(&v) || v.is_nan())
-            || loc.longitude.is_some_and(|v| !(-180.0..=180.0).contains(&v) || v.is_nan())
+        if loc
+            .latitude
+            .is_some_and(|v| !(-90.0..=90.0).contains(&v) || v.is_nan())
+            || loc
+                .longitude
+                .is_some_and(|v| !(-180.0..=180.0).contains(&v) || v.is_nan())
         {
             return Err(AppError::validation("invalid_location", "经纬度超出范围"));
         }
         if loc.latitude.is_some() != loc.longitude.is_some() {
-            return Err(AppError::validation("invalid_location", "经度和纬度须同时提供"));
+            return Err(AppError::validation(
+                "invalid_location",
+                "经度和纬度须同时提供",
+            ));
         }
     }
     Ok((title, description, location_text))
@@ -333,7 +408,10 @@ pub fn create(
                     "该 Idempotency-Key 已用于另一内容不同的请求",
                 ));
             }
-            let t = tickets::table.find(ticket_id).select(TicketRow::as_select()).first(conn)?;
+            let t = tickets::table
+                .find(ticket_id)
+                .select(TicketRow::as_select())
+                .first(conn)?;
             return Ok(Created::Replayed(t));
         }
     }
@@ -352,7 +430,10 @@ pub fn create(
     if let Some(b) = input.building_id {
         let building = org::require_kind(conn, b, OrgKind::Building, "building_id")?;
         if building.parent_id != Some(compound.id) {
-            return Err(AppError::validation("unknown_org_unit", "该楼栋不属于所选小区"));
+            return Err(AppError::validation(
+                "unknown_org_unit",
+                "该楼栋不属于所选小区",
+            ));
         }
     }
     let category_ok: i64 = categories::table
@@ -411,9 +492,23 @@ pub fn create(
         closed_at: None,
     };
     arrive_at_level(&mut row, Level::Compound, sla, now);
-    let id: i64 = diesel::insert_into(tickets::table).values(&row).returning(tickets::id).get_result(conn)?;
+    let id: i64 = diesel::insert_into(tickets::table)
+        .values(&row)
+        .returning(tickets::id)
+        .get_result(conn)?;
     row.id = id;
-    record(conn, &row, Some(user), "create", None, Level::Compound, None, None, false, now)?;
+    record(
+        conn,
+        &row,
+        Some(user),
+        "create",
+        None,
+        Level::Compound,
+        None,
+        None,
+        false,
+        now,
+    )?;
     if let Some(key) = idempotency_key {
         diesel::insert_into(idempotency_keys::table)
             .values((
@@ -486,7 +581,10 @@ pub fn act(
         return Err(AppError::Forbidden);
     }
     if !ticket::state_allows(&f, relation, action, now) {
-        let allowed: Vec<&str> = ticket::allowed_actions(&f, relation, now).iter().map(|a| a.as_str()).collect();
+        let allowed: Vec<&str> = ticket::allowed_actions(&f, relation, now)
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
         return Err(AppError::Conflict {
             code: "action_not_allowed",
             message: format!(
@@ -513,11 +611,17 @@ pub fn act(
             t.acknowledged_at.get_or_insert(ts);
             note = n;
         }
-        Checked::Comment { note: n, internal: i } => {
+        Checked::Comment {
+            note: n,
+            internal: i,
+        } => {
             note = Some(n);
             internal = i && relation == Relation::Accountable;
         }
-        Checked::Assign { assignee_id, handler } => {
+        Checked::Assign {
+            assignee_id,
+            handler,
+        } => {
             if let Some(a) = assignee_id {
                 let unit_of_level = match level {
                     Level::Compound => old.compound_id,
@@ -532,7 +636,10 @@ pub fn act(
                     .count()
                     .get_result(conn)?;
                 if ok == 0 {
-                    return Err(AppError::validation("invalid_assignee", "处理人须为本单位的在职工作人员"));
+                    return Err(AppError::validation(
+                        "invalid_assignee",
+                        "处理人须为本单位的在职工作人员",
+                    ));
                 }
             }
             t.assignee_id = assignee_id;
@@ -549,7 +656,9 @@ pub fn act(
             note = Some(n);
         }
         Checked::Escalate { reason: r, note: n } => {
-            let up = level.up().ok_or_else(|| AppError::conflict("action_not_allowed", "街党工委为最高层级，无法再上报"))?;
+            let up = level.up().ok_or_else(|| {
+                AppError::conflict("action_not_allowed", "街党工委为最高层级，无法再上报")
+            })?;
             t.escalation_count += 1;
             arrive_at_level(&mut t, up, sla, now);
             reason = Some(r.as_str().into());
@@ -562,7 +671,9 @@ pub fn act(
             reason = Some(r);
         }
         Checked::Return { note: n } => {
-            let down = level.down().ok_or_else(|| AppError::conflict("action_not_allowed", "小区党支部为最低层级"))?;
+            let down = level
+                .down()
+                .ok_or_else(|| AppError::conflict("action_not_allowed", "小区党支部为最低层级"))?;
             match level {
                 Level::Community => t.returned_by_community = true,
                 Level::Street => t.returned_by_street = true,
@@ -611,7 +722,10 @@ pub fn act(
             note = n;
         }
         Checked::RevealPhone => {
-            let p: Option<String> = users::table.find(old.resident_id).select(users::phone).first(conn)?;
+            let p: Option<String> = users::table
+                .find(old.resident_id)
+                .select(users::phone)
+                .first(conn)?;
             phone = Some(p.unwrap_or_default());
             internal = true;
             event_action = "reveal_phone".into();
@@ -630,10 +744,29 @@ pub fn act(
     .set(&t)
     .execute(conn)?;
     if changed == 0 {
-        return Err(AppError::conflict("conflict", "工单已被他人处理，请刷新后重试"));
+        return Err(AppError::conflict(
+            "conflict",
+            "工单已被他人处理，请刷新后重试",
+        ));
     }
-    record(conn, &t, Some(user), &event_action, Some(f.status), level, reason.as_deref(), note.as_deref(), internal, now)?;
-    tracing::info!(ticket_id = t.id, action = action.as_str(), user_id = user.id, "ticket action");
+    record(
+        conn,
+        &t,
+        Some(user),
+        &event_action,
+        Some(f.status),
+        level,
+        reason.as_deref(),
+        note.as_deref(),
+        internal,
+        now,
+    )?;
+    tracing::info!(
+        ticket_id = t.id,
+        action = action.as_str(),
+        user_id = user.id,
+        "ticket action"
+    );
     Ok(match phone {
         Some(p) => Outcome::Phone(t, p),
         None => Outcome::Ticket(t),

@@ -64,13 +64,19 @@ struct Cursor {
 }
 
 fn encode_cursor(k: NaiveDateTime, id: i64) -> String {
-    let c = Cursor { k: k.and_utc().timestamp_micros(), id };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
+    let c = Cursor {
+        k: k.and_utc().timestamp_micros(),
+        id,
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&c).unwrap_or_default())
 }
 
 fn decode_cursor(s: &str) -> AppResult<(NaiveDateTime, i64)> {
     let bad = || AppError::validation("invalid_cursor", "分页游标 cursor 无效");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| bad())?;
     let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     let k = DateTime::<Utc>::from_timestamp_micros(c.k).ok_or_else(bad)?;
     Ok((k.naive_utc(), c.id))
@@ -83,9 +89,9 @@ fn parse_statuses(s: &str) -> AppResult<Vec<String>> {
         .map(str::trim)
         .filter(|x| !x.is_empty())
         .map(|x| {
-            Status::parse(x).map(|st| st.as_str().to_string()).ok_or_else(|| {
-                AppError::validation("invalid_status", format!("未知状态 `{x}`"))
-            })
+            Status::parse(x)
+                .map(|st| st.as_str().to_string())
+                .ok_or_else(|| AppError::validation("invalid_status", format!("未知状态 `{x}`")))
         })
         .collect()
 }
@@ -143,7 +149,11 @@ fn filtered<'a>(user: &AuthUser, f: &TicketFilter, now: DateTime<Utc>) -> AppRes
         q = q.filter(tickets::level.eq_any(above));
     }
     if let Some(text) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let clean: String = text.chars().filter(|c| !matches!(c, '%' | '_' | '\\')).take(50).collect();
+        let clean: String = text
+            .chars()
+            .filter(|c| !matches!(c, '%' | '_' | '\\'))
+            .take(50)
+            .collect();
         let pattern = format!("%{clean}%");
         let upper = format!("%{}%", clean.to_uppercase());
         q = q.filter(
@@ -168,36 +178,60 @@ pub struct Page {
     pub total: i64,
 }
 
-pub fn list(conn: &mut DbConn, user: &AuthUser, f: &TicketFilter, now: DateTime<Utc>) -> AppResult<Page> {
+pub fn list(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    f: &TicketFilter,
+    now: DateTime<Utc>,
+) -> AppResult<Page> {
     let limit = f.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(AppError::validation("invalid_limit", "limit 须为 1–100"));
     }
-    let sort = f.sort.unwrap_or(if user.role == Role::Resident { Sort::Created } else { Sort::Due });
+    let sort = f.sort.unwrap_or(if user.role == Role::Resident {
+        Sort::Created
+    } else {
+        Sort::Due
+    });
     let total: i64 = filtered(user, f, now)?.count().get_result(conn)?;
     let mut q = filtered(user, f, now)?;
     let cursor = f.cursor.as_deref().map(decode_cursor).transpose()?;
     q = match sort {
         Sort::Due => {
             if let Some((k, id)) = cursor {
-                q = q.filter(tickets::due_at.gt(k).or(tickets::due_at.eq(k).and(tickets::id.gt(id))));
+                q = q.filter(
+                    tickets::due_at
+                        .gt(k)
+                        .or(tickets::due_at.eq(k).and(tickets::id.gt(id))),
+                );
             }
             q.order((tickets::due_at.asc(), tickets::id.asc()))
         }
         Sort::Created => {
             if let Some((k, id)) = cursor {
-                q = q.filter(tickets::created_at.lt(k).or(tickets::created_at.eq(k).and(tickets::id.lt(id))));
+                q = q.filter(
+                    tickets::created_at
+                        .lt(k)
+                        .or(tickets::created_at.eq(k).and(tickets::id.lt(id))),
+                );
             }
             q.order((tickets::created_at.desc(), tickets::id.desc()))
         }
         Sort::Updated => {
             if let Some((k, id)) = cursor {
-                q = q.filter(tickets::updated_at.lt(k).or(tickets::updated_at.eq(k).and(tickets::id.lt(id))));
+                q = q.filter(
+                    tickets::updated_at
+                        .lt(k)
+                        .or(tickets::updated_at.eq(k).and(tickets::id.lt(id))),
+                );
             }
             q.order((tickets::updated_at.desc(), tickets::id.desc()))
         }
     };
-    let mut rows: Vec<TicketRow> = q.select(TicketRow::as_select()).limit(limit + 1).load(conn)?;
+    let mut rows: Vec<TicketRow> = q
+        .select(TicketRow::as_select())
+        .limit(limit + 1)
+        .load(conn)?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|t| {
@@ -211,7 +245,11 @@ pub fn list(conn: &mut DbConn, user: &AuthUser, f: &TicketFilter, now: DateTime<
     } else {
         None
     };
-    Ok(Page { rows, next_cursor, total })
+    Ok(Page {
+        rows,
+        next_cursor,
+        total,
+    })
 }
 
 pub fn events(conn: &mut DbConn, ticket_id: i64) -> AppResult<Vec<TicketEventRow>> {

@@ -100,7 +100,9 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 
 pub fn status_text(status: Status, level: Level, escalations: i32) -> String {
     match status {
-        Status::Open if escalations > 0 || level != Level::Compound => format!("已上报{}，待受理", level.label_zh()),
+        Status::Open if escalations > 0 || level != Level::Compound => {
+            format!("已上报{}，待受理", level.label_zh())
+        }
         Status::Open => format!("待{}受理", level.label_zh()),
         Status::Acknowledged => format!("{}已受理，处理中", level.label_zh()),
         Status::Resolved => "已办结，待您确认".into(),
@@ -111,7 +113,12 @@ pub fn status_text(status: Status, level: Level, escalations: i32) -> String {
 }
 
 /// Views for several tickets with one query per related table, not per ticket.
-pub fn tickets(conn: &mut DbConn, user: &AuthUser, rows: &[TicketRow], now: DateTime<Utc>) -> AppResult<Vec<TicketView>> {
+pub fn tickets(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    rows: &[TicketRow],
+    now: DateTime<Utc>,
+) -> AppResult<Vec<TicketView>> {
     let mut unit_ids: Vec<i64> = Vec::new();
     let mut user_ids: Vec<i64> = Vec::new();
     let mut cat_ids: Vec<i64> = Vec::new();
@@ -157,7 +164,10 @@ pub fn tickets(conn: &mut DbConn, user: &AuthUser, rows: &[TicketRow], now: Date
     {
         *counts.entry(tid).or_default() += 1;
     }
-    let named = |id: i64| NamedRef { id, name: units.get(&id).cloned().unwrap_or_default() };
+    let named = |id: i64| NamedRef {
+        id,
+        name: units.get(&id).cloned().unwrap_or_default(),
+    };
     Ok(rows
         .iter()
         .map(|t| {
@@ -181,18 +191,30 @@ pub fn tickets(conn: &mut DbConn, user: &AuthUser, rows: &[TicketRow], now: Date
                 community: named(t.community_id),
                 compound: named(t.compound_id),
                 building: t.building_id.map(named),
-                category: CategoryRef { id: t.category_id, code: cat_code, name: cat_name },
+                category: CategoryRef {
+                    id: t.category_id,
+                    code: cat_code,
+                    name: cat_name,
+                },
                 urgency: Urgency::parse(&t.urgency).unwrap_or(Urgency::Normal),
                 title: t.title.clone(),
                 description: t.description.clone(),
                 location: if t.location_text.is_some() || t.latitude.is_some() {
-                    Some(LocationView { text: t.location_text.clone(), latitude: t.latitude, longitude: t.longitude })
+                    Some(LocationView {
+                        text: t.location_text.clone(),
+                        latitude: t.latitude,
+                        longitude: t.longitude,
+                    })
                 } else {
                     None
                 },
                 resident: is_staff.then(|| {
                     let (name, phone) = people.get(&t.resident_id).cloned().unwrap_or_default();
-                    ResidentRef { id: t.resident_id, display_name: name, phone_masked: phone.map(|p| mask_phone(&p)) }
+                    ResidentRef {
+                        id: t.resident_id,
+                        display_name: name,
+                        phone_masked: phone.map(|p| mask_phone(&p)),
+                    }
                 }),
                 assignee: t.assignee_id.map(|a| NamedRef {
                     id: a,
@@ -247,7 +269,11 @@ pub struct EventView {
     pub created_at: DateTime<Utc>,
 }
 
-pub fn events(conn: &mut DbConn, user: &AuthUser, rows: Vec<TicketEventRow>) -> AppResult<Vec<EventView>> {
+pub fn events(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    rows: Vec<TicketEventRow>,
+) -> AppResult<Vec<EventView>> {
     let is_resident = user.role == Role::Resident;
     let mut ids: Vec<i64> = rows.iter().filter_map(|e| e.actor_id).collect();
     ids.sort_unstable();
@@ -271,11 +297,19 @@ pub fn events(conn: &mut DbConn, user: &AuthUser, rows: Vec<TicketEventRow>) -> 
                 (Some(_), Some(Role::Resident)) if is_resident => "居民".to_string(),
                 (Some(id), _) => names.get(&id).cloned().unwrap_or_default(),
             };
-            let reason = if is_resident && e.action == "assign" { None } else { e.reason };
+            let reason = if is_resident && e.action == "assign" {
+                None
+            } else {
+                e.reason
+            };
             EventView {
                 id: e.id,
                 action: e.action,
-                actor: ActorView { id: if is_resident { None } else { e.actor_id }, name, role: e.actor_role },
+                actor: ActorView {
+                    id: if is_resident { None } else { e.actor_id },
+                    name,
+                    role: e.actor_role,
+                },
                 level: Level::parse(&e.level).unwrap_or(Level::Compound),
                 level_after: Level::parse(&e.level_after).unwrap_or(Level::Compound),
                 status_before: e.status_before.as_deref().and_then(Status::parse),
