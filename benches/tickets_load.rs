@@ -1,0 +1,937 @@
+//! Load benchmark (not a test): fills a fresh database with N tickets spread over the demo
+//! street, starts the real service in-process on 127.0.0.1, and measures with a concurrent HTTP
+//! load generator:
+//!
+//! 1. create-ticket (`POST /api/v1/tickets`, one resident token per client),
+//! 2. the staff queue (`GET /api/v1/tickets?limit=50`, default sort = due) for a compound, a
+//!    community and the street account,
+//!
+//! then times the list query directly in the database and prints its query plan.
+//!
+//! ```text
+//! cargo bench --bench tickets_load -- --backend sqlite
+//! cargo bench --bench tickets_load -- --backend postgres   # HUYING_BENCH_POSTGRES_URL
+//! ```
+//!
+//! Options: `--backend sqlite|postgres` (default sqlite), `--tickets N` (default 100000),
+//! `--seconds S` per phase (default 10), `--concurrency C` (default 32). Results are markdown
+//! table rows on stdout; progress goes to stderr. See docs/benchmarks.md.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{Duration, NaiveDateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use huying::auth::tokens::JwtKeys;
+use huying::auth::AuthUser;
+use huying::config::{Settings, SmsProviderKind};
+use huying::db::models::{NewTicketEvent, TicketRow};
+use huying::db::schema::{ticket_events, tickets};
+use huying::db::{round_ts, write_tx, Db, DbConn};
+use huying::domain::role::Role;
+use huying::domain::ticket::{Level, Status, Urgency};
+use huying::service::sla::SlaEngine;
+use huying::service::tickets::query::{self, TicketFilter};
+use huying::service::tickets::set_schedule;
+use huying::service::users::{self, CreateUser};
+use huying::startup::Application;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret-01";
+const STAFF_PASSWORD: &str = "bench-pass-123";
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// Rows per INSERT statement and per transaction during the fill.
+const BATCH: usize = 500;
+/// Hard cap per client and phase, besides the time limit.
+const MAX_REQUESTS_PER_CLIENT: u64 = 1_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Args {
+    backend: Backend,
+    tickets: usize,
+    seconds: u64,
+    concurrency: usize,
+}
+
+const USAGE: &str = "usage: cargo bench --bench tickets_load -- [--backend sqlite|postgres] \
+[--tickets N] [--seconds S] [--concurrency C]";
+
+fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut args = Args {
+        backend: Backend::Sqlite,
+        tickets: 100_000,
+        seconds: 10,
+        concurrency: 32,
+    };
+    let mut it = raw;
+    fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
+        v.as_deref()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{flag} needs a number"))
+    }
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            // `cargo bench` appends `--bench` for harness = false targets.
+            "--bench" => {}
+            "--backend" => {
+                args.backend = match it.next().as_deref() {
+                    Some("sqlite") => Backend::Sqlite,
+                    Some("postgres") | Some("postgresql") | Some("pg") => Backend::Postgres,
+                    other => return Err(format!("--backend sqlite|postgres, got {other:?}")),
+                }
+            }
+            "--tickets" => args.tickets = number("--tickets", it.next())?,
+            "--seconds" => args.seconds = number("--seconds", it.next())?,
+            "--concurrency" => args.concurrency = number("--concurrency", it.next())?,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    if args.tickets > 5_000_000 {
+        return Err("--tickets must be at most 5000000".into());
+    }
+    if !(1..=600).contains(&args.seconds) {
+        return Err("--seconds must be 1–600".into());
+    }
+    if !(1..=512).contains(&args.concurrency) {
+        return Err("--concurrency must be 1–512".into());
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = actix_web::rt::System::new().block_on(run(args));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("benchmark failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The database the run uses; removed afterwards (also on panic).
+struct BenchDb {
+    url: String,
+    dir: std::path::PathBuf,
+    drop_pg: Option<(String, String)>,
+}
+
+impl BenchDb {
+    fn create(backend: Backend) -> anyhow::Result<BenchDb> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("huying-bench-{id}"));
+        std::fs::create_dir_all(&dir)?;
+        match backend {
+            Backend::Sqlite => Ok(BenchDb {
+                url: format!("sqlite://{}", dir.join("huying.db").display()),
+                dir,
+                drop_pg: None,
+            }),
+            Backend::Postgres => {
+                let admin = std::env::var("HUYING_BENCH_POSTGRES_URL")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or_else(|| DEFAULT_PG_URL.to_string());
+                let name = format!("huying_bench_{}", &id[..12]);
+                let mut c = PgConnection::establish(&admin)
+                    .map_err(|e| anyhow::anyhow!("connect to {admin}: {e}"))?;
+                c.batch_execute(&format!("CREATE DATABASE \"{name}\""))?;
+                let mut url = url::Url::parse(&admin)?;
+                url.set_path(&name);
+                Ok(BenchDb {
+                    url: url.to_string(),
+                    dir,
+                    drop_pg: Some((admin, name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for BenchDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.drop_pg.take() {
+            match PgConnection::establish(&admin) {
+                Ok(mut c) => {
+                    if let Err(e) =
+                        c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    {
+                        eprintln!("could not drop database {name}: {e}");
+                    }
+                }
+                Err(e) => eprintln!("could not drop database {name}: {e}"),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn bench_settings(db: &BenchDb) -> anyhow::Result<Settings> {
+    let mut s = Settings::load_with_env(None, &[])?;
+    s.server.bind = "127.0.0.1:0".into();
+    s.database.url = SecretString::from(db.url.clone());
+    s.data.dir = db.dir.join("data");
+    s.auth.jwt_secret = SecretString::from(JWT_SECRET.to_string());
+    s.sms.provider = SmsProviderKind::Log;
+    s.log.level = "warn".into();
+    Ok(s)
+}
+
+/// The demo street as the fill needs it.
+struct Street {
+    street_id: i64,
+    /// (compound id, community id, building ids)
+    compounds: Vec<(i64, i64, Vec<i64>)>,
+    categories: Vec<i64>,
+    residents: Vec<i64>,
+    /// Unit id per staff username.
+    staff: Vec<(String, i64)>,
+}
+
+fn seed(conn: &mut DbConn, now: NaiveDateTime, bench_residents: usize) -> anyhow::Result<Street> {
+    let demo = huying::cli::seed_demo(conn, "YC", Some(STAFF_PASSWORD), now)
+        .map_err(|e| anyhow::anyhow!("seed-demo: {e}"))?;
+    let compounds = demo
+        .compounds
+        .iter()
+        .map(|c| {
+            let buildings = demo
+                .buildings
+                .iter()
+                .filter(|b| b.parent_id == Some(c.id))
+                .map(|b| b.id)
+                .collect();
+            (c.id, c.parent_id.unwrap_or(-1), buildings)
+        })
+        .collect();
+    let mut residents: Vec<i64> = demo.residents.iter().map(|r| r.id).collect();
+    let created = write_tx(conn, |c| {
+        (0..bench_residents)
+            .map(|i| {
+                users::create(
+                    c,
+                    &CreateUser {
+                        role: Role::Resident,
+                        username: None,
+                        password: None,
+                        display_name: format!("压测居民{i:03}"),
+                        phone: Some(format!("137{i:08}")),
+                        email: None,
+                        org_unit_id: None,
+                    },
+                    now,
+                )
+                .map(|u| u.id)
+            })
+            .collect::<Result<Vec<i64>, _>>()
+    })
+    .map_err(|e| anyhow::anyhow!("creating bench residents: {e}"))?;
+    residents.extend(created);
+    Ok(Street {
+        street_id: demo.street.id,
+        compounds,
+        categories: demo.categories.iter().map(|c| c.id).collect(),
+        residents,
+        staff: demo
+            .accounts
+            .iter()
+            .filter_map(|a| Some((a.username.clone()?, a.org_unit_id?)))
+            .collect(),
+    })
+}
+
+const TITLES: [&str; 10] = [
+    "楼道灯不亮",
+    "垃圾未及时清运",
+    "电梯经常停运",
+    "雨后路面积水",
+    "夜间施工噪音扰民",
+    "下水道堵塞返味",
+    "消防通道被占用",
+    "绿化带树木倒伏",
+    "单元门禁损坏",
+    "楼上漏水",
+];
+
+fn between(rng: &mut StdRng, a: NaiveDateTime, b: NaiveDateTime) -> NaiveDateTime {
+    let span = (b - a).num_seconds();
+    if span <= 0 {
+        a
+    } else {
+        a + Duration::seconds(rng.gen_range(0..=span))
+    }
+}
+
+/// One ticket as the service would have left it after its life so far.
+fn make_ticket(
+    i: usize,
+    rng: &mut StdRng,
+    street: &Street,
+    sla: &SlaEngine,
+    now: NaiveDateTime,
+) -> TicketRow {
+    let age = Duration::seconds(rng.gen_range(60..90 * 86_400));
+    let created = now - age;
+    let (compound_id, community_id, buildings) =
+        &street.compounds[rng.gen_range(0..street.compounds.len())];
+    let building_id = if rng.gen_bool(0.7) && !buildings.is_empty() {
+        Some(buildings[rng.gen_range(0..buildings.len())])
+    } else {
+        None
+    };
+    let roll = rng.gen_range(0..100);
+    let (level, escalations) = if roll < 3 {
+        (Level::Street, 2)
+    } else if roll < 13 {
+        (Level::Community, 1)
+    } else {
+        (Level::Compound, 0)
+    };
+    let entered = if escalations == 0 {
+        created
+    } else {
+        (created + Duration::minutes(rng.gen_range(30..48 * 60))).min(now)
+    };
+    let urgency = if rng.gen_bool(0.1) {
+        Urgency::Urgent
+    } else {
+        Urgency::Normal
+    };
+    let category_id = street.categories[rng.gen_range(0..street.categories.len())];
+    let clocks = sla.clocks(level, category_id, urgency, entered.and_utc());
+    let (ack_due, ack_warn) = (clocks.ack_due.naive_utc(), clocks.ack_warn.naive_utc());
+    let (resolve_due, resolve_warn) = (
+        clocks.resolve_due.naive_utc(),
+        clocks.resolve_warn.naive_utc(),
+    );
+    // Older tickets are mostly settled; the last week is mostly in progress.
+    let weights: [u32; 4] = match age.num_days() {
+        0..=6 => [35, 35, 20, 10],
+        7..=29 => [5, 15, 5, 75],
+        _ => [1, 3, 0, 96],
+    };
+    let mut pick = rng.gen_range(0..weights.iter().sum::<u32>());
+    let mut status = Status::Closed;
+    for (s, w) in [
+        Status::Open,
+        Status::Acknowledged,
+        Status::Resolved,
+        Status::Closed,
+    ]
+    .into_iter()
+    .zip(weights)
+    {
+        if pick < w {
+            status = s;
+            break;
+        }
+        pick -= w;
+    }
+    let title = TITLES[i % TITLES.len()];
+    let resident_id = street.residents[rng.gen_range(0..street.residents.len())];
+    let mut t = TicketRow {
+        id: 0,
+        reference: format!(
+            "YC-{}-B{i:07}",
+            (created + Duration::hours(8)).format("%Y%m%d")
+        ),
+        status: status.as_str().into(),
+        level: level.as_str().into(),
+        street_id: street.street_id,
+        community_id: *community_id,
+        compound_id: *compound_id,
+        building_id,
+        category_id,
+        urgency: urgency.as_str().into(),
+        title: title.into(),
+        description: format!(
+            "{title}，已经持续好几天了，影响居民正常生活，请尽快安排人员处理。（压测数据 #{i}）"
+        ),
+        location_text: building_id.map(|_| "单元门口".to_string()),
+        latitude: None,
+        longitude: None,
+        resident_id,
+        assignee_id: None,
+        assigned_handler: None,
+        resolution_note: None,
+        decline_reason: None,
+        declined_at: None,
+        rating: None,
+        rating_comment: None,
+        closed_by: None,
+        escalation_count: escalations,
+        disputes_at_level: 0,
+        returned_by_community: false,
+        returned_by_street: false,
+        level_entered_at: entered,
+        level_acknowledged_at: None,
+        ack_due_at: Some(ack_due),
+        resolve_due_at: Some(resolve_due),
+        due_at: huying::service::tickets::no_deadline(),
+        next_check_at: None,
+        ack_warned: false,
+        resolve_warned: false,
+        overdue: false,
+        version: escalations,
+        created_at: created,
+        updated_at: entered,
+        acknowledged_at: None,
+        resolved_at: None,
+        closed_at: None,
+    };
+    match status {
+        Status::Open => {
+            t.ack_warned = ack_warn <= now;
+            t.overdue = ack_due <= now;
+        }
+        _ => {
+            let acked = between(rng, entered, ack_due.min(now));
+            t.acknowledged_at = Some(acked);
+            t.level_acknowledged_at = Some(acked);
+            t.ack_warned = acked >= ack_warn;
+            t.updated_at = acked;
+            t.version += 1;
+            if status == Status::Acknowledged {
+                t.resolve_warned = resolve_warn <= now;
+                t.overdue = resolve_due <= now;
+            } else {
+                let resolved = if status == Status::Resolved {
+                    // Resolved tickets close by themselves after 7 days.
+                    between(rng, acked.max(now - Duration::days(6)), now)
+                } else {
+                    between(rng, acked, resolve_due.min(now))
+                };
+                t.resolved_at = Some(resolved);
+                t.resolution_note = Some("已安排物业维修，现已处理完毕。".into());
+                t.updated_at = resolved;
+                t.version += 1;
+                if status == Status::Closed {
+                    let closed = between(rng, resolved, (resolved + Duration::days(7)).min(now));
+                    t.closed_at = Some(closed);
+                    t.updated_at = closed;
+                    t.version += 1;
+                    if rng.gen_bool(0.8) {
+                        t.closed_by = Some("resident".into());
+                        t.rating = Some(rng.gen_range(3..=5));
+                    } else {
+                        t.closed_by = Some("system".into());
+                    }
+                }
+            }
+        }
+    }
+    set_schedule(&mut t, sla);
+    t
+}
+
+/// Inserts `rows` (one statement) and one `create` event per ticket, in one transaction.
+fn insert_batch(conn: &mut DbConn, rows: &[TicketRow]) -> anyhow::Result<()> {
+    write_tx(conn, |c| -> Result<(), diesel::result::Error> {
+        let ids: Vec<i64> = match c {
+            DbConn::Sqlite(c) => diesel::insert_into(tickets::table)
+                .values(rows)
+                .returning(tickets::id)
+                .get_results(c)?,
+            DbConn::Pg(c) => diesel::insert_into(tickets::table)
+                .values(rows)
+                .returning(tickets::id)
+                .get_results(c)?,
+        };
+        let events: Vec<NewTicketEvent> = rows
+            .iter()
+            .zip(ids)
+            .map(|(t, id)| NewTicketEvent {
+                ticket_id: id,
+                actor_id: Some(t.resident_id),
+                actor_role: "resident".into(),
+                action: "create".into(),
+                level: "compound".into(),
+                status_before: None,
+                status_after: "open".into(),
+                level_after: "compound".into(),
+                reason: None,
+                note: None,
+                internal: false,
+                created_at: t.created_at,
+            })
+            .collect();
+        match c {
+            DbConn::Sqlite(c) => diesel::insert_into(ticket_events::table)
+                .values(&events)
+                .execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(ticket_events::table)
+                .values(&events)
+                .execute(c)?,
+        };
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn fill(conn: &mut DbConn, street: &Street, n: usize, now: NaiveDateTime) -> anyhow::Result<()> {
+    let sla = SlaEngine::with_defaults()?;
+    let mut rng = StdRng::seed_from_u64(0x48_75_79_69_6e_67);
+    let mut done = 0;
+    while done < n {
+        let end = (done + BATCH).min(n);
+        let rows: Vec<TicketRow> = (done..end)
+            .map(|i| make_ticket(i, &mut rng, street, &sla, now))
+            .collect();
+        insert_batch(conn, &rows)?;
+        done = end;
+        if done % 20_000 == 0 {
+            eprintln!("  … {done} tickets");
+        }
+    }
+    Ok(())
+}
+
+/// Latencies and failures of one measured phase.
+struct PhaseResult {
+    elapsed: StdDuration,
+    latencies_us: Vec<u64>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl PhaseResult {
+    fn percentile_ms(&self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((q * self.latencies_us.len() as f64).ceil() as usize).max(1) - 1;
+        self.latencies_us[rank.min(self.latencies_us.len() - 1)] as f64 / 1000.0
+    }
+}
+
+/// `concurrency` clients, each calling `request(client, n)` back to back until `seconds` pass.
+async fn run_phase<F, Fut>(concurrency: usize, seconds: u64, request: F) -> PhaseResult
+where
+    F: Fn(usize, u64) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let start = Instant::now();
+    let deadline = start + StdDuration::from_secs(seconds);
+    let request = &request;
+    let clients = (0..concurrency).map(|client| async move {
+        let mut lat = Vec::new();
+        let mut errors = 0u64;
+        let mut first_error = None;
+        for n in 0..MAX_REQUESTS_PER_CLIENT {
+            if Instant::now() >= deadline {
+                break;
+            }
+            let t0 = Instant::now();
+            let r = request(client, n).await;
+            lat.push(t0.elapsed().as_micros() as u64);
+            if let Err(e) = r {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+        (lat, errors, first_error)
+    });
+    let results = futures::future::join_all(clients).await;
+    let elapsed = start.elapsed();
+    let mut out = PhaseResult {
+        elapsed,
+        latencies_us: Vec::new(),
+        errors: 0,
+        first_error: None,
+    };
+    for (lat, errors, first) in results {
+        out.latencies_us.extend(lat);
+        out.errors += errors;
+        if out.first_error.is_none() {
+            out.first_error = first;
+        }
+    }
+    out.latencies_us.sort_unstable();
+    out
+}
+
+fn print_row(backend: Backend, what: &str, scope: &str, concurrency: usize, r: &PhaseResult) {
+    let n = r.latencies_us.len();
+    let rps = n as f64 / r.elapsed.as_secs_f64();
+    let max = r.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0;
+    println!(
+        "| {} | {what} | {scope} | {concurrency} | {n} | {rps:.0} | {:.1} | {:.1} | {max:.1} | {} |",
+        backend.name(),
+        r.percentile_ms(0.50),
+        r.percentile_ms(0.99),
+        r.errors,
+    );
+    if let Some(e) = &r.first_error {
+        eprintln!("  first error in `{what}`: {e}");
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder, expect: u16) -> Result<(), String> {
+    let resp = req.send().await.map_err(|e| format!("transport: {e}"))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("reading body: {e}"))?;
+    if status == expect {
+        Ok(())
+    } else {
+        let text = String::from_utf8_lossy(&body);
+        Err(format!(
+            "HTTP {status}: {}",
+            text.chars().take(300).collect::<String>()
+        ))
+    }
+}
+
+async fn login(client: &reqwest::Client, base: &str, username: &str) -> anyhow::Result<String> {
+    let v: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": STAFF_PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    v["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("login {username}: no access_token in {v}"))
+}
+
+#[derive(QueryableByName)]
+struct SqlitePlan {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+#[derive(QueryableByName)]
+struct PgPlan {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = "QUERY PLAN")]
+    line: String,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The two statements `query::list` runs for a staff member with no filters (count, first page).
+fn list_sql(column: &str, unit: i64) -> [String; 2] {
+    [
+        format!("SELECT COUNT(*) AS n FROM tickets WHERE tickets.{column} = {unit}"),
+        format!(
+            "SELECT * FROM tickets WHERE tickets.{column} = {unit} \
+             ORDER BY tickets.due_at ASC, tickets.id ASC LIMIT 51"
+        ),
+    ]
+}
+
+fn explain(conn: &mut DbConn, sql: &str) -> anyhow::Result<Vec<String>> {
+    Ok(match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<SqlitePlan>(c)?
+            .into_iter()
+            .map(|r| r.detail)
+            .collect(),
+        DbConn::Pg(c) => diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"))
+            .load::<PgPlan>(c)?
+            .into_iter()
+            .map(|r| r.line)
+            .collect(),
+    })
+}
+
+fn median_ms(mut v: Vec<StdDuration>) -> f64 {
+    v.sort_unstable();
+    v.get(v.len() / 2)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// Times `query::list` (the handler's query code) and its COUNT alone, straight on a connection,
+/// and prints the plans: where a queue request's time goes.
+fn database_profile(db: &Db, street: &Street, backend: Backend) -> anyhow::Result<()> {
+    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = Utc::now();
+    println!();
+    println!("Database-side timing of the staff queue (median of 20, no HTTP):");
+    println!();
+    println!("| backend | account | scope rows | `query::list` (count + page) ms | COUNT(*) alone ms | page alone ms |");
+    println!("|---|---|---|---|---|---|");
+    let mut plans = Vec::new();
+    for (username, role, column) in [
+        ("yc-c1-p1", Role::CompoundStaff, "compound_id"),
+        ("yc-c1", Role::CommunityStaff, "community_id"),
+        ("yc-street", Role::StreetStaff, "street_id"),
+    ] {
+        let unit = street
+            .staff
+            .iter()
+            .find(|(u, _)| u == username)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| anyhow::anyhow!("no demo account {username}"))?;
+        let user = AuthUser {
+            id: 0,
+            role,
+            org_unit_id: Some(unit),
+            display_name: username.into(),
+        };
+        let filter = TicketFilter {
+            limit: Some(50),
+            ..TicketFilter::default()
+        };
+        let [count_sql, page_sql] = list_sql(column, unit);
+        let mut t_list = Vec::new();
+        let mut t_count = Vec::new();
+        let mut t_page = Vec::new();
+        let mut total = 0;
+        for _ in 0..20 {
+            let t0 = Instant::now();
+            let page =
+                query::list(&mut conn, &user, &filter, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+            t_list.push(t0.elapsed());
+            total = page.total;
+            let t0 = Instant::now();
+            let c: Count = diesel::sql_query(&count_sql).get_result(&mut *conn)?;
+            t_count.push(t0.elapsed());
+            total = total.max(c.n);
+            let t0 = Instant::now();
+            diesel::sql_query(&page_sql).execute(&mut *conn)?;
+            t_page.push(t0.elapsed());
+        }
+        println!(
+            "| {} | {username} | {total} | {:.2} | {:.2} | {:.2} |",
+            backend.name(),
+            median_ms(t_list),
+            median_ms(t_count),
+            median_ms(t_page)
+        );
+        for sql in [count_sql, page_sql] {
+            let plan = explain(&mut conn, &sql)?;
+            plans.push((sql, plan));
+        }
+    }
+    println!();
+    println!(
+        "Query plans ({}):",
+        match backend {
+            Backend::Sqlite => "EXPLAIN QUERY PLAN",
+            Backend::Postgres => "EXPLAIN (ANALYZE, BUFFERS)",
+        }
+    );
+    println!();
+    println!("```text");
+    for (sql, plan) in plans {
+        println!("{sql}");
+        for line in plan {
+            println!("    {line}");
+        }
+    }
+    println!("```");
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let bench_db = BenchDb::create(args.backend)?;
+    let settings = bench_settings(&bench_db)?;
+    huying::telemetry::init(&settings.log);
+    eprintln!(
+        "backend {}, {} tickets, {} clients, {} s per phase",
+        args.backend.name(),
+        args.tickets,
+        args.concurrency,
+        args.seconds
+    );
+
+    // Seed and fill straight into the database, before the server starts.
+    let db = Db::connect(&settings)?;
+    db.migrate()?;
+    let street = {
+        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let now = round_ts(Utc::now());
+        let street = seed(&mut conn, now, args.concurrency)?;
+        let t0 = Instant::now();
+        fill(&mut conn, &street, args.tickets, now)?;
+        let fill_secs = t0.elapsed().as_secs_f64();
+        eprintln!(
+            "filled {} tickets (+ {} events) in {fill_secs:.1} s ({:.0} tickets/s)",
+            args.tickets,
+            args.tickets,
+            args.tickets as f64 / fill_secs
+        );
+        if args.backend == Backend::Postgres {
+            // What autovacuum does shortly after a bulk load: statistics and the visibility map.
+            let t0 = Instant::now();
+            // One statement per call: a multi-statement string is one implicit transaction.
+            conn.batch_execute("VACUUM ANALYZE tickets")?;
+            conn.batch_execute("VACUUM ANALYZE ticket_events")?;
+            eprintln!("VACUUM ANALYZE in {:.1} s", t0.elapsed().as_secs_f64());
+        }
+        println!(
+            "Fill: {} tickets + {} events in {fill_secs:.1} s ({:.0} tickets/s), batches of {BATCH} rows per transaction.",
+            args.tickets,
+            args.tickets,
+            args.tickets as f64 / fill_secs
+        );
+        street
+    };
+
+    let app = Application::build(settings.clone())?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let server = app.into_server();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(args.concurrency)
+        .timeout(StdDuration::from_secs(60))
+        .build()?;
+    // Wait until the server answers.
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                ready = true;
+                break;
+            }
+        }
+        actix_web::rt::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    if !ready {
+        anyhow::bail!("server at {base} did not become ready");
+    }
+
+    println!();
+    println!(
+        "| backend | measurement | scope (tickets) | clients | requests | req/s | p50 ms | p99 ms | max ms | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+
+    // Phase 1: residents create tickets. Tokens are minted with the service's key (the `log`
+    // SMS provider does not expose sign-in codes); the residents are real accounts.
+    let keys = JwtKeys::new(JWT_SECRET.as_bytes());
+    let bench_residents = &street.residents[street.residents.len() - args.concurrency..];
+    let tokens: Vec<String> = bench_residents
+        .iter()
+        .map(|id| keys.issue(*id, Role::Resident, Utc::now(), 3600))
+        .collect::<anyhow::Result<_>>()?;
+    let bodies: Vec<Value> = (0..args.concurrency)
+        .map(|c| {
+            let (compound_id, _, buildings) = &street.compounds[c % street.compounds.len()];
+            json!({
+                "compound_id": compound_id,
+                "building_id": buildings.first(),
+                "category_id": street.categories[c % street.categories.len()],
+                "title": TITLES[c % TITLES.len()],
+                "description": "压测：楼道灯不亮已经三天了，晚上出入很不方便，请尽快维修。",
+                "location": {"text": "2单元门口"},
+            })
+        })
+        .collect();
+    let before: i64 = {
+        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        tickets::table.count().get_result(&mut *conn)?
+    };
+    let url = format!("{base}/api/v1/tickets");
+    let r = run_phase(args.concurrency, args.seconds, |c, n| {
+        let req = client
+            .post(&url)
+            .bearer_auth(&tokens[c])
+            .header("Idempotency-Key", format!("bench-{c}-{n}"))
+            .json(&bodies[c]);
+        send(req, 201)
+    })
+    .await;
+    print_row(
+        args.backend,
+        "create ticket (POST /api/v1/tickets)",
+        &format!("{before} before"),
+        args.concurrency,
+        &r,
+    );
+    let after: i64 = {
+        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        tickets::table.count().get_result(&mut *conn)?
+    };
+    let ok = r.latencies_us.len() as u64 - r.errors;
+    if after - before != ok as i64 {
+        eprintln!(
+            "WARNING: {ok} successful creates but the table grew by {}",
+            after - before
+        );
+    }
+
+    // Phase 2: the staff queues, first page of 50 with the default sort (due).
+    for (username, label) in [
+        ("yc-c1-p1", "staff queue, compound (yc-c1-p1)"),
+        ("yc-c1", "staff queue, community (yc-c1)"),
+        ("yc-street", "staff queue, street (yc-street)"),
+    ] {
+        let token = login(&client, &base, username).await?;
+        let url = format!("{base}/api/v1/tickets?limit=50");
+        let first: Value = client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let total = first["total"].as_i64().unwrap_or(-1);
+        let items = first["items"].as_array().map(Vec::len).unwrap_or(0);
+        if items != 50 {
+            eprintln!("WARNING: {username}: first page has {items} items");
+        }
+        let r = run_phase(args.concurrency, args.seconds, |_, _| {
+            send(client.get(&url).bearer_auth(&token), 200)
+        })
+        .await;
+        print_row(
+            args.backend,
+            &format!("{label}, GET ?limit=50"),
+            &total.to_string(),
+            args.concurrency,
+            &r,
+        );
+    }
+
+    handle.stop(true).await;
+    database_profile(&db, &street, args.backend)?;
+    drop(db);
+    drop(bench_db);
+    Ok(())
+}
