@@ -17,6 +17,7 @@ pub struct Settings {
     pub data: DataSettings,
     pub auth: AuthSettings,
     pub sms: SmsSettings,
+    pub sla: SlaSettings,
     pub log: LogSettings,
 }
 
@@ -75,6 +76,14 @@ pub struct SmsHttpSettings {
     pub url: String,
     pub auth_header: SecretString,
     pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSettings {
+    pub sweeper_enabled: bool,
+    pub sweep_interval_secs: u64,
+    pub sweep_batch: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -160,6 +169,11 @@ impl Settings {
         if self.sms.provider == SmsProviderKind::Http && self.sms.http.url.trim().is_empty() {
             return Err(ConfigError::Invalid(
                 "sms.provider = \"http\" needs sms.http.url".into(),
+            ));
+        }
+        if self.sla.sweep_interval_secs == 0 || self.sla.sweep_batch <= 0 {
+            return Err(ConfigError::Invalid(
+                "sla.sweep_interval_secs and sla.sweep_batch must be > 0".into(),
             ));
         }
         if self.database.pool_size == 0 {

@@ -39,6 +39,15 @@ enum Command {
         #[arg(long)]
         password: Option<String>,
     },
+    /// Run the SLA sweeper: warnings, automatic calls up, overdue marks, auto-close.
+    Sweep {
+        /// One sweep, print what it did as JSON, and exit (else sweep every sla.sweep_interval_secs).
+        #[arg(long)]
+        once: bool,
+        /// Evaluate the clocks as of this instant (RFC 3339), for drills; with --once.
+        #[arg(long, value_name = "RFC3339", requires = "once")]
+        at: Option<String>,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -88,6 +97,7 @@ fn main() -> ExitCode {
             serve(settings)
         }
         Command::Migrate => migrate(settings),
+        Command::Sweep { once, at } => sweep(settings, once, at.as_deref()),
         Command::SeedDemo { code, password } => seed(settings, &code, password.as_deref()),
         Command::User {
             command:
@@ -146,6 +156,37 @@ fn migrate(settings: Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn sweep(settings: Settings, once: bool, at: Option<&str>) -> anyhow::Result<()> {
+    let at = at
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .map_err(|e| {
+                    anyhow::anyhow!("--at must be RFC 3339, e.g. 2026-10-08T12:00:00+08:00: {e}")
+                })
+        })
+        .transpose()?;
+    let db = open_db(&settings)?;
+    let sla = huying::service::sla::SlaEngine::with_defaults()?;
+    let batch = settings.sla.sweep_batch;
+    loop {
+        let now = at.unwrap_or_else(chrono::Utc::now);
+        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let report = huying::service::sweeper::sweep_once(&mut conn, &sla, now, batch)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if once {
+            println!("{}", serde_json::to_string(&report)?);
+            return Ok(());
+        }
+        if report.examined > 0 {
+            tracing::info!(?report, "SLA sweep");
+        }
+        std::thread::sleep(std::time::Duration::from_secs(
+            settings.sla.sweep_interval_secs,
+        ));
+    }
 }
 
 fn seed(settings: Settings, code: &str, password: Option<&str>) -> anyhow::Result<()> {

@@ -69,6 +69,9 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %listener.local_addr()?, database = ?state.db.backend(), "Huying listening");
+        if state.settings.sla.sweeper_enabled {
+            actix_web::rt::spawn(sweeper_loop(state.clone()));
+        }
         let server = run(listener, state, workers)?;
         Ok(Application { port, server })
     }
@@ -111,4 +114,27 @@ fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result
         server = server.workers(workers);
     }
     Ok(server.run())
+}
+
+/// Sweeps every `sla.sweep_interval_secs` for as long as the server runs.
+async fn sweeper_loop(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(
+        state.settings.sla.sweep_interval_secs,
+    ));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let now = state.clock.now();
+        let sla = state.sla.clone();
+        let batch = state.settings.sla.sweep_batch;
+        match state
+            .db
+            .run(move |c| crate::service::sweeper::sweep_once(c, &sla, now, batch))
+            .await
+        {
+            Ok(r) if r.examined > 0 => tracing::info!(report = ?r, "SLA sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "SLA sweep failed; retrying at the next tick"),
+        }
+    }
 }

@@ -26,7 +26,7 @@ use crate::error::{self, AppError};
         auth::request_otp, auth::login, auth::refresh, auth::logout, me::me,
         org::tree, org::create, org::update,
         users::create, users::list, users::get_one, users::update,
-        categories::list,
+        categories::list, categories::create, categories::update,
         tickets::create, tickets::list, tickets::get_one, tickets::events, tickets::act,
         attachments::upload, attachments::list, attachments::download,
     ),
@@ -93,6 +93,8 @@ pub fn configure_v1(cfg: &mut web::ServiceConfig) {
         .service(users::get_one)
         .service(users::update)
         .service(categories::list)
+        .service(categories::create)
+        .service(categories::update)
         .service(tickets::create)
         .service(tickets::list)
         .service(tickets::events)

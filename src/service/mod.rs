@@ -3,5 +3,6 @@
 pub mod auth;
 pub mod org;
 pub mod sla;
+pub mod sweeper;
 pub mod tickets;
 pub mod users;

@@ -5,7 +5,7 @@ use std::sync::RwLock;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::calendar::{WorkCalendar, WorkingHours, YearCalendar};
-use crate::domain::sla::{self, SlaPolicy};
+use crate::domain::sla::{self, ClockKind, SlaPolicy};
 use crate::domain::ticket::{Level, Urgency};
 
 /// The 2026 calendar ships with the binary.
@@ -70,23 +70,30 @@ impl SlaEngine {
         };
         let ack_due = sla::due_at(&cal, start, policy.acknowledge_minutes, policy.clock);
         let resolve_due = sla::due_at(&cal, start, policy.resolve_minutes, policy.clock);
+        // A warning that falls on the edge of a break (12:00, 17:30) waits for people to be back.
+        let in_hours = |warn: DateTime<Utc>, due: DateTime<Utc>| match policy.clock {
+            ClockKind::Working => cal.next_working_instant(warn).min(due),
+            ClockKind::Calendar => warn,
+        };
+        let ack_warn = sla::warn_at(
+            &cal,
+            start,
+            ack_due,
+            policy.acknowledge_minutes,
+            policy.clock,
+        );
+        let resolve_warn = sla::warn_at(
+            &cal,
+            start,
+            resolve_due,
+            policy.resolve_minutes,
+            policy.clock,
+        );
         Clocks {
             ack_due,
-            ack_warn: sla::warn_at(
-                &cal,
-                start,
-                ack_due,
-                policy.acknowledge_minutes,
-                policy.clock,
-            ),
+            ack_warn: in_hours(ack_warn, ack_due),
             resolve_due,
-            resolve_warn: sla::warn_at(
-                &cal,
-                start,
-                resolve_due,
-                policy.resolve_minutes,
-                policy.clock,
-            ),
+            resolve_warn: in_hours(resolve_warn, resolve_due),
         }
     }
 }

@@ -37,11 +37,22 @@ fn due_effect(t: &TicketRow, now: DateTime<Utc>) -> Option<Effect> {
     let now = now.naive_utc();
     let status = Status::parse(&t.status)?;
     let (due, warned, clock, reason) = match status {
-        Status::Open => (t.ack_due_at?, t.ack_warned, "acknowledge", "sla_breach_acknowledge"),
-        Status::Acknowledged => (t.resolve_due_at?, t.resolve_warned, "resolve", "sla_breach_resolve"),
+        Status::Open => (
+            t.ack_due_at?,
+            t.ack_warned,
+            "acknowledge",
+            "sla_breach_acknowledge",
+        ),
+        Status::Acknowledged => (
+            t.resolve_due_at?,
+            t.resolve_warned,
+            "resolve",
+            "sla_breach_resolve",
+        ),
         Status::Resolved => {
             let resolved = t.resolved_at?;
-            return (now >= resolved + Duration::days(AUTO_CLOSE_AFTER_DAYS)).then_some(Effect::AutoClose);
+            return (now >= resolved + Duration::days(AUTO_CLOSE_AFTER_DAYS))
+                .then_some(Effect::AutoClose);
         }
         _ => return None,
     };
@@ -70,18 +81,33 @@ fn candidates(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> AppResult<Ve
 
 /// Reads the ticket for update; `None` when another sweeper holds it or it is no longer due.
 fn claim(conn: &mut DbConn, id: i64, now: DateTime<Utc>) -> AppResult<Option<TicketRow>> {
-    let q = tickets::table
-        .filter(tickets::id.eq(id))
-        .filter(tickets::next_check_at.le(now.naive_utc()))
-        .select(TicketRow::as_select());
+    let due = now.naive_utc();
+    let due_now = tickets::id.eq(id).and(tickets::next_check_at.le(due));
     Ok(match conn {
-        DbConn::Pg(c) => q.for_update().skip_locked().first(c).optional()?,
+        DbConn::Pg(c) => tickets::table
+            .filter(due_now)
+            .select(TicketRow::as_select())
+            .for_update()
+            .skip_locked()
+            .first(c)
+            .optional()?,
         // SQLite: the write transaction (BEGIN IMMEDIATE) already excludes other writers.
-        DbConn::Sqlite(c) => q.first(c).optional()?,
+        DbConn::Sqlite(c) => tickets::table
+            .filter(due_now)
+            .select(TicketRow::as_select())
+            .first(c)
+            .optional()?,
     })
 }
 
-fn apply(conn: &mut DbConn, old: TicketRow, effect: Effect, sla: &SlaEngine, now: DateTime<Utc>, report: &mut SweepReport) -> AppResult<()> {
+fn apply(
+    conn: &mut DbConn,
+    old: TicketRow,
+    effect: Effect,
+    sla: &SlaEngine,
+    now: DateTime<Utc>,
+    report: &mut SweepReport,
+) -> AppResult<()> {
     let mut t = old.clone();
     let status = Status::parse(&old.status).unwrap_or(Status::Closed);
     let level = Level::parse(&old.level).unwrap_or(Level::Street);
@@ -119,23 +145,45 @@ fn apply(conn: &mut DbConn, old: TicketRow, effect: Effect, sla: &SlaEngine, now
     set_schedule(&mut t, sla);
     t.updated_at = now.naive_utc();
     t.version = old.version + 1;
-    let changed = diesel::update(tickets::table.filter(tickets::id.eq(old.id)).filter(tickets::version.eq(old.version)))
-        .set(&t)
-        .execute(conn)?;
+    let changed = diesel::update(
+        tickets::table
+            .filter(tickets::id.eq(old.id))
+            .filter(tickets::version.eq(old.version)),
+    )
+    .set(&t)
+    .execute(conn)?;
     if changed == 1 {
-        record(conn, &t, None, action, Some(status), level, reason, None, internal, now)?;
+        record(
+            conn,
+            &t,
+            None,
+            action,
+            Some(status),
+            level,
+            reason,
+            None,
+            internal,
+            now,
+        )?;
         tracing::info!(ticket_id = t.id, action, reason = ?reason, "SLA sweeper");
     }
     Ok(())
 }
 
 /// One sweep as of `now`, at most `batch` tickets.
-pub fn sweep_once(conn: &mut DbConn, sla: &SlaEngine, now: DateTime<Utc>, batch: i64) -> AppResult<SweepReport> {
+pub fn sweep_once(
+    conn: &mut DbConn,
+    sla: &SlaEngine,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> AppResult<SweepReport> {
     let mut report = SweepReport::default();
     for id in candidates(conn, now, batch)? {
         report.examined += 1;
         write_tx(conn, |c| {
-            let Some(t) = claim(c, id, now)? else { return Ok(()) };
+            let Some(t) = claim(c, id, now)? else {
+                return Ok(());
+            };
             match due_effect(&t, now) {
                 Some(effect) => apply(c, t, effect, sla, now, &mut report),
                 None => {
@@ -143,11 +191,17 @@ pub fn sweep_once(conn: &mut DbConn, sla: &SlaEngine, now: DateTime<Utc>, batch:
                     let mut fixed = t.clone();
                     set_schedule(&mut fixed, sla);
                     if fixed.next_check_at == t.next_check_at {
-                        fixed.next_check_at = fixed.next_check_at.map(|n| n.max(now.naive_utc() + Duration::seconds(1)));
+                        fixed.next_check_at = fixed
+                            .next_check_at
+                            .map(|n| n.max(now.naive_utc() + Duration::seconds(1)));
                     }
-                    diesel::update(tickets::table.filter(tickets::id.eq(t.id)).filter(tickets::version.eq(t.version)))
-                        .set(tickets::next_check_at.eq(fixed.next_check_at))
-                        .execute(c)?;
+                    diesel::update(
+                        tickets::table
+                            .filter(tickets::id.eq(t.id))
+                            .filter(tickets::version.eq(t.version)),
+                    )
+                    .set(tickets::next_check_at.eq(fixed.next_check_at))
+                    .execute(c)?;
                     Ok(())
                 }
             }

@@ -176,6 +176,31 @@ fn binary_seeds_adds_an_admin_and_serves_on_sqlite() {
 }
 
 #[test]
+fn sweep_once_reports_what_it_did_as_json() {
+    let db = TestDb::create(Backend::Sqlite).expect("sqlite");
+    let out = huying()
+        .env("DATABASE_URL", &db.url)
+        .args(["sweep", "--once", "--at", "2026-10-08T12:00:00+08:00"])
+        .output()
+        .expect("sweep");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["examined"], 0);
+    assert_eq!(v["escalated"], 0);
+    let bad = huying()
+        .env("DATABASE_URL", &db.url)
+        .args(["sweep", "--once", "--at", "yesterday"])
+        .output()
+        .expect("sweep");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+}
+
+#[test]
 fn binary_seeds_adds_an_admin_and_serves_on_postgres() {
     let Some(db) = TestDb::create(Backend::Postgres) else {
         return;

@@ -208,6 +208,8 @@ pub fn test_settings(db: &TestDb, sms_url: &str) -> Settings {
     s.server.workers = 2;
     s.database.url = SecretString::from(db.url.clone());
     s.database.pool_size = 3;
+    // Tests drive the sweeper themselves, at the instants they choose.
+    s.sla.sweeper_enabled = false;
     s.data.dir = db.dir().join("data");
     s.auth.jwt_secret = SecretString::from(JWT_SECRET.to_string());
     s.sms.provider = SmsProviderKind::Http;

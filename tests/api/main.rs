@@ -5,4 +5,5 @@ mod helpers;
 mod auth;
 mod cli;
 mod org_users;
+mod sla;
 mod tickets;

@@ -10,7 +10,89 @@ both_backends!(
     admin_creates_staff_bound_to_a_unit_of_their_level,
     bad_input_gets_clear_errors_and_stores_nothing,
     openapi_document_and_offline_docs_page_are_served,
+    admins_manage_categories_and_archived_ones_leave_the_list,
 );
+
+async fn admins_manage_categories_and_archived_ones_leave_the_list(app: TestApp) {
+    app.seed();
+    let (s, list) = app.get("/api/v1/categories", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("a")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "环境卫生",
+            "违章建筑",
+            "社区安全",
+            "物业服务",
+            "设施维修",
+            "邻里纠纷",
+            "噪音扰民",
+            "其他"
+        ]
+    );
+    let admin = app.login_staff("yc-admin").await;
+    let resident = app.login_resident("13800000001").await;
+    let (s, _) = app
+        .post(
+            "/api/v1/categories",
+            Some(&resident),
+            json!({"code": "parking", "name": "停车管理"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, c) = app
+        .post(
+            "/api/v1/categories",
+            Some(&admin),
+            json!({"code": "parking", "name": "停车管理", "sort_order": 80}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let (s, v) = app
+        .post(
+            "/api/v1/categories",
+            Some(&admin),
+            json!({"code": "parking", "name": "重复"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(error_code(&v), "duplicate_code");
+    let (s, v) = app
+        .post(
+            "/api/v1/categories",
+            Some(&admin),
+            json!({"code": "Bad Code!", "name": "x"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(&v), "invalid_code");
+    let (_, list) = app.get("/api/v1/categories", None).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(9));
+    let (s, _) = app
+        .patch(
+            &format!("/api/v1/categories/{}", c["id"]),
+            Some(&admin),
+            json!({"archived": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, list) = app.get("/api/v1/categories", None).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(8));
+    let (s, _) = app
+        .patch(
+            "/api/v1/categories/424242",
+            Some(&admin),
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
 
 async fn admin_builds_the_org_tree_and_archived_units_leave_the_public_tree(app: TestApp) {
     app.seed();

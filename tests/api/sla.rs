@@ -20,7 +20,11 @@ both_backends!(
 );
 
 fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai.with_ymd_and_hms(y, m, d, h, min, 0).single().expect("local time").with_timezone(&Utc)
+    Shanghai
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .expect("local time")
+        .with_timezone(&Utc)
 }
 
 fn sweep(app: &TestApp, at: DateTime<Utc>) -> SweepReport {
@@ -30,14 +34,21 @@ fn sweep(app: &TestApp, at: DateTime<Utc>) -> SweepReport {
     sweep_once(&mut conn, &sla, at, 1000).expect("sweep")
 }
 
+/// The demo world, with the clock then set to exactly `at` (signing residents in moves it).
+async fn world_at(app: &TestApp, at: DateTime<Utc>) -> crate::tickets::World {
+    app.clock.set(at);
+    let w = world(app).await;
+    app.clock.set(at);
+    w
+}
+
 fn ts(v: &Value) -> DateTime<Utc> {
     v.as_str().expect("timestamp").parse().expect("rfc3339")
 }
 
 async fn a_ticket_before_national_day_is_due_after_the_holiday(app: TestApp) {
     // 2026-09-30 (Wednesday) is the last working day before 国庆 (10-01 … 10-07).
-    app.clock.set(local(2026, 9, 30, 17, 0));
-    let w = world(&app).await;
+    let w = world_at(&app, local(2026, 9, 30, 17, 0)).await;
     let t = create(&app, &w, "节前报修").await;
     // 4 working hours: 30 min that evening, 3.5 h on Thursday 10-08 morning.
     assert_eq!(ts(&t["ack_due_at"]), local(2026, 10, 8, 12, 0), "{t}");
@@ -46,12 +57,15 @@ async fn a_ticket_before_national_day_is_due_after_the_holiday(app: TestApp) {
 }
 
 async fn an_unanswered_ticket_walks_up_to_the_street_and_turns_overdue(app: TestApp) {
-    app.clock.set(local(2026, 11, 30, 9, 0)); // a Monday
-    let w = world(&app).await;
+    let w = world_at(&app, local(2026, 11, 30, 9, 0)).await; // a Monday
     let t = create(&app, &w, "没人理").await;
     let id = t["id"].as_i64().expect("id");
     let due = ts(&t["ack_due_at"]);
-    assert_eq!(due, local(2026, 11, 30, 14, 30), "4 working hours across lunch");
+    assert_eq!(
+        due,
+        local(2026, 11, 30, 15, 0),
+        "4 working hours across lunch: 09:00–12:00, 14:00–15:00"
+    );
 
     // A sweep before the deadline changes nothing but the warning.
     let r = sweep(&app, local(2026, 11, 30, 13, 0));
@@ -62,12 +76,16 @@ async fn an_unanswered_ticket_walks_up_to_the_street_and_turns_overdue(app: Test
     assert_eq!(again.escalated, 0, "never twice");
 
     let staff = app.login_staff("yc-c1").await;
-    let (_, v) = app.get(&format!("/api/v1/tickets/{id}"), Some(&staff)).await;
+    let (_, v) = app
+        .get(&format!("/api/v1/tickets/{id}"), Some(&staff))
+        .await;
     assert_eq!(v["level"], "community");
     assert_eq!(v["status"], "open");
     let community_due = ts(&v["ack_due_at"]);
     sweep(&app, community_due + Duration::seconds(1));
-    let (_, v) = app.get(&format!("/api/v1/tickets/{id}"), Some(&staff)).await;
+    let (_, v) = app
+        .get(&format!("/api/v1/tickets/{id}"), Some(&staff))
+        .await;
     assert_eq!(v["level"], "street");
     let street_due = ts(&v["ack_due_at"]);
     let r = sweep(&app, street_due + Duration::seconds(1));
@@ -75,19 +93,28 @@ async fn an_unanswered_ticket_walks_up_to_the_street_and_turns_overdue(app: Test
     let r = sweep(&app, street_due + Duration::hours(5));
     assert_eq!(r.marked_overdue, 0, "overdue is marked once");
     let street = app.login_staff("yc-street").await;
-    let (_, v) = app.get(&format!("/api/v1/tickets/{id}"), Some(&street)).await;
+    let (_, v) = app
+        .get(&format!("/api/v1/tickets/{id}"), Some(&street))
+        .await;
     assert_eq!(v["overdue"], true);
     assert_eq!(v["escalation_count"], 2);
     let (_, overdue) = app.get("/api/v1/tickets?overdue=true", Some(&street)).await;
     assert_eq!(overdue["total"], 1);
 
-    let (_, events) = app.get(&format!("/api/v1/tickets/{id}/events"), Some(&street)).await;
+    let (_, events) = app
+        .get(&format!("/api/v1/tickets/{id}/events"), Some(&street))
+        .await;
     let story: Vec<(String, Option<String>)> = events
         .as_array()
         .expect("events")
         .iter()
         .filter(|e| e["action"] != "sla_warning")
-        .map(|e| (e["action"].as_str().unwrap_or("").to_string(), e["reason"].as_str().map(str::to_string)))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_string(),
+                e["reason"].as_str().map(str::to_string),
+            )
+        })
         .collect();
     let breach = Some("sla_breach_acknowledge".to_string());
     assert_eq!(
@@ -99,41 +126,47 @@ async fn an_unanswered_ticket_walks_up_to_the_street_and_turns_overdue(app: Test
             ("overdue".to_string(), breach),
         ]
     );
-    assert!(events.as_array().expect("e").iter().all(|e| e["actor"]["name"] == "系统" || e["action"] == "create"));
+    assert!(events
+        .as_array()
+        .expect("e")
+        .iter()
+        .all(|e| e["actor"]["name"] == "系统" || e["action"] == "create"));
 }
 
 async fn warnings_come_once_and_resolved_tickets_close_by_themselves(app: TestApp) {
-    app.clock.set(local(2026, 11, 30, 9, 0));
-    let w = world(&app).await;
+    let w = world_at(&app, local(2026, 11, 30, 9, 0)).await;
     let id = create(&app, &w, "提醒").await["id"].as_i64().expect("id");
-    // A quarter of 4 h is 1 h: the warning is due at 13:30 local (one working hour before 14:30).
+    // A quarter of 4 h is 1 h: the warning is due at 14:00 local, one working hour before 15:00.
     let r = sweep(&app, local(2026, 11, 30, 11, 0));
+    assert_eq!(r.warned, 0);
+    let r = sweep(&app, local(2026, 11, 30, 13, 59));
     assert_eq!(r.warned, 0);
     let r = sweep(&app, local(2026, 11, 30, 14, 0));
     assert_eq!(r.warned, 1);
     let r = sweep(&app, local(2026, 11, 30, 14, 10));
     assert_eq!(r.warned, 0, "once per clock");
 
-    let staff = app.login_staff("yc-c1-p1").await;
     app.clock.set(local(2026, 11, 30, 14, 15));
+    let staff = app.login_staff("yc-c1-p1").await;
     let (s, _) = act(&app, &staff, id, "resolve", json!({"note": "已修好"})).await;
     assert_eq!(s, StatusCode::OK);
     let r = sweep(&app, local(2026, 12, 7, 14, 0));
     assert_eq!(r.auto_closed, 0, "not yet seven days");
     let r = sweep(&app, local(2026, 12, 7, 14, 16));
     assert_eq!(r.auto_closed, 1);
-    let (_, v) = app.get(&format!("/api/v1/tickets/{id}"), Some(&staff)).await;
+    let (_, v) = app
+        .get(&format!("/api/v1/tickets/{id}"), Some(&staff))
+        .await;
     assert_eq!(v["status"], "closed");
     assert_eq!(v["closed_by"], "system");
 }
 
 async fn a_secretary_and_the_sweeper_racing_produce_one_outcome(app: TestApp) {
-    app.clock.set(local(2026, 11, 30, 9, 0));
-    let w = world(&app).await;
+    let w = world_at(&app, local(2026, 11, 30, 9, 0)).await;
     let id = create(&app, &w, "竞争").await["id"].as_i64().expect("id");
-    let staff = app.login_staff("yc-c1-p1").await;
-    let after_due = local(2026, 11, 30, 14, 31);
+    let after_due = local(2026, 11, 30, 15, 1);
     app.clock.set(after_due);
+    let staff = app.login_staff("yc-c1-p1").await;
     let settings = app.settings.clone();
     let sweeper = std::thread::spawn(move || {
         let db = huying::db::Db::connect(&settings).expect("db");
@@ -141,29 +174,44 @@ async fn a_secretary_and_the_sweeper_racing_produce_one_outcome(app: TestApp) {
         let sla = SlaEngine::with_defaults().expect("sla");
         sweep_once(&mut conn, &sla, after_due, 1000).expect("sweep")
     });
-    let (s, _) = act(&app, &staff, id, "resolve", json!({"note": "抢在上报前办结"})).await;
+    let (s, _) = act(
+        &app,
+        &staff,
+        id,
+        "resolve",
+        json!({"note": "抢在上报前办结"}),
+    )
+    .await;
     let report = sweeper.join().expect("join");
-    let (_, v) = app.get(&format!("/api/v1/tickets/{id}"), Some(&staff)).await;
+    let (_, v) = app
+        .get(&format!("/api/v1/tickets/{id}"), Some(&staff))
+        .await;
     if s == StatusCode::OK {
         // The secretary won: resolved at compound level, unless the sweeper ran first and the
         // resolve then failed — which the status code rules out.
         assert_eq!(v["status"], "resolved");
         assert_eq!(report.escalated, 0);
     } else {
-        assert!(s == StatusCode::CONFLICT || s == StatusCode::FORBIDDEN, "{s}");
+        assert!(
+            s == StatusCode::CONFLICT || s == StatusCode::FORBIDDEN,
+            "{s}"
+        );
         assert_eq!(v["level"], "community");
         assert_eq!(report.escalated, 1);
     }
 }
 
 async fn two_sweepers_escalate_every_ticket_exactly_once(app: TestApp) {
-    app.clock.set(local(2026, 11, 30, 9, 0));
-    let w = world(&app).await;
+    let w = world_at(&app, local(2026, 11, 30, 9, 0)).await;
     let mut ids = Vec::new();
     for i in 0..20 {
-        ids.push(create(&app, &w, &format!("批量{i}")).await["id"].as_i64().expect("id"));
+        ids.push(
+            create(&app, &w, &format!("批量{i}")).await["id"]
+                .as_i64()
+                .expect("id"),
+        );
     }
-    let at = local(2026, 11, 30, 15, 0);
+    let at = local(2026, 11, 30, 15, 30);
     let handles: Vec<_> = (0..2)
         .map(|_| {
             let settings = app.settings.clone();
@@ -175,12 +223,22 @@ async fn two_sweepers_escalate_every_ticket_exactly_once(app: TestApp) {
             })
         })
         .collect();
-    let total: usize = handles.into_iter().map(|h| h.join().expect("join").escalated).sum();
+    let total: usize = handles
+        .into_iter()
+        .map(|h| h.join().expect("join").escalated)
+        .sum();
     assert_eq!(total, 20);
     let staff = app.login_staff("yc-c1").await;
     for id in ids {
-        let (_, events) = app.get(&format!("/api/v1/tickets/{id}/events"), Some(&staff)).await;
-        let escalations = events.as_array().expect("e").iter().filter(|e| e["action"] == "escalate").count();
+        let (_, events) = app
+            .get(&format!("/api/v1/tickets/{id}/events"), Some(&staff))
+            .await;
+        let escalations = events
+            .as_array()
+            .expect("e")
+            .iter()
+            .filter(|e| e["action"] == "escalate")
+            .count();
         assert_eq!(escalations, 1, "ticket {id}");
     }
 }

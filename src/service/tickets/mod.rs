@@ -251,7 +251,7 @@ pub fn load_visible(
 }
 
 /// Starts the clocks of the level the ticket has just arrived at.
-fn arrive_at_level(t: &mut TicketRow, level: Level, sla: &SlaEngine, now: DateTime<Utc>) {
+pub fn arrive_at_level(t: &mut TicketRow, level: Level, sla: &SlaEngine, now: DateTime<Utc>) {
     let urgency = Urgency::parse(&t.urgency).unwrap_or(Urgency::Normal);
     let clocks = sla.clocks(level, t.category_id, urgency, now);
     t.level = level.as_str().into();
