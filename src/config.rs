@@ -84,6 +84,10 @@ pub struct SlaSettings {
     pub sweeper_enabled: bool,
     pub sweep_interval_secs: u64,
     pub sweep_batch: i64,
+    pub pause_cap_minutes: i64,
+    pub auto_close_days: i64,
+    /// Defaults until an admin stores policies in the database.
+    pub policies: Vec<crate::domain::sla::SlaPolicy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -176,6 +180,15 @@ impl Settings {
                 "sla.sweep_interval_secs and sla.sweep_batch must be > 0".into(),
             ));
         }
+        if self.sla.pause_cap_minutes < 0 || self.sla.auto_close_days <= 0 {
+            return Err(ConfigError::Invalid(
+                "sla.pause_cap_minutes must be ≥ 0 and sla.auto_close_days > 0".into(),
+            ));
+        }
+        for p in &self.sla.policies {
+            p.validate()
+                .map_err(|e| ConfigError::Invalid(format!("sla.policies: {e}")))?;
+        }
         if self.database.pool_size == 0 {
             return Err(ConfigError::Invalid(
                 "database.pool_size must be ≥ 1".into(),
@@ -222,6 +235,8 @@ mod tests {
         assert_eq!(s.server.bind, "127.0.0.1:8080");
         assert_eq!(s.sms.provider, SmsProviderKind::Log);
         assert_eq!(s.auth.access_ttl_secs, 900);
+        // The documented defaults are exactly the built-in ones.
+        assert_eq!(s.sla.policies, crate::domain::sla::default_policies());
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub enum ClockKind {
 
 /// How long a ticket of some level (and optionally category and urgency) may wait.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct SlaPolicy {
     /// Database id; `None` for built-in defaults.
     pub id: Option<i64>,
