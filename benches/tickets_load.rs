@@ -408,6 +408,8 @@ fn make_ticket(
         acknowledged_at: None,
         resolved_at: None,
         closed_at: None,
+        paused_at: None,
+        paused_minutes: 0,
     };
     match status {
         Status::Open => {
@@ -594,6 +596,13 @@ fn print_row(backend: Backend, what: &str, scope: &str, concurrency: usize, r: &
     if let Some(e) = &r.first_error {
         eprintln!("  first error in `{what}`: {e}");
     }
+}
+
+/// `/proc/loadavg` (1, 5, 15 minutes): shows whether something else shared the CPUs.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 async fn send(req: reqwest::RequestBuilder, expect: u16) -> Result<(), String> {
@@ -836,6 +845,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     println!();
+    println!("Load average before the HTTP phases: {}", loadavg());
+    println!();
     println!(
         "| backend | measurement | scope (tickets) | clients | requests | req/s | p50 ms | p99 ms | max ms | errors |"
     );
@@ -929,6 +940,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
+    println!();
+    println!("Load average after the HTTP phases: {}", loadavg());
     handle.stop(true).await;
     database_profile(&db, &street, args.backend)?;
     drop(db);

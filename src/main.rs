@@ -169,11 +169,12 @@ fn sweep(settings: Settings, once: bool, at: Option<&str>) -> anyhow::Result<()>
         })
         .transpose()?;
     let db = open_db(&settings)?;
-    let sla = huying::service::sla::SlaEngine::with_defaults()?;
+    let sla = huying::service::sla::SlaEngine::from_settings(&settings.sla)?;
     let batch = settings.sla.sweep_batch;
     loop {
         let now = at.unwrap_or_else(chrono::Utc::now);
         let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        sla.reload(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
         let report = huying::service::sweeper::sweep_once(&mut conn, &sla, now, batch)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if once {

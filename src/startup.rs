@@ -37,13 +37,19 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         anyhow::bail!("auth.jwt_secret must be at least 32 bytes");
     }
     let sms = crate::sms::from_settings(&settings.sms)?;
+    let sla = crate::service::sla::SlaEngine::from_settings(&settings.sla)?;
+    {
+        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        sla.reload(&mut conn)
+            .map_err(|e| anyhow::anyhow!("loading SLA policies: {e}"))?;
+    }
     Ok(AppState {
         db,
         settings: Arc::new(settings),
         clock,
         sms,
         jwt: Arc::new(JwtKeys::new(&secret)),
-        sla: Arc::new(crate::service::sla::SlaEngine::with_defaults()?),
+        sla: Arc::new(sla),
     })
 }
 
@@ -129,7 +135,11 @@ async fn sweeper_loop(state: AppState) {
         let batch = state.settings.sla.sweep_batch;
         match state
             .db
-            .run(move |c| crate::service::sweeper::sweep_once(c, &sla, now, batch))
+            .run(move |c| {
+                // Policies and calendars an admin changed on another instance arrive here.
+                sla.reload(c)?;
+                crate::service::sweeper::sweep_once(c, &sla, now, batch)
+            })
             .await
         {
             Ok(r) if r.examined > 0 => tracing::info!(report = ?r, "SLA sweep"),

@@ -6,6 +6,7 @@ pub mod categories;
 pub mod health;
 pub mod me;
 pub mod org;
+pub mod sla;
 pub mod tickets;
 pub mod users;
 
@@ -29,6 +30,7 @@ use crate::error::{self, AppError};
         categories::list, categories::create, categories::update,
         tickets::create, tickets::list, tickets::get_one, tickets::events, tickets::act,
         attachments::upload, attachments::list, attachments::download,
+        sla::get_policies, sla::put_policies, sla::list_calendars, sla::get_calendar, sla::put_calendar,
     ),
     modifiers(&BearerAuth, &V1Prefix),
     tags(
@@ -37,6 +39,7 @@ use crate::error::{self, AppError};
         (name = "users", description = "Accounts (admin)"),
         (name = "categories", description = "Ticket categories"),
         (name = "tickets", description = "The call and the answer: tickets up the 小区 → 社区 → 街道 chain"),
+        (name = "sla", description = "SLA policies and the working calendar"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -101,6 +104,11 @@ pub fn configure_v1(cfg: &mut web::ServiceConfig) {
         .service(attachments::upload)
         .service(attachments::list)
         .service(attachments::download)
+        .service(sla::get_policies)
+        .service(sla::put_policies)
+        .service(sla::list_calendars)
+        .service(sla::get_calendar)
+        .service(sla::put_calendar)
         .service(tickets::get_one)
         .service(tickets::act);
 }

@@ -164,6 +164,8 @@ pub struct TicketRow {
     pub acknowledged_at: Option<NaiveDateTime>,
     pub resolved_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,
+    pub paused_at: Option<NaiveDateTime>,
+    pub paused_minutes: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

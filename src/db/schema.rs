@@ -119,6 +119,8 @@ diesel::table! {
         acknowledged_at -> Nullable<Timestamp>,
         resolved_at -> Nullable<Timestamp>,
         closed_at -> Nullable<Timestamp>,
+        paused_at -> Nullable<Timestamp>,
+        paused_minutes -> BigInt,
     }
 }
 
@@ -171,6 +173,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sla_policies (id) {
+        id -> BigInt,
+        level -> Text,
+        category_id -> Nullable<BigInt>,
+        urgency -> Nullable<Text>,
+        acknowledge_minutes -> BigInt,
+        resolve_minutes -> BigInt,
+        clock -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    work_calendars (year) {
+        year -> Integer,
+        spec -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(ticket_events -> tickets (ticket_id));
 diesel::joinable!(ticket_attachments -> tickets (ticket_id));
 
@@ -186,4 +209,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_attachments,
     idempotency_keys,
     ticket_sequences,
+    sla_policies,
+    work_calendars,
 );

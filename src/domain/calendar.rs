@@ -216,7 +216,7 @@ fn weekday_from_index(index: usize) -> Weekday {
 }
 
 /// A public holiday: consecutive days off, `from` and `to` inclusive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HolidayRange {
     /// The holiday's name, e.g. `春节`.
@@ -230,7 +230,7 @@ pub struct HolidayRange {
 /// One year's holiday file exactly as written (TOML) or uploaded (JSON), before validation.
 ///
 /// Unknown fields are rejected: a misspelt `off` would otherwise silently drop every holiday.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct YearCalendarSpec {
     /// The calendar year every date belongs to.

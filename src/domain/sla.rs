@@ -24,7 +24,7 @@ pub const DEFAULT_PAUSE_CAP: Duration = Duration::minutes(3 * WORKING_DAY_MINUTE
 const WARN_LEAD_CAP: Duration = Duration::hours(1);
 
 /// Which clock a policy's minutes run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClockKind {
     /// Only working time counts (normal tickets).
@@ -34,7 +34,7 @@ pub enum ClockKind {
 }
 
 /// How long a ticket of some level (and optionally category and urgency) may wait.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct SlaPolicy {
     /// Database id; `None` for built-in defaults.

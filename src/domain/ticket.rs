@@ -159,10 +159,12 @@ pub enum Action {
     Dispute,
     Withdraw,
     RevealPhone,
+    /// 等待居民补充: staff asked the resident for information; the settle clock pauses.
+    WaitOnResident,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::Acknowledge,
         Action::Comment,
         Action::Assign,
@@ -174,6 +176,7 @@ impl Action {
         Action::Dispute,
         Action::Withdraw,
         Action::RevealPhone,
+        Action::WaitOnResident,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -189,6 +192,7 @@ impl Action {
             Action::Dispute => "dispute",
             Action::Withdraw => "withdraw",
             Action::RevealPhone => "reveal_phone",
+            Action::WaitOnResident => "wait_on_resident",
         }
     }
 
@@ -211,6 +215,7 @@ impl Action {
             Action::Dispute => "不满意",
             Action::Withdraw => "撤回",
             Action::RevealPhone => "查看电话",
+            Action::WaitOnResident => "等待居民补充",
         }
     }
 }
@@ -262,6 +267,8 @@ pub struct Facts {
     pub returned_by_community: bool,
     pub returned_by_street: bool,
     pub declined_at: Option<DateTime<Utc>>,
+    /// The settle clock is paused, waiting on the resident.
+    pub paused: bool,
 }
 
 impl Facts {
@@ -291,6 +298,7 @@ pub fn relation_may(relation: Relation, action: Action) -> bool {
                 | Action::Decline
                 | Action::Return
                 | Action::RevealPhone
+                | Action::WaitOnResident
         ),
         Relation::Reader | Relation::None => false,
     }
@@ -324,6 +332,7 @@ pub fn state_allows(f: &Facts, relation: Relation, action: Action, now: DateTime
             f.status.is_active() && f.level.down().is_some() && !f.returned_from(f.level)
         }
         (Relation::Accountable, Action::RevealPhone) => true,
+        (Relation::Accountable, Action::WaitOnResident) => f.status == Acknowledged && !f.paused,
         _ => false,
     }
 }
@@ -406,6 +415,7 @@ mod tests {
             returned_by_community: false,
             returned_by_street: false,
             declined_at: None,
+            paused: false,
         }
     }
 
@@ -533,6 +543,20 @@ mod tests {
                 vec![Action::RevealPhone]
             );
         }
+    }
+
+    #[test]
+    fn only_an_acknowledged_running_clock_can_wait_on_the_resident() {
+        let now = Utc::now();
+        let mut f = facts(Status::Acknowledged, Level::Compound);
+        assert!(allowed_actions(&f, Relation::Accountable, now).contains(&Action::WaitOnResident));
+        f.paused = true;
+        assert!(!allowed_actions(&f, Relation::Accountable, now).contains(&Action::WaitOnResident));
+        let open = facts(Status::Open, Level::Compound);
+        assert!(
+            !allowed_actions(&open, Relation::Accountable, now).contains(&Action::WaitOnResident)
+        );
+        assert!(!allowed_actions(&f, Relation::Owner, now).contains(&Action::WaitOnResident));
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::db::schema::tickets;
 use crate::db::{write_tx, DbConn};
 use crate::domain::ticket::{Level, Status};
 use crate::error::AppResult;
-use crate::service::sla::{SlaEngine, AUTO_CLOSE_AFTER_DAYS};
-use crate::service::tickets::{arrive_at_level, record, set_schedule};
+use crate::service::sla::SlaEngine;
+use crate::service::tickets::{arrive_at_level, record, resume, set_schedule};
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,19 +23,32 @@ pub struct SweepReport {
     pub escalated: usize,
     pub marked_overdue: usize,
     pub auto_closed: usize,
+    pub resumed: usize,
 }
 
 /// The effect due on one ticket at `now`, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Effect {
-    Warn { clock: &'static str },
-    Breach { reason: &'static str },
+    Warn {
+        clock: &'static str,
+    },
+    Breach {
+        reason: &'static str,
+    },
     AutoClose,
+    /// The pause cap ran out: the settle clock runs again.
+    Resume,
 }
 
-fn due_effect(t: &TicketRow, now: DateTime<Utc>) -> Option<Effect> {
+fn due_effect(t: &TicketRow, sla: &SlaEngine, now: DateTime<Utc>) -> Option<Effect> {
     let now = now.naive_utc();
     let status = Status::parse(&t.status)?;
+    if status == Status::Acknowledged && t.paused_at.is_some() {
+        return t
+            .next_check_at
+            .is_some_and(|c| now >= c)
+            .then_some(Effect::Resume);
+    }
     let (due, warned, clock, reason) = match status {
         Status::Open => (
             t.ack_due_at?,
@@ -51,8 +64,7 @@ fn due_effect(t: &TicketRow, now: DateTime<Utc>) -> Option<Effect> {
         ),
         Status::Resolved => {
             let resolved = t.resolved_at?;
-            return (now >= resolved + Duration::days(AUTO_CLOSE_AFTER_DAYS))
-                .then_some(Effect::AutoClose);
+            return (now >= resolved + sla.auto_close_after).then_some(Effect::AutoClose);
         }
         _ => return None,
     };
@@ -134,6 +146,11 @@ fn apply(
                 ("overdue", Some(reason), false)
             }
         },
+        Effect::Resume => {
+            resume(&mut t, sla, now);
+            report.resumed += 1;
+            ("clock_resumed", Some("pause_cap_reached"), true)
+        }
         Effect::AutoClose => {
             t.status = Status::Closed.as_str().into();
             t.closed_at = Some(now.naive_utc());
@@ -184,7 +201,7 @@ pub fn sweep_once(
             let Some(t) = claim(c, id, now)? else {
                 return Ok(());
             };
-            match due_effect(&t, now) {
+            match due_effect(&t, sla, now) {
                 Some(effect) => apply(c, t, effect, sla, now, &mut report),
                 None => {
                     // Nothing due (e.g. warned already, clock moved): look again when it is.

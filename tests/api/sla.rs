@@ -17,6 +17,10 @@ both_backends!(
     warnings_come_once_and_resolved_tickets_close_by_themselves,
     a_secretary_and_the_sweeper_racing_produce_one_outcome,
     two_sweepers_escalate_every_ticket_exactly_once,
+    waiting_on_the_resident_pauses_the_settle_clock,
+    a_pause_never_outlasts_its_cap,
+    admins_change_policies_for_new_arrivals_only,
+    admins_load_another_years_calendar,
 );
 
 fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -30,7 +34,8 @@ fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
 fn sweep(app: &TestApp, at: DateTime<Utc>) -> SweepReport {
     let db = huying::db::Db::connect(&app.settings).expect("db");
     let mut conn = db.get().expect("conn");
-    let sla = SlaEngine::with_defaults().expect("sla");
+    let sla = SlaEngine::from_settings(&app.settings.sla).expect("sla");
+    sla.reload(&mut conn).expect("reload");
     sweep_once(&mut conn, &sla, at, 1000).expect("sweep")
 }
 
@@ -241,4 +246,242 @@ async fn two_sweepers_escalate_every_ticket_exactly_once(app: TestApp) {
             .count();
         assert_eq!(escalations, 1, "ticket {id}");
     }
+}
+
+async fn waiting_on_the_resident_pauses_the_settle_clock(app: TestApp) {
+    let w = world_at(&app, local(2026, 11, 30, 9, 0)).await;
+    let id = create(&app, &w, "需补充").await["id"].as_i64().expect("id");
+    let staff = app.login_staff("yc-c1-p1").await;
+    let (_, v) = act(&app, &staff, id, "acknowledge", json!({})).await;
+    // 3 working days = 21 working hours from Monday 09:00 → Thursday 09:00.
+    assert_eq!(ts(&v["ticket"]["resolve_due_at"]), local(2026, 12, 3, 9, 0));
+    let (s, v) = act(&app, &staff, id, "wait-on-resident", json!({})).await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a note is required: {v}"
+    );
+    app.clock.set(local(2026, 11, 30, 10, 0));
+    let staff = app.login_staff("yc-c1-p1").await;
+    let (s, v) = act(
+        &app,
+        &staff,
+        id,
+        "wait-on-resident",
+        json!({"note": "请补充漏水位置的照片"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["ticket"]["waiting_on_resident"], true);
+    assert!(
+        v["ticket"]["due_in_seconds"].is_null(),
+        "no countdown while paused"
+    );
+    let (s, _) = act(
+        &app,
+        &staff,
+        id,
+        "wait-on-resident",
+        json!({"note": "again"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // Nothing breaches while paused, even past the original deadline.
+    let r = sweep(&app, local(2026, 12, 3, 9, 30));
+    assert_eq!(r.escalated, 0);
+
+    // The resident answers on Tuesday 10:00: 7 working hours were paused (Mon 10:00–17:30 less
+    // lunch = 5.5 h, Tue 08:30–10:00 = 1.5 h), so the deadline moves from Thu 09:00 to Fri 09:00.
+    app.clock.set(local(2026, 12, 1, 10, 0));
+    let resident = app.login_resident("13800000001").await;
+    app.clock.set(local(2026, 12, 1, 10, 0));
+    let (s, v) = act(
+        &app,
+        &resident,
+        id,
+        "comment",
+        json!({"note": "照片已上传"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["ticket"]["waiting_on_resident"], false);
+    assert_eq!(ts(&v["ticket"]["resolve_due_at"]), local(2026, 12, 4, 9, 0));
+}
+
+async fn a_pause_never_outlasts_its_cap(app: TestApp) {
+    let w = world_at(&app, local(2026, 11, 30, 9, 0)).await;
+    let id = create(&app, &w, "一直不补充").await["id"]
+        .as_i64()
+        .expect("id");
+    let staff = app.login_staff("yc-c1-p1").await;
+    act(&app, &staff, id, "acknowledge", json!({})).await;
+    app.clock.set(local(2026, 11, 30, 10, 0));
+    let staff = app.login_staff("yc-c1-p1").await;
+    let (s, _) = act(
+        &app,
+        &staff,
+        id,
+        "wait-on-resident",
+        json!({"note": "请补充"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // The cap is 3 working days (21 h) from Monday 10:00: Thursday 10:00.
+    let r = sweep(&app, local(2026, 12, 3, 9, 59));
+    assert_eq!(r.resumed, 0);
+    let r = sweep(&app, local(2026, 12, 3, 10, 0));
+    assert_eq!(r.resumed, 1, "{r:?}");
+    app.clock.set(local(2026, 12, 3, 10, 0));
+    let staff = app.login_staff("yc-c1-p1").await;
+    let (_, v) = app
+        .get(&format!("/api/v1/tickets/{id}"), Some(&staff))
+        .await;
+    assert_eq!(v["waiting_on_resident"], false);
+    // Thursday 09:00 plus the whole cap of 21 working hours: Tuesday 12-08 09:00.
+    assert_eq!(ts(&v["resolve_due_at"]), local(2026, 12, 8, 9, 0));
+    let r = sweep(&app, local(2026, 12, 8, 9, 1));
+    assert_eq!(r.escalated, 1, "the clock runs again and breaches");
+}
+
+async fn admins_change_policies_for_new_arrivals_only(app: TestApp) {
+    let w = world_at(&app, local(2026, 11, 30, 9, 0)).await;
+    let before = create(&app, &w, "改策略前").await;
+    let admin = app.login_staff("yc-admin").await;
+    let staff = app.login_staff("yc-c1-p1").await;
+    let (s, v) = app.get("/api/v1/sla-policies", Some(&staff)).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut policies = v["policies"].as_array().expect("policies").clone();
+    assert_eq!(policies.len(), 6);
+    let (s, _) = app.get("/api/v1/sla-policies", Some(&w.resident)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    for p in policies.iter_mut() {
+        if p["level"] == "compound" && p["urgency"].is_null() {
+            p["acknowledge_minutes"] = json!(60);
+        }
+    }
+    let (s, _) = app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/sla-policies",
+            Some(&staff),
+            Some(&json!({"policies": policies})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/sla-policies",
+            Some(&admin),
+            Some(&json!({"policies": policies})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let after = create(&app, &w, "改策略后").await;
+    assert_eq!(ts(&after["ack_due_at"]), local(2026, 11, 30, 10, 0));
+    let (_, unchanged) = app
+        .get(&format!("/api/v1/tickets/{}", before["id"]), Some(&staff))
+        .await;
+    assert_eq!(
+        unchanged["ack_due_at"], before["ack_due_at"],
+        "running clocks keep their deadlines"
+    );
+
+    let only_compound: Vec<Value> = policies
+        .iter()
+        .filter(|p| p["level"] == "compound")
+        .cloned()
+        .collect();
+    let (s, v) = app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/sla-policies",
+            Some(&admin),
+            Some(&json!({"policies": only_compound})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["code"], "missing_default_policy");
+    let mut bad = policies.clone();
+    bad[0]["acknowledge_minutes"] = json!(99999);
+    let (s, v) = app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/sla-policies",
+            Some(&admin),
+            Some(&json!({"policies": bad})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["code"], "invalid_policy");
+}
+
+async fn admins_load_another_years_calendar(app: TestApp) {
+    let w = world_at(&app, local(2026, 12, 31, 16, 0)).await;
+    let admin = app.login_staff("yc-admin").await;
+    let (_, years) = app.get("/api/v1/calendars", Some(&admin)).await;
+    assert_eq!(years.as_array().map(Vec::len), Some(1));
+    assert_eq!(years[0]["year"], 2026);
+    let spec = json!({"year": 2027, "timezone": "Asia/Shanghai", "off": [{"name": "元旦", "from": "2027-01-01", "to": "2027-01-03"}], "work": []});
+    let (s, v) = app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/calendars/2027",
+            Some(&admin),
+            Some(&spec),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // 16:00–17:30 on 12-31 (1.5 h), 元旦 and the weekend off, then Monday 2027-01-04 08:30 + 2.5 h.
+    let t = create(&app, &w, "跨年").await;
+    assert_eq!(ts(&t["ack_due_at"]), local(2027, 1, 4, 11, 0));
+    let (_, got) = app.get("/api/v1/calendars/2027", Some(&admin)).await;
+    assert_eq!(got["off"][0]["name"], "元旦");
+
+    let toml = include_str!("../../config/calendars/2026.toml");
+    let r = app
+        .client
+        .put(format!("{}/api/v1/calendars/2028", app.base))
+        .bearer_auth(&admin)
+        .header("content-type", "application/toml")
+        .body(toml)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "year in path and file differ"
+    );
+    let r = app
+        .client
+        .put(format!("{}/api/v1/calendars/2026", app.base))
+        .bearer_auth(&admin)
+        .header("content-type", "application/toml")
+        .body(toml)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::OK);
+    let bad = json!({"year": 2029, "timezone": "Asia/Shanghai", "off": [{"name": "x", "from": "2029-05-05", "to": "2029-05-01"}]});
+    let (s, v) = app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/calendars/2029",
+            Some(&admin),
+            Some(&bad),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["code"], "invalid_calendar");
+    let resident = app.login_resident("13800000002").await;
+    let (s, _) = app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/calendars/2027",
+            Some(&resident),
+            Some(&spec),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
 }

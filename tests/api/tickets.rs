@@ -280,6 +280,7 @@ fn body_for(action: &str) -> Value {
         "decline" => json!({"reason": "重复工单"}),
         "return" => json!({"note": "请小区先行处理"}),
         "confirm" => json!({"rating": 5}),
+        "wait-on-resident" => json!({"note": "请补充照片"}),
         "dispute" => json!({"note": "未解决"}),
         _ => json!({}),
     }
@@ -317,67 +318,27 @@ async fn authorization_table_every_role_every_action(app: TestApp) {
         tokens.insert(k, app.login_staff(u).await);
     }
     // Ticket at compound level, status open. Expected status per actor and action.
-    let compound_level: &[(&str, [u16; 11])] = &[
-        //                 ack  com  asg  res  esc  dec  ret  cnf  dsp  wdr  rev
-        (
-            "owner",
-            [403, 200, 403, 403, 403, 403, 403, 409, 409, 200, 403],
-        ),
-        (
-            "other_resident",
-            [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404],
-        ),
-        (
-            "compound_in",
-            [200, 200, 200, 200, 200, 200, 409, 403, 403, 403, 200],
-        ),
-        (
-            "compound_sibling",
-            [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404],
-        ),
-        (
-            "compound_out",
-            [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404],
-        ),
-        (
-            "community_in",
-            [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
-        ),
-        (
-            "community_out",
-            [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404],
-        ),
-        (
-            "street",
-            [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
-        ),
-        (
-            "admin",
-            [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
-        ),
+    #[rustfmt::skip]
+    let compound_level: &[(&str, [u16; 12])] = &[
+        //                 ack  com  asg  res  esc  dec  ret  cnf  dsp  wdr  rev  wait
+        ("owner",             [403, 200, 403, 403, 403, 403, 403, 409, 409, 200, 403, 403]),
+        ("other_resident",    [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404]),
+        ("compound_in",       [200, 200, 200, 200, 200, 200, 409, 403, 403, 403, 200, 409]),
+        ("compound_sibling",  [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404]),
+        ("compound_out",      [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404]),
+        ("community_in",      [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
+        ("community_out",     [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404]),
+        ("street",            [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
+        ("admin",             [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
     ];
     // Ticket called up to community level, status open (wrong level for the compound).
-    let community_level: &[(&str, [u16; 11])] = &[
-        (
-            "owner",
-            [403, 200, 403, 403, 403, 403, 403, 409, 409, 200, 403],
-        ),
-        (
-            "compound_in",
-            [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
-        ),
-        (
-            "community_in",
-            [200, 200, 200, 200, 200, 200, 200, 403, 403, 403, 200],
-        ),
-        (
-            "community_out",
-            [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404],
-        ),
-        (
-            "street",
-            [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
-        ),
+    #[rustfmt::skip]
+    let community_level: &[(&str, [u16; 12])] = &[
+        ("owner",             [403, 200, 403, 403, 403, 403, 403, 409, 409, 200, 403, 403]),
+        ("compound_in",       [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
+        ("community_in",      [200, 200, 200, 200, 200, 200, 200, 403, 403, 403, 200, 409]),
+        ("community_out",     [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404]),
+        ("street",            [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
     ];
     let compound_staff = tokens["compound_in"].clone();
     for (table, escalate_first) in [(compound_level, false), (community_level, true)] {

@@ -23,7 +23,7 @@ use crate::domain::ticket::{
 use crate::domain::validate;
 use crate::error::{AppError, AppResult};
 use crate::service::org;
-use crate::service::sla::{SlaEngine, AUTO_CLOSE_AFTER_DAYS};
+use crate::service::sla::SlaEngine;
 
 /// `due_at` when no clock runs: sorts last in every queue.
 pub fn no_deadline() -> NaiveDateTime {
@@ -119,6 +119,9 @@ enum Checked {
         note: Option<String>,
     },
     RevealPhone,
+    WaitOnResident {
+        note: String,
+    },
 }
 
 fn optional_text(field: &'static str, v: &Option<String>, max: usize) -> AppResult<Option<String>> {
@@ -204,6 +207,9 @@ fn check_body(action: Action, b: &ActionRequest) -> AppResult<Checked> {
             note: optional_text("note", &b.note, 500)?,
         },
         Action::RevealPhone => Checked::RevealPhone,
+        Action::WaitOnResident => Checked::WaitOnResident {
+            note: required_text("note（需要居民补充的内容）", &b.note, 2000)?,
+        },
     })
 }
 
@@ -214,6 +220,7 @@ pub fn facts(t: &TicketRow) -> Facts {
         returned_by_community: t.returned_by_community,
         returned_by_street: t.returned_by_street,
         declined_at: t.declined_at.map(|d| d.and_utc()),
+        paused: t.paused_at.is_some(),
     }
 }
 
@@ -269,6 +276,8 @@ pub fn arrive_at_level(t: &mut TicketRow, level: Level, sla: &SlaEngine, now: Da
     t.resolution_note = None;
     t.declined_at = None;
     t.decline_reason = None;
+    t.paused_at = None;
+    t.paused_minutes = 0;
     set_schedule(t, sla);
 }
 
@@ -290,6 +299,18 @@ pub fn set_schedule(t: &mut TicketRow, sla: &SlaEngine) {
             let warn = warn_offset(due, clocks.ack_warn, clocks.ack_due);
             t.next_check_at = Some(if t.ack_warned { due } else { warn.min(due) });
         }
+        Status::Acknowledged if t.paused_at.is_some() => {
+            // Paused: the deadline waits; the sweeper looks again when the pause cap runs out.
+            t.due_at = t.resolve_due_at.unwrap_or_else(no_deadline);
+            t.next_check_at = t.paused_at.map(|p| {
+                sla.pause_ends(
+                    clocks.clock,
+                    p.and_utc(),
+                    Duration::minutes(t.paused_minutes),
+                )
+                .naive_utc()
+            });
+        }
         Status::Acknowledged => {
             let due = t.resolve_due_at.unwrap_or_else(no_deadline);
             t.due_at = due;
@@ -298,9 +319,7 @@ pub fn set_schedule(t: &mut TicketRow, sla: &SlaEngine) {
         }
         Status::Resolved => {
             t.due_at = no_deadline();
-            t.next_check_at = t
-                .resolved_at
-                .map(|r| r + Duration::days(AUTO_CLOSE_AFTER_DAYS));
+            t.next_check_at = t.resolved_at.map(|r| r + sla.auto_close_after);
         }
         Status::Closed | Status::Declined | Status::Withdrawn => {
             t.due_at = no_deadline();
@@ -311,6 +330,26 @@ pub fn set_schedule(t: &mut TicketRow, sla: &SlaEngine) {
         // At the top an overdue ticket has nothing more to breach; only the queue order matters.
         t.next_check_at = None;
     }
+}
+
+/// Restarts a paused settle clock at `now`: the deadline moves back by the paused working time,
+/// never by more than what is left of the per-level cap.
+pub fn resume(t: &mut TicketRow, sla: &SlaEngine, now: DateTime<Utc>) {
+    let Some(paused_at) = t.paused_at else { return };
+    let level = Level::parse(&t.level).unwrap_or(Level::Street);
+    let urgency = Urgency::parse(&t.urgency).unwrap_or(Urgency::Normal);
+    let clock = sla.clocks(level, t.category_id, urgency, now).clock;
+    let (extension, total) = sla.pause_extension(
+        clock,
+        paused_at.and_utc(),
+        now,
+        Duration::minutes(t.paused_minutes),
+    );
+    if let Some(due) = t.resolve_due_at {
+        t.resolve_due_at = Some(sla.extend(clock, due.and_utc(), extension).naive_utc());
+    }
+    t.paused_minutes = total.num_minutes();
+    t.paused_at = None;
 }
 
 fn next_reference(
@@ -490,6 +529,8 @@ pub fn create(
         acknowledged_at: None,
         resolved_at: None,
         closed_at: None,
+        paused_at: None,
+        paused_minutes: 0,
     };
     arrive_at_level(&mut row, Level::Compound, sla, now);
     let id: i64 = diesel::insert_into(tickets::table)
@@ -617,6 +658,15 @@ pub fn act(
         } => {
             note = Some(n);
             internal = i && relation == Relation::Accountable;
+            if relation == Relation::Owner && t.paused_at.is_some() {
+                // The resident answered: the settle clock runs again.
+                resume(&mut t, sla, now);
+                reason = Some("clock_resumed".into());
+            }
+        }
+        Checked::WaitOnResident { note: n } => {
+            t.paused_at = Some(ts);
+            note = Some(n);
         }
         Checked::Assign {
             assignee_id,
@@ -648,6 +698,7 @@ pub fn act(
             note = handler;
         }
         Checked::Resolve { note: n } => {
+            t.paused_at = None;
             t.status = Status::Resolved.as_str().into();
             t.resolved_at = Some(ts);
             t.resolution_note = Some(n.clone());
@@ -665,6 +716,7 @@ pub fn act(
             note = Some(n);
         }
         Checked::Decline { reason: r } => {
+            t.paused_at = None;
             t.status = Status::Declined.as_str().into();
             t.declined_at = Some(ts);
             t.decline_reason = Some(r.clone());
@@ -698,6 +750,7 @@ pub fn act(
                     t.disputes_at_level += 1;
                     t.resolved_at = None;
                     t.level_acknowledged_at = None;
+                    t.paused_at = None;
                     // The settle clock restarts at the same level: new deadlines from now.
                     let urgency = Urgency::parse(&t.urgency).unwrap_or(Urgency::Normal);
                     let clocks = sla.clocks(level, t.category_id, urgency, now);

@@ -88,6 +88,8 @@ pub struct TicketView {
     pub due_in_seconds: Option<i64>,
     /// Past the running deadline now, or marked overdue at the street level.
     pub overdue: bool,
+    /// 等待居民补充: the settle clock is paused until the resident adds information.
+    pub waiting_on_resident: bool,
     /// What the caller may do now.
     pub allowed_actions: Vec<Action>,
     /// Optimistic-concurrency version; changes with every action.
@@ -178,7 +180,9 @@ pub fn tickets(
                 Status::Acknowledged => t.resolve_due_at,
                 _ => None,
             };
-            let due_in_seconds = running.map(|d| (utc(d) - now).num_seconds());
+            let due_in_seconds = running
+                .filter(|_| t.paused_at.is_none())
+                .map(|d| (utc(d) - now).num_seconds());
             let is_staff = user.role != Role::Resident;
             let (cat_code, cat_name) = cats.get(&t.category_id).cloned().unwrap_or_default();
             TicketView {
@@ -237,6 +241,7 @@ pub fn tickets(
                 resolve_due_at: t.resolve_due_at.map(utc),
                 due_in_seconds,
                 overdue: t.overdue || (t.due_at != no_deadline() && utc(t.due_at) < now),
+                waiting_on_resident: t.paused_at.is_some(),
                 allowed_actions: ticket::allowed_actions(&f, relation, now),
                 version: t.version,
             }
