@@ -7,6 +7,7 @@ pub mod health;
 pub mod me;
 pub mod org;
 pub mod sla;
+pub mod stats;
 pub mod tickets;
 pub mod users;
 
@@ -31,6 +32,8 @@ use crate::error::{self, AppError};
         tickets::create, tickets::list, tickets::get_one, tickets::events, tickets::act,
         attachments::upload, attachments::list, attachments::download,
         sla::get_policies, sla::put_policies, sla::list_calendars, sla::get_calendar, sla::put_calendar,
+        stats::summary, stats::trend, stats::categories, stats::ranking, stats::ranking_csv,
+        stats::flows, stats::overdue, stats::tickets_csv,
     ),
     modifiers(&BearerAuth, &V1Prefix),
     tags(
@@ -40,6 +43,7 @@ use crate::error::{self, AppError};
         (name = "categories", description = "Ticket categories"),
         (name = "tickets", description = "The call and the answer: tickets up the 小区 → 社区 → 街道 chain"),
         (name = "sla", description = "SLA policies and the working calendar"),
+        (name = "stats", description = "The street committee's dashboard: rates, trends, rankings, exports (docs/metrics.md)"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -109,6 +113,14 @@ pub fn configure_v1(cfg: &mut web::ServiceConfig) {
         .service(sla::list_calendars)
         .service(sla::get_calendar)
         .service(sla::put_calendar)
+        .service(stats::summary)
+        .service(stats::trend)
+        .service(stats::categories)
+        .service(stats::ranking)
+        .service(stats::ranking_csv)
+        .service(stats::flows)
+        .service(stats::overdue)
+        .service(stats::tickets_csv)
         .service(tickets::get_one)
         .service(tickets::act);
 }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod org;
 pub mod sla;
+pub mod stats;
 pub mod sweeper;
 pub mod tickets;
 pub mod users;

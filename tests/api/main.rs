@@ -6,4 +6,5 @@ mod auth;
 mod cli;
 mod org_users;
 mod sla;
+mod stats;
 mod tickets;

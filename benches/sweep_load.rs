@@ -1,0 +1,175 @@
+//! SLA sweeper benchmark (not a test): for each size, fills a fresh database with N tickets,
+//! makes `--due-percent` of them due (an answer clock that ran out a minute ago) and the rest due
+//! in 30 days, then times one sweep (which calls every due ticket up a level) and one sweep with
+//! nothing due. The second must not grow with N: the sweeper reads only `next_check_at <= now`
+//! through its partial index.
+//!
+//! ```text
+//! cargo bench --bench sweep_load -- --backend sqlite --sizes 10000,100000,1000000
+//! cargo bench --bench sweep_load -- --backend postgres   # HUYING_BENCH_POSTGRES_URL
+//! ```
+
+mod common;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use huying::db::schema::tickets;
+use huying::db::{round_ts, Db, DbConn};
+use huying::service::sla::SlaEngine;
+use huying::service::sweeper::sweep_once;
+
+use common::*;
+
+struct Args {
+    backend: Backend,
+    sizes: Vec<usize>,
+    due_percent: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        backend: Backend::Sqlite,
+        sizes: vec![10_000, 100_000, 1_000_000],
+        due_percent: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--bench" => {}
+            "--backend" => {
+                args.backend = match it.next().as_deref() {
+                    Some("sqlite") => Backend::Sqlite,
+                    Some("postgres") | Some("pg") => Backend::Postgres,
+                    other => return Err(format!("--backend sqlite|postgres, got {other:?}")),
+                }
+            }
+            "--sizes" => {
+                args.sizes = it
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|s| {
+                        s.trim()
+                            .parse::<usize>()
+                            .map_err(|e| format!("--sizes: {e}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--due-percent" => {
+                args.due_percent = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|p| (1..=100).contains(p))
+                    .ok_or("--due-percent 1–100")?;
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if args.sizes.iter().any(|&n| n == 0 || n > 5_000_000) {
+        return Err("sizes must be 1–5000000".into());
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "| backend | open tickets | due | sweep (due) ms | called up | sweep (nothing due) ms |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for &n in &args.sizes {
+        if let Err(e) = run(args.backend, n, args.due_percent) {
+            eprintln!("benchmark failed at {n}: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn run(backend: Backend, n: usize, due_percent: usize) -> anyhow::Result<()> {
+    let bench = BenchDb::create(backend)?;
+    let settings = bench_settings(&bench)?;
+    let db = Db::connect(&settings)?;
+    db.migrate()?;
+    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = Utc::now();
+    let street = seed(&mut conn, round_ts(now), 0)?;
+    let started = Instant::now();
+    fill(&mut conn, &street, n, round_ts(now))?;
+    eprintln!(
+        "{}: filled {n} tickets in {:.1} s",
+        backend.name(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // Every ticket open at compound level with clocks far away, then every k-th one overdue.
+    let later = round_ts(now + Duration::days(30));
+    let past = round_ts(now - Duration::minutes(1));
+    diesel::update(tickets::table)
+        .set((
+            tickets::status.eq("open"),
+            tickets::level.eq("compound"),
+            tickets::overdue.eq(false),
+            tickets::ack_warned.eq(true),
+            tickets::ack_due_at.eq(later),
+            tickets::next_check_at.eq(later),
+            tickets::due_at.eq(later),
+        ))
+        .execute(&mut *conn)?;
+    let step = (100 / due_percent) as i64;
+    let ids: Vec<i64> = tickets::table
+        .select(tickets::id)
+        .order(tickets::id)
+        .load(&mut *conn)?;
+    let due_ids: Vec<i64> = ids.into_iter().filter(|id| id % step == 0).collect();
+    for chunk in due_ids.chunks(500) {
+        diesel::update(tickets::table.filter(tickets::id.eq_any(chunk)))
+            .set((
+                tickets::ack_due_at.eq(past),
+                tickets::next_check_at.eq(past),
+                tickets::due_at.eq(past),
+            ))
+            .execute(&mut *conn)?;
+    }
+    analyze(&mut conn)?;
+
+    let sla = SlaEngine::from_settings(&settings.sla)?;
+    let t = Instant::now();
+    let report = sweep_once(&mut conn, &sla, now, (due_ids.len() + 10) as i64)?;
+    let due_ms = t.elapsed().as_secs_f64() * 1000.0;
+    // Nothing is due now: take the best of five, as this is the sweep every 30 s.
+    let mut idle_ms = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = sweep_once(&mut conn, &sla, now, 500)?;
+        idle_ms = idle_ms.min(t.elapsed().as_secs_f64() * 1000.0);
+        if r.examined != 0 {
+            anyhow::bail!("an idle sweep examined {} tickets", r.examined);
+        }
+    }
+    println!(
+        "| {} | {n} | {} | {due_ms:.0} | {} | {idle_ms:.2} |",
+        backend.name(),
+        due_ids.len(),
+        report.escalated
+    );
+    Ok(())
+}
+
+fn analyze(conn: &mut DbConn) -> anyhow::Result<()> {
+    match conn {
+        DbConn::Sqlite(c) => c.batch_execute("ANALYZE")?,
+        DbConn::Pg(c) => c.batch_execute("VACUUM ANALYZE tickets")?,
+    }
+    Ok(())
+}
