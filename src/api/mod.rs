@@ -5,6 +5,7 @@ pub mod auth;
 pub mod categories;
 pub mod health;
 pub mod me;
+pub mod notifications;
 pub mod org;
 pub mod tickets;
 pub mod users;
@@ -29,6 +30,10 @@ use crate::error::{self, AppError};
         categories::list, categories::create, categories::update,
         tickets::create, tickets::list, tickets::get_one, tickets::events, tickets::act,
         attachments::upload, attachments::list, attachments::download,
+        notifications::list, notifications::read_one, notifications::read_all,
+        notifications::get_settings, notifications::put_settings,
+        notifications::admin_list, notifications::admin_retry,
+        notifications::put_webhook, notifications::delete_webhook,
     ),
     modifiers(&BearerAuth, &V1Prefix),
     tags(
@@ -38,6 +43,7 @@ use crate::error::{self, AppError};
         (name = "categories", description = "Ticket categories"),
         (name = "tickets", description = "The call and the answer: tickets up the 小区 → 社区 → 街道 chain"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "notifications", description = "In-app inbox, notification settings, the outbox (admin), unit robots"),
     )
 )]
 pub struct ApiDoc;
@@ -80,6 +86,7 @@ impl Modify for BearerAuth {
 
 /// Routes under `/api/v1`.
 pub fn configure_v1(cfg: &mut web::ServiceConfig) {
+    cfg.configure(notifications::configure);
     cfg.service(auth::request_otp)
         .service(auth::login)
         .service(auth::refresh)
