@@ -110,7 +110,6 @@ pub const DEFAULT_PREFS: Prefs = Prefs {
 /// A person who may be told.
 struct Person {
     id: i64,
-    role: Role,
     phone: Option<String>,
     email: Option<String>,
     prefs: Prefs,
@@ -162,7 +161,6 @@ fn load_people(
             let addr = addr.filter(|a| !a.is_empty()).or(email);
             Person {
                 id,
-                role,
                 phone: phone.filter(|p| !p.is_empty()),
                 email: if role == Role::Resident { None } else { addr },
                 prefs: Prefs {
@@ -214,6 +212,18 @@ pub fn deadline_zh(due: Option<NaiveDateTime>) -> String {
     }
 }
 
+/// `30日15:00` in Beijing time (SMS), or `—`.
+pub fn deadline_short(due: Option<NaiveDateTime>) -> String {
+    match due {
+        Some(d) if d.and_utc().timestamp() < 253_000_000_000 => d
+            .and_utc()
+            .with_timezone(&Shanghai)
+            .format("%-d日%H:%M")
+            .to_string(),
+        _ => "—".into(),
+    }
+}
+
 /// Writes the outbox rows for one ticket event, in the caller's transaction. Needs no settings:
 /// texts come from the compiled-in templates, recipients and preferences from the database.
 pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> {
@@ -252,6 +262,7 @@ pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> 
     vars.insert("from_level", ev.level_before.label_zh().to_string());
     vars.insert("unit", unit_name(conn, unit_at(t, level_after))?);
     vars.insert("deadline", deadline_zh(deadline));
+    vars.insert("deadline_short", deadline_short(deadline));
     vars.insert("reason", reason_zh(ev.reason));
     let urgent = t.urgency == "urgent";
     let mut seen: BTreeSet<(String, Channel)> = BTreeSet::new();
@@ -261,45 +272,40 @@ pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> 
         let subject = templates::render(&tpl.title, &vars);
         let body = templates::render(&tpl.body, &vars);
         let sms = templates::render(&tpl.sms, &vars);
-        let mut push = |recipient_id: Option<i64>,
-                        key: String,
-                        channel: Channel,
-                        address: String,
-                        staff_link: bool| {
-            if !seen.insert((key.clone(), channel)) {
-                return;
-            }
-            let link_path = if staff_link {
-                format!("/staff/tickets/{}", t.id)
-            } else {
-                format!("/t/{}", t.id)
+        let mut push =
+            |recipient_id: Option<i64>, key: String, channel: Channel, address: String| {
+                if !seen.insert((key.clone(), channel)) {
+                    return;
+                }
+                // One short path for everybody (it counts against the SMS segment); the ticket page
+                // shows the staff or the resident view to whoever signs in.
+                let link_path = format!("/t/{}", t.id);
+                let inapp = channel == Channel::InApp;
+                rows.push(NewNotification {
+                    event_id: ev.event_id,
+                    ticket_id: t.id,
+                    recipient_id,
+                    recipient_key: key,
+                    channel: channel.as_str().into(),
+                    address,
+                    kind: rule.kind.into(),
+                    subject: subject.clone(),
+                    body: match channel {
+                        Channel::Sms => sms.clone(),
+                        _ => body.clone(),
+                    },
+                    link_path,
+                    urgent,
+                    // In-app delivery is the row itself.
+                    status: if inapp { "sent" } else { "pending" }.into(),
+                    attempts: 0,
+                    next_attempt_at: ts,
+                    read_at: None,
+                    created_at: ts,
+                    sent_at: inapp.then_some(ts),
+                    updated_at: ts,
+                });
             };
-            let inapp = channel == Channel::InApp;
-            rows.push(NewNotification {
-                event_id: ev.event_id,
-                ticket_id: t.id,
-                recipient_id,
-                recipient_key: key,
-                channel: channel.as_str().into(),
-                address,
-                kind: rule.kind.into(),
-                subject: subject.clone(),
-                body: match channel {
-                    Channel::Sms => sms.clone(),
-                    _ => body.clone(),
-                },
-                link_path,
-                urgent,
-                // In-app delivery is the row itself.
-                status: if inapp { "sent" } else { "pending" }.into(),
-                attempts: 0,
-                next_attempt_at: ts,
-                read_at: None,
-                created_at: ts,
-                sent_at: inapp.then_some(ts),
-                updated_at: ts,
-            });
-        };
         let people = match rule.who {
             Who::UnitRobot(level) => {
                 let unit = unit_at(t, level);
@@ -310,7 +316,7 @@ pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> 
                     .optional()?;
                 if let Some(url) = url {
                     if rule.channels.contains(&Channel::Wecom) {
-                        push(None, format!("unit:{unit}"), Channel::Wecom, url, true);
+                        push(None, format!("unit:{unit}"), Channel::Wecom, url);
                     }
                 }
                 continue;
@@ -326,26 +332,25 @@ pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> 
                 continue;
             }
             let key = format!("user:{}", p.id);
-            let staff = p.role != Role::Resident;
             for &c in rule.channels {
                 match c {
                     Channel::InApp if p.prefs.inapp => {
-                        push(Some(p.id), key.clone(), c, String::new(), staff)
+                        push(Some(p.id), key.clone(), c, String::new())
                     }
                     Channel::Sms if p.prefs.sms => {
                         if let Some(phone) = &p.phone {
-                            push(Some(p.id), key.clone(), c, phone.clone(), staff)
+                            push(Some(p.id), key.clone(), c, phone.clone())
                         }
                     }
                     // Staff who turned SMS off but keep email get the message by email.
                     Channel::Sms if p.prefs.email => {
                         if let Some(mail) = &p.email {
-                            push(Some(p.id), key.clone(), Channel::Email, mail.clone(), staff)
+                            push(Some(p.id), key.clone(), Channel::Email, mail.clone())
                         }
                     }
                     Channel::Email if p.prefs.email => {
                         if let Some(mail) = &p.email {
-                            push(Some(p.id), key.clone(), c, mail.clone(), staff)
+                            push(Some(p.id), key.clone(), c, mail.clone())
                         }
                     }
                     _ => {}

@@ -45,7 +45,8 @@ pub fn render(text: &str, vars: &BTreeMap<&str, String>) -> String {
 }
 
 /// Fills in the link and, if the SMS is longer than one segment, shortens the ticket title
-/// (the text inside the first 「」) until it fits or only two characters are left.
+/// (the text inside the first 「」) until it fits or only four characters are left (then the
+/// message takes two segments: reference, deadline and link are never cut).
 pub fn finish_sms(text: &str, link: &str) -> String {
     let full = text.replace("{link}", link);
     if full.chars().count() <= SMS_SEGMENT {
@@ -59,8 +60,8 @@ pub fn finish_sms(text: &str, link: &str) -> String {
     }
     let title: Vec<char> = full[open + '「'.len_utf8()..close].chars().collect();
     let over = full.chars().count() - SMS_SEGMENT;
-    // Keep at least two characters of the title, plus the ellipsis.
-    let keep = title.len().saturating_sub(over + 1).max(2);
+    // Keep at least four characters of the title, plus the ellipsis.
+    let keep = title.len().saturating_sub(over + 1).max(4);
     if keep >= title.len() {
         return full;
     }
@@ -111,15 +112,12 @@ mod tests {
 
     #[test]
     fn long_titles_are_shortened_to_one_segment() {
-        let t = "【呼应】新诉求「小区东门外的路灯已经坏了整整三个星期晚上出入非常不方便请尽快派人维修」YC-20261127-0001，请于11月27日 15:00前受理 {link}";
-        let s = finish_sms(t, "https://hy.example.cn/staff/tickets/1234");
-        assert!(
-            s.chars().count() <= SMS_SEGMENT,
-            "{s} ({})",
-            s.chars().count()
-        );
-        assert!(s.contains("「小区东门") && s.contains("…」"));
-        assert!(s.ends_with("/staff/tickets/1234"));
+        let t = "【呼应】YC-20261127-0001「小区东门外的路灯已经坏了整整三个星期晚上出入非常不方便请尽快派人维修」待受理，限27日15:00 {link}";
+        let s = finish_sms(t, "https://hy.example.cn/t/1234");
+        assert_eq!(s.chars().count(), SMS_SEGMENT, "{s}");
+        assert!(s.contains("「小区东门") && s.contains("…」"), "{s}");
+        assert!(s.contains("YC-20261127-0001") && s.contains("限27日15:00"));
+        assert!(s.ends_with("/t/1234"));
         let short = finish_sms("【呼应】「灯坏了」 {link}", "http://x/t/1");
         assert_eq!(short, "【呼应】「灯坏了」 http://x/t/1");
     }

@@ -97,7 +97,7 @@ async fn a_new_ticket_reaches_the_compound_staff_by_sms_and_inbox_once(app: Test
     assert_eq!(s, StatusCode::OK);
     let item = &inbox["items"][0];
     assert_eq!(item["kind"], "created");
-    assert_eq!(item["link"], format!("/staff/tickets/{id}"));
+    assert_eq!(item["link"], format!("/t/{id}"));
     assert!(item["title"].as_str().expect("t").contains(&reference));
     assert!(
         item["body"].as_str().expect("b").contains("小区党支部"),
@@ -116,10 +116,7 @@ async fn a_new_ticket_reaches_the_compound_staff_by_sms_and_inbox_once(app: Test
     assert!(text.contains(&reference), "{text}");
     assert!(text.contains("楼道灯不亮"), "{text}");
     assert!(
-        text.contains(&format!(
-            "{}/staff/tickets/{id}",
-            app.settings.server.public_url
-        )),
+        text.contains(&format!("{}/t/{id}", app.settings.server.public_url)),
         "{text}"
     );
     assert!(
@@ -128,7 +125,7 @@ async fn a_new_ticket_reaches_the_compound_staff_by_sms_and_inbox_once(app: Test
         text.chars().count()
     );
     assert!(
-        text.contains("11月30日 15:00"),
+        text.contains("限30日15:00"),
         "deadline in Beijing time: {text}"
     );
     assert!(!text.contains("13800000001"), "never the resident's phone");
@@ -178,7 +175,11 @@ async fn a_call_up_tells_the_receiving_unit_and_the_resident(app: TestApp) {
     dispatch(&app).await;
     let community = sms_to(&app, &phone_of(&w.seed, "yc-c1"));
     assert_eq!(community.len(), 1, "{community:?}");
-    assert!(community[0].contains("小区党支部上呼"), "{}", community[0]);
+    assert!(
+        community[0].contains("由小区党支部上呼"),
+        "{}",
+        community[0]
+    );
     let resident = sms_to(&app, "13800000001");
     assert_eq!(resident.len(), 1);
     assert!(resident[0].contains("社区党支部"), "{}", resident[0]);
@@ -331,6 +332,7 @@ async fn a_gateway_500_is_retried_and_a_400_is_dead_until_an_admin_retries(app: 
         app.advance(chrono::Duration::hours(2));
     }
     assert_eq!(dead, 1);
+    let admin = app.login_staff("yc-admin").await;
     let (_, page) = app
         .get("/api/v1/admin/notifications?status=dead", Some(&admin))
         .await;
@@ -342,7 +344,7 @@ async fn a_gateway_500_is_retried_and_a_400_is_dead_until_an_admin_retries(app: 
 }
 
 async fn quiet_hours_hold_normal_sms_until_morning_but_not_urgent_ones(app: TestApp) {
-    app.clock.set(local(2026, 11, 30, 22, 30));
+    app.clock.set(local(2026, 11, 30, 22, 55));
     let w = world(&app).await;
     app.clock.set(local(2026, 11, 30, 23, 0));
     create(&app, &w, "楼上漏水").await;
@@ -540,7 +542,7 @@ async fn the_compound_robot_gets_markdown_with_the_link(app: TestApp) {
     assert_eq!(got[0]["msgtype"], "markdown");
     let md = got[0]["markdown"]["content"].as_str().expect("md");
     assert!(md.contains("消防通道被占"), "{md}");
-    assert!(md.contains(&format!("/staff/tickets/{id})")), "{md}");
+    assert!(md.contains(&format!("/t/{id})")), "{md}");
     // The admin view does not show the robot key.
     let (_, page) = app.get("/api/v1/admin/notifications", Some(&admin)).await;
     assert!(!page.to_string().contains("robot-key"), "{page}");
@@ -765,33 +767,35 @@ async fn email_instead_of_sms(app: &TestApp, username: &str, address: &str) {
     assert_eq!(s, StatusCode::OK, "{v}");
 }
 
-/// Decodes the quoted-printable or base64 text parts of a raw message, roughly, for assertions.
+/// The raw message with its base64 parts and encoded-word headers decoded, for assertions.
 fn decoded(raw: &str) -> String {
     use base64::Engine;
-    let mut out = raw.to_string();
-    for block in raw.split("\r\n\r\n") {
-        let compact: String = block.lines().map(str::trim).collect();
-        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
-            out.push_str(&String::from_utf8_lossy(&bytes));
+    let b64 = |s: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map(|b| String::from_utf8_lossy(&b).to_string())
+            .ok()
+    };
+    let raw = raw.replace("\r\n", "\n");
+    let mut out = raw.clone();
+    // Headers: =?utf-8?b?…?= encoded words.
+    for part in raw.split("=?utf-8?b?").skip(1) {
+        if let Some(end) = part.find("?=") {
+            out.push_str(&b64(&part[..end]).unwrap_or_default());
         }
     }
-    // Quoted-printable soft breaks and =XX escapes.
-    let qp = raw.replace("=\r\n", "");
-    let mut bytes = Vec::new();
-    let b = qp.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&qp[i + 1..i + 3], 16) {
-                bytes.push(v);
-                i += 3;
-                continue;
-            }
+    // Bodies: blocks of base64 lines between blank lines and boundaries.
+    for block in raw.split("\n\n") {
+        let compact: String = block
+            .lines()
+            .take_while(|l| !l.starts_with("--"))
+            .map(str::trim)
+            .collect();
+        if let Some(text) = b64(&compact) {
+            out.push('\n');
+            out.push_str(&text);
         }
-        bytes.push(b[i]);
-        i += 1;
     }
-    out.push_str(&String::from_utf8_lossy(&bytes));
     out
 }
 
@@ -821,7 +825,7 @@ async fn email_arrives_at_a_real_smtp_server_over_starttls(app: TestApp) {
         "subject names the reference: {text}"
     );
     assert!(text.contains("小区门禁坏了"), "{text}");
-    assert!(text.contains(&format!("/staff/tickets/{id}")), "{text}");
+    assert!(text.contains(&format!("/t/{id}")), "{text}");
     assert!(
         sms_to(&app, &phone_of(&w.seed, "yc-c1-p1")).is_empty(),
         "email instead of SMS"
