@@ -1162,3 +1162,75 @@ async fn killing_the_service_under_load_loses_no_notification_sqlite() {
 async fn killing_the_service_under_load_loses_no_notification_postgres() {
     kill_test(crate::helpers::Backend::Postgres).await;
 }
+
+// ---------------------------------------------------------------- benchmark
+
+/// Throughput of the dispatcher (numbers in docs/benchmarks.md). Not part of the suite:
+/// `cargo test --test api bench_notification_dispatch -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore]
+async fn bench_notification_dispatch() {
+    let n: usize = std::env::var("HUYING_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let backend = match std::env::var("HUYING_BENCH_BACKEND").as_deref() {
+        Ok("postgres") => crate::helpers::Backend::Postgres,
+        _ => crate::helpers::Backend::Sqlite,
+    };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let w = morning_world(&app).await;
+    let measure = |label: &'static str, d: Dispatcher, app: &TestApp| {
+        let now = app.now();
+        async move {
+            let start = std::time::Instant::now();
+            let mut sent = 0;
+            loop {
+                let r = d.dispatch_once(now).await.expect("dispatch");
+                sent += r.sent;
+                if r.claimed == 0 {
+                    break;
+                }
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let _ = writeln!(
+                std::io::stderr(),
+                "BENCH {label}: {sent} notifications in {secs:.2} s = {:.0}/s",
+                sent as f64 / secs
+            );
+            sent
+        }
+    };
+    for i in 0..n {
+        create(&app, &w, &format!("压测{i}")).await;
+    }
+    let sent = measure(
+        "sms via HTTP gateway stand-in",
+        dispatcher_with(&app, |s| s.notify.batch = 100),
+        &app,
+    )
+    .await;
+    assert_eq!(sent, n);
+
+    let port = free_port();
+    let Some(smtp) = SmtpServer::start(port, false) else {
+        return;
+    };
+    email_instead_of_sms(&app, "yc-c1-p1", "secretary@compound.test").await;
+    for i in 0..n {
+        create(&app, &w, &format!("邮件{i}")).await;
+    }
+    let sent = measure(
+        "email via local SMTP (aiosmtpd, pool 4)",
+        dispatcher_with(&app, |s| {
+            s.notify.batch = 100;
+            with_smtp(s, port, SmtpTls::None);
+        }),
+        &app,
+    )
+    .await;
+    assert_eq!(sent, n);
+    assert_eq!(smtp.messages().len(), n);
+}
