@@ -831,12 +831,34 @@ async fn email_arrives_at_a_real_smtp_server_over_starttls(app: TestApp) {
         "email instead of SMS"
     );
 
-    // Without STARTTLS support on our side the server refuses: the row waits, not lost.
+    // Misconfigured without TLS, the server refuses (530, must STARTTLS): nothing is sent in
+    // clear, and the row is dead with the server's answer for an admin to retry once fixed.
     create(&app, &w, "第二件事").await;
     let plain = dispatcher_with(&app, |s| with_smtp(s, port, SmtpTls::None));
     let r = plain.dispatch_once(app.now()).await.expect("dispatch");
-    assert_eq!(r.sent, 0, "{r:?}");
+    assert_eq!((r.sent, r.dead), (0, 1), "{r:?}");
     assert_eq!(smtp.messages().len(), 1);
+    let admin = app.login_staff("yc-admin").await;
+    let (_, page) = app
+        .get("/api/v1/admin/notifications?status=dead", Some(&admin))
+        .await;
+    let err = page["items"][0]["last_error"].as_str().unwrap_or("");
+    assert!(
+        err.contains("530") || err.to_lowercase().contains("starttls"),
+        "{page}"
+    );
+    let nid = page["items"][0]["id"].as_i64().expect("id");
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/admin/notifications/{nid}/retry"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let r = d.dispatch_once(app.now()).await.expect("dispatch");
+    assert_eq!(r.sent, 1, "{r:?}");
+    assert_eq!(smtp.messages().len(), 2);
 }
 
 async fn an_smtp_outage_delays_mail_but_loses_and_doubles_none(app: TestApp) {
