@@ -5,6 +5,7 @@ pub mod auth;
 pub mod categories;
 pub mod health;
 pub mod me;
+pub mod notifications;
 pub mod org;
 pub mod sla;
 pub mod tickets;
@@ -31,6 +32,10 @@ use crate::error::{self, AppError};
         tickets::create, tickets::list, tickets::get_one, tickets::events, tickets::act,
         attachments::upload, attachments::list, attachments::download,
         sla::get_policies, sla::put_policies, sla::list_calendars, sla::get_calendar, sla::put_calendar,
+        notifications::list, notifications::read_one, notifications::read_all,
+        notifications::get_settings, notifications::put_settings,
+        notifications::admin_list, notifications::admin_retry,
+        notifications::put_webhook, notifications::delete_webhook,
     ),
     modifiers(&BearerAuth, &V1Prefix),
     tags(
@@ -41,6 +46,7 @@ use crate::error::{self, AppError};
         (name = "tickets", description = "The call and the answer: tickets up the 小区 → 社区 → 街道 chain"),
         (name = "sla", description = "SLA policies and the working calendar"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "notifications", description = "In-app inbox, notification settings, the outbox (admin), unit robots"),
     )
 )]
 pub struct ApiDoc;
@@ -83,6 +89,7 @@ impl Modify for BearerAuth {
 
 /// Routes under `/api/v1`.
 pub fn configure_v1(cfg: &mut web::ServiceConfig) {
+    cfg.configure(notifications::configure);
     cfg.service(auth::request_otp)
         .service(auth::login)
         .service(auth::refresh)

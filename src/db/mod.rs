@@ -1,6 +1,7 @@
 //! Database access: one diesel code path over SQLite and PostgreSQL.
 
 pub mod models;
+pub mod notify_schema;
 pub mod schema;
 
 use std::time::Duration;

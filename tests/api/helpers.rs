@@ -210,6 +210,8 @@ pub fn test_settings(db: &TestDb, sms_url: &str) -> Settings {
     s.database.pool_size = 3;
     // Tests drive the sweeper themselves, at the instants they choose.
     s.sla.sweeper_enabled = false;
+    // Tests drive the notification dispatcher themselves too.
+    s.notify.dispatcher_enabled = false;
     s.data.dir = db.dir().join("data");
     s.auth.jwt_secret = SecretString::from(JWT_SECRET.to_string());
     s.sms.provider = SmsProviderKind::Http;
