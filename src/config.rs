@@ -19,6 +19,8 @@ pub struct Settings {
     pub sms: SmsSettings,
     pub sla: SlaSettings,
     pub log: LogSettings,
+    pub email: EmailSettings,
+    pub notify: NotifySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,6 +63,7 @@ pub struct AuthSettings {
 pub enum SmsProviderKind {
     Log,
     Http,
+    Aliyun,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,6 +71,73 @@ pub enum SmsProviderKind {
 pub struct SmsSettings {
     pub provider: SmsProviderKind,
     pub http: SmsHttpSettings,
+    pub aliyun: SmsAliyunSettings,
+}
+
+/// Alibaba Cloud SMS (`SendSms`, RPC signature V1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsAliyunSettings {
+    pub access_key_id: String,
+    pub access_key_secret: SecretString,
+    pub sign_name: String,
+    /// The approved template used for notifications; it receives the text as parameter `text`.
+    pub template_code: String,
+    /// The approved template used for sign-in codes (parameter `code`); empty = `template_code`.
+    pub login_template_code: String,
+    pub endpoint: String,
+    pub region_id: String,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// No encryption (a local relay only).
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    pub enabled: bool,
+    pub from: String,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    pub password: SecretString,
+    pub pool_size: u32,
+    pub timeout_secs: u64,
+    /// Tests only: accept a self-signed certificate.
+    pub accept_invalid_certs: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    pub dispatcher_enabled: bool,
+    pub dispatch_interval_secs: u64,
+    pub batch: i64,
+    pub max_attempts: i32,
+    pub backoff_base_secs: i64,
+    pub backoff_max_secs: i64,
+    /// Seconds a claimed row stays reserved for the dispatcher that claimed it.
+    pub claim_lease_secs: i64,
+    /// Local time (Asia/Shanghai) "HH:MM" when non-urgent SMS start waiting.
+    pub quiet_hours_start: String,
+    /// Local time "HH:MM" when waiting SMS go out.
+    pub quiet_hours_end: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +258,43 @@ impl Settings {
         for p in &self.sla.policies {
             p.validate()
                 .map_err(|e| ConfigError::Invalid(format!("sla.policies: {e}")))?;
+        }
+        if self.sms.provider == SmsProviderKind::Aliyun
+            && (self.sms.aliyun.access_key_id.is_empty()
+                || self.sms.aliyun.sign_name.is_empty()
+                || self.sms.aliyun.template_code.is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "sms.provider = \"aliyun\" needs sms.aliyun.access_key_id, sign_name and template_code"
+                    .into(),
+            ));
+        }
+        if self.email.enabled && (self.email.smtp.host.is_empty() || self.email.from.is_empty()) {
+            return Err(ConfigError::Invalid(
+                "email.enabled needs email.from and email.smtp.host".into(),
+            ));
+        }
+        if self.notify.dispatch_interval_secs == 0
+            || self.notify.batch <= 0
+            || self.notify.max_attempts <= 0
+            || self.notify.backoff_base_secs <= 0
+            || self.notify.backoff_max_secs < self.notify.backoff_base_secs
+            || self.notify.claim_lease_secs <= 0
+        {
+            return Err(ConfigError::Invalid(
+                "notify: interval, batch, max_attempts, backoff and lease must be > 0 (max ≥ base)"
+                    .into(),
+            ));
+        }
+        for (key, v) in [
+            ("notify.quiet_hours_start", &self.notify.quiet_hours_start),
+            ("notify.quiet_hours_end", &self.notify.quiet_hours_end),
+        ] {
+            if chrono::NaiveTime::parse_from_str(v, "%H:%M").is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be HH:MM, got `{v}`"
+                )));
+            }
         }
         if self.database.pool_size == 0 {
             return Err(ConfigError::Invalid(

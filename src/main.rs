@@ -48,6 +48,12 @@ enum Command {
         #[arg(long, value_name = "RFC3339", requires = "once")]
         at: Option<String>,
     },
+    /// Deliver pending notifications (SMS, email, WeCom robot) from the outbox.
+    Dispatch {
+        /// One batch, print what it did as JSON, and exit (else run until stopped).
+        #[arg(long)]
+        once: bool,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -80,6 +86,7 @@ enum UserCommand {
 }
 
 fn main() -> ExitCode {
+    huying::db::init_openssl();
     let cli = Cli::parse();
     let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
@@ -98,6 +105,7 @@ fn main() -> ExitCode {
         }
         Command::Migrate => migrate(settings),
         Command::Sweep { once, at } => sweep(settings, once, at.as_deref()),
+        Command::Dispatch { once } => dispatch(settings, once),
         Command::SeedDemo { code, password } => seed(settings, &code, password.as_deref()),
         Command::User {
             command:
@@ -188,6 +196,26 @@ fn sweep(settings: Settings, once: bool, at: Option<&str>) -> anyhow::Result<()>
             settings.sla.sweep_interval_secs,
         ));
     }
+}
+
+fn dispatch(settings: Settings, once: bool) -> anyhow::Result<()> {
+    let db = open_db(&settings)?;
+    let sms = huying::sms::from_settings(&settings.sms)?;
+    let runtime = actix_web::rt::System::new();
+    runtime.block_on(async move {
+        let d = huying::notify::dispatch::Dispatcher::new(&settings, db, sms)?;
+        if once {
+            let report = d
+                .dispatch_once(chrono::Utc::now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string(&report)?);
+            return Ok(());
+        }
+        d.run(std::sync::Arc::new(huying::domain::clock::SystemClock))
+            .await;
+        Ok(())
+    })
 }
 
 fn seed(settings: Settings, code: &str, password: Option<&str>) -> anyhow::Result<()> {

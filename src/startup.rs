@@ -78,6 +78,14 @@ impl Application {
         if state.settings.sla.sweeper_enabled {
             actix_web::rt::spawn(sweeper_loop(state.clone()));
         }
+        if state.settings.notify.dispatcher_enabled {
+            let dispatcher = crate::notify::dispatch::Dispatcher::new(
+                &state.settings,
+                state.db.clone(),
+                state.sms.clone(),
+            )?;
+            actix_web::rt::spawn(dispatcher.run(state.clock.clone()));
+        }
         let server = run(listener, state, workers)?;
         Ok(Application { port, server })
     }

@@ -5,11 +5,19 @@ use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::users::{self, UserView};
 use crate::state::AppState;
 
-/// The signed-in user, with role and org unit.
+/// `GET /me`: the user and the number of unread in-app notifications.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MeView {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub unread_notifications: i64,
+}
+
+/// The signed-in user, with role and org unit, and the unread notification count.
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, body = ErrorBody))
+    responses((status = 200, body = MeView), (status = 401, body = ErrorBody))
 )]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
@@ -17,7 +25,10 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpRes
         .db
         .run(move |c| {
             let row = users::find(c, user.id)?.ok_or(AppError::NotFound)?;
-            users::view(c, &row, true)
+            Ok(MeView {
+                user: users::view(c, &row, true)?,
+                unread_notifications: crate::notify::inbox::unread_count(c, row.id)?,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))

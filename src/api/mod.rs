@@ -5,6 +5,7 @@ pub mod auth;
 pub mod categories;
 pub mod health;
 pub mod me;
+pub mod notifications;
 pub mod org;
 pub mod sla;
 pub mod stats;
@@ -34,6 +35,10 @@ use crate::error::{self, AppError};
         sla::get_policies, sla::put_policies, sla::list_calendars, sla::get_calendar, sla::put_calendar,
         stats::summary, stats::trend, stats::categories, stats::ranking, stats::ranking_csv,
         stats::flows, stats::overdue, stats::tickets_csv,
+        notifications::list, notifications::read_one, notifications::read_all,
+        notifications::get_settings, notifications::put_settings,
+        notifications::admin_list, notifications::admin_retry,
+        notifications::put_webhook, notifications::delete_webhook,
     ),
     modifiers(&BearerAuth, &V1Prefix),
     tags(
@@ -45,6 +50,7 @@ use crate::error::{self, AppError};
         (name = "sla", description = "SLA policies and the working calendar"),
         (name = "stats", description = "The street committee's dashboard: rates, trends, rankings, exports (docs/metrics.md)"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "notifications", description = "In-app inbox, notification settings, the outbox (admin), unit robots"),
     )
 )]
 pub struct ApiDoc;
@@ -87,6 +93,7 @@ impl Modify for BearerAuth {
 
 /// Routes under `/api/v1`.
 pub fn configure_v1(cfg: &mut web::ServiceConfig) {
+    cfg.configure(notifications::configure);
     cfg.service(auth::request_otp)
         .service(auth::login)
         .service(auth::refresh)

@@ -1,6 +1,7 @@
 //! Database access: one diesel code path over SQLite and PostgreSQL.
 
 pub mod models;
+pub mod notify_schema;
 pub mod schema;
 
 use std::time::Duration;
@@ -65,7 +66,10 @@ impl Target {
 
     pub fn connect(&self) -> Result<DbConn, diesel::ConnectionError> {
         match self {
-            Target::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),
+            Target::Postgres(url) => {
+                init_openssl();
+                Ok(DbConn::Pg(PgConnection::establish(url)?))
+            }
             Target::Sqlite(path) => {
                 if path != ":memory:" {
                     if let Some(parent) = std::path::Path::new(path).parent() {
@@ -91,6 +95,13 @@ impl Target {
             }
         }
     }
+}
+
+/// Initialises OpenSSL the way rust-openssl does (without an exit handler) before libpq can
+/// initialise it with one: OpenSSL's exit-time cleanup would otherwise run while other threads
+/// still hold TLS connections and crash the process as it exits.
+pub fn init_openssl() {
+    openssl_sys::init();
 }
 
 pub struct Manager {

@@ -1,5 +1,7 @@
 //! SMS behind one interface. `log` writes to the log (development); `http` posts JSON to a
-//! generic gateway. Later providers plug in here.
+//! generic gateway; `aliyun` calls Alibaba Cloud SMS.
+
+pub mod aliyun;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -109,5 +111,6 @@ pub fn from_settings(s: &SmsSettings) -> anyhow::Result<Arc<dyn SmsSender>> {
             s.http.auth_header.clone(),
             Duration::from_secs(s.http.timeout_secs),
         )?),
+        SmsProviderKind::Aliyun => Arc::new(aliyun::AliyunSms::new(&s.aliyun)?),
     })
 }

@@ -214,6 +214,7 @@ fn postgres_connections_use_tls_when_sslmode_require() {
     let Some(admin) = postgres_admin_url() else {
         return;
     };
+    huying::db::init_openssl();
     let mut url = url::Url::parse(&admin).expect("url");
     url.query_pairs_mut().append_pair("sslmode", "require");
     let mut conn = PgConnection::establish(url.as_str()).expect("TLS connection (sslmode=require)");

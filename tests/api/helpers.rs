@@ -157,6 +157,7 @@ pub fn postgres_admin_url() -> Option<String> {
 
 impl TestDb {
     pub fn create(backend: Backend) -> Option<TestDb> {
+        huying::db::init_openssl();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = std::env::temp_dir().join(format!("huying-test-{id}"));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -210,6 +211,8 @@ pub fn test_settings(db: &TestDb, sms_url: &str) -> Settings {
     s.database.pool_size = 3;
     // Tests drive the sweeper themselves, at the instants they choose.
     s.sla.sweeper_enabled = false;
+    // Tests drive the notification dispatcher themselves too.
+    s.notify.dispatcher_enabled = false;
     s.data.dir = db.dir().join("data");
     s.auth.jwt_secret = SecretString::from(JWT_SECRET.to_string());
     s.sms.provider = SmsProviderKind::Http;

@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod notifications;
 mod org_users;
 mod sla;
 mod stats;

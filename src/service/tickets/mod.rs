@@ -579,7 +579,7 @@ pub fn record(
     internal: bool,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    diesel::insert_into(crate::db::schema::ticket_events::table)
+    let event_id: i64 = diesel::insert_into(crate::db::schema::ticket_events::table)
         .values(NewTicketEvent {
             ticket_id: t.id,
             actor_id: actor.map(|a| a.id),
@@ -594,7 +594,24 @@ pub fn record(
             internal,
             created_at: now.naive_utc(),
         })
-        .execute(conn)?;
+        .returning(crate::db::schema::ticket_events::id)
+        .get_result(conn)?;
+    // >>> notify hook (branch `notify`): outbox rows in the same transaction as the event.
+    crate::notify::enqueue_for_event(
+        conn,
+        &crate::notify::EventCtx {
+            ticket: t,
+            event_id,
+            action,
+            actor_id: actor.map(|a| a.id),
+            actor_role: actor.map(|a| a.role.as_str()).unwrap_or("system"),
+            level_before: before_level,
+            reason,
+            internal,
+            now,
+        },
+    )?;
+    // <<< notify hook
     Ok(())
 }
 

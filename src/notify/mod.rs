@@ -1,0 +1,368 @@
+//! Notifications that are never lost: the outbox.
+//!
+//! [`enqueue_for_event`] runs inside the transaction that records a ticket event and writes one
+//! `notifications` row per (event, recipient, channel); the in-app rows are the inbox and are
+//! delivered by being written. The [`dispatch`] worker delivers the rest (SMS, email, WeCom
+//! robot) with retries, backoff and quiet hours, claiming rows so that several instances never
+//! send one row twice.
+
+pub mod dispatch;
+pub mod email;
+pub mod inbox;
+pub mod rules;
+pub mod templates;
+pub mod wecom;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Asia::Shanghai;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::models::TicketRow;
+use crate::db::notify_schema::{notification_settings, notifications, unit_webhooks};
+use crate::db::schema::{org_units, users};
+use crate::db::DbConn;
+use crate::domain::role::Role;
+use crate::domain::ticket::Level;
+use crate::error::AppResult;
+use rules::{Channel, Who};
+
+/// One ticket event, as the notification rules see it.
+pub struct EventCtx<'a> {
+    /// The ticket's state after the event.
+    pub ticket: &'a TicketRow,
+    pub event_id: i64,
+    pub action: &'a str,
+    pub actor_id: Option<i64>,
+    /// "resident" | "compound_staff" | "community_staff" | "street_staff" | "admin" | "system"
+    pub actor_role: &'a str,
+    pub level_before: Level,
+    pub reason: Option<&'a str>,
+    pub internal: bool,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = notifications)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub event_id: i64,
+    pub ticket_id: i64,
+    pub recipient_id: Option<i64>,
+    pub recipient_key: String,
+    pub channel: String,
+    pub address: String,
+    pub kind: String,
+    pub subject: String,
+    pub body: String,
+    pub link_path: String,
+    pub urgent: bool,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub locked_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub read_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = notifications)]
+struct NewNotification {
+    event_id: i64,
+    ticket_id: i64,
+    recipient_id: Option<i64>,
+    recipient_key: String,
+    channel: String,
+    address: String,
+    kind: String,
+    subject: String,
+    body: String,
+    link_path: String,
+    urgent: bool,
+    status: String,
+    attempts: i32,
+    next_attempt_at: NaiveDateTime,
+    read_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    sent_at: Option<NaiveDateTime>,
+    updated_at: NaiveDateTime,
+}
+
+/// A user's channel choices (defaults when they never chose).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefs {
+    pub sms: bool,
+    pub inapp: bool,
+    pub email: bool,
+}
+
+pub const DEFAULT_PREFS: Prefs = Prefs {
+    sms: true,
+    inapp: true,
+    email: true,
+};
+
+/// A person who may be told.
+struct Person {
+    id: i64,
+    phone: Option<String>,
+    email: Option<String>,
+    prefs: Prefs,
+}
+
+fn load_people(
+    conn: &mut DbConn,
+    ids: Option<&[i64]>,
+    unit: Option<(Role, i64)>,
+) -> AppResult<Vec<Person>> {
+    let mut q = users::table
+        .left_join(notification_settings::table.on(notification_settings::user_id.eq(users::id)))
+        .filter(users::disabled_at.is_null())
+        .select((
+            users::id,
+            users::role,
+            users::phone,
+            users::email,
+            notification_settings::sms.nullable(),
+            notification_settings::inapp.nullable(),
+            notification_settings::email.nullable(),
+            notification_settings::email_address.nullable(),
+        ))
+        .order(users::id.asc())
+        .into_boxed();
+    if let Some(ids) = ids {
+        q = q.filter(users::id.eq_any(ids.to_vec()));
+    }
+    if let Some((role, unit_id)) = unit {
+        q = q
+            .filter(users::role.eq(role.as_str()))
+            .filter(users::org_unit_id.eq(unit_id));
+    }
+    type Raw = (
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<bool>,
+        Option<bool>,
+        Option<bool>,
+        Option<String>,
+    );
+    let rows: Vec<Raw> = q.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, role, phone, email, sms, inapp, mail, addr)| {
+            let role = Role::parse(&role).unwrap_or(Role::Resident);
+            let addr = addr.filter(|a| !a.is_empty()).or(email);
+            Person {
+                id,
+                phone: phone.filter(|p| !p.is_empty()),
+                email: if role == Role::Resident { None } else { addr },
+                prefs: Prefs {
+                    sms: sms.unwrap_or(DEFAULT_PREFS.sms),
+                    inapp: inapp.unwrap_or(DEFAULT_PREFS.inapp),
+                    // Residents are told by SMS or in-app only.
+                    email: role != Role::Resident && mail.unwrap_or(DEFAULT_PREFS.email),
+                },
+            }
+        })
+        .collect())
+}
+
+fn unit_at(t: &TicketRow, level: Level) -> i64 {
+    match level {
+        Level::Compound => t.compound_id,
+        Level::Community => t.community_id,
+        Level::Street => t.street_id,
+    }
+}
+
+fn reason_zh(reason: Option<&str>) -> String {
+    match reason.unwrap_or("") {
+        "beyond_authority" => "超出本级职权".into(),
+        "needs_resources" => "需要协调资源".into(),
+        "needs_enforcement" => "需要执法力量".into(),
+        "cross_compound" => "涉及多个小区".into(),
+        "other" => "其他".into(),
+        "sla_breach_acknowledge" => "超时未受理".into(),
+        "sla_breach_resolve" => "超时未办结".into(),
+        "resident_dispute" => "居民再次不满意".into(),
+        "acknowledge" => "受理".into(),
+        "resolve" => "办结".into(),
+        "" => "未说明".into(),
+        // A decline reason is the staff member's own words.
+        other => other.chars().take(100).collect(),
+    }
+}
+
+/// `11月27日 15:00` in Beijing time, or `—` when no clock runs.
+pub fn deadline_zh(due: Option<NaiveDateTime>) -> String {
+    match due {
+        Some(d) if d.and_utc().timestamp() < 253_000_000_000 => d
+            .and_utc()
+            .with_timezone(&Shanghai)
+            .format("%m月%d日 %H:%M")
+            .to_string(),
+        _ => "—".into(),
+    }
+}
+
+/// `30日15:00` in Beijing time (SMS), or `—`.
+pub fn deadline_short(due: Option<NaiveDateTime>) -> String {
+    match due {
+        Some(d) if d.and_utc().timestamp() < 253_000_000_000 => d
+            .and_utc()
+            .with_timezone(&Shanghai)
+            .format("%-d日%H:%M")
+            .to_string(),
+        _ => "—".into(),
+    }
+}
+
+/// Writes the outbox rows for one ticket event, in the caller's transaction. Needs no settings:
+/// texts come from the compiled-in templates, recipients and preferences from the database.
+pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> {
+    let t = ev.ticket;
+    let level_after = Level::parse(&t.level).unwrap_or(Level::Street);
+    let facts = rules::Facts {
+        action: ev.action,
+        actor_role: ev.actor_role,
+        internal: ev.internal,
+        level_before: ev.level_before,
+        level_after,
+        assignee_id: t.assignee_id,
+    };
+    let rules = rules::for_event(&facts);
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let ts = crate::db::round_ts(ev.now);
+    let unit_name = |conn: &mut DbConn, id: i64| -> AppResult<String> {
+        Ok(org_units::table
+            .find(id)
+            .select(org_units::name)
+            .first::<String>(conn)
+            .optional()?
+            .unwrap_or_default())
+    };
+    let deadline = match t.status.as_str() {
+        "open" => t.ack_due_at,
+        "acknowledged" => t.resolve_due_at,
+        _ => None,
+    };
+    let mut vars: BTreeMap<&str, String> = BTreeMap::new();
+    vars.insert("reference", t.reference.clone());
+    vars.insert("title", t.title.clone());
+    vars.insert("level", level_after.label_zh().to_string());
+    vars.insert("from_level", ev.level_before.label_zh().to_string());
+    vars.insert("unit", unit_name(conn, unit_at(t, level_after))?);
+    vars.insert("deadline", deadline_zh(deadline));
+    vars.insert("deadline_short", deadline_short(deadline));
+    vars.insert("reason", reason_zh(ev.reason));
+    let urgent = t.urgency == "urgent";
+    let mut seen: BTreeSet<(String, Channel)> = BTreeSet::new();
+    let mut rows = Vec::new();
+    for rule in rules {
+        let tpl = templates::get(rule.kind)?;
+        let subject = templates::render(&tpl.title, &vars);
+        let body = templates::render(&tpl.body, &vars);
+        let sms = templates::render(&tpl.sms, &vars);
+        let mut push =
+            |recipient_id: Option<i64>, key: String, channel: Channel, address: String| {
+                if !seen.insert((key.clone(), channel)) {
+                    return;
+                }
+                // One short path for everybody (it counts against the SMS segment); the ticket page
+                // shows the staff or the resident view to whoever signs in.
+                let link_path = format!("/t/{}", t.id);
+                let inapp = channel == Channel::InApp;
+                rows.push(NewNotification {
+                    event_id: ev.event_id,
+                    ticket_id: t.id,
+                    recipient_id,
+                    recipient_key: key,
+                    channel: channel.as_str().into(),
+                    address,
+                    kind: rule.kind.into(),
+                    subject: subject.clone(),
+                    body: match channel {
+                        Channel::Sms => sms.clone(),
+                        _ => body.clone(),
+                    },
+                    link_path,
+                    urgent,
+                    // In-app delivery is the row itself.
+                    status: if inapp { "sent" } else { "pending" }.into(),
+                    attempts: 0,
+                    next_attempt_at: ts,
+                    read_at: None,
+                    created_at: ts,
+                    sent_at: inapp.then_some(ts),
+                    updated_at: ts,
+                });
+            };
+        let people = match rule.who {
+            Who::UnitRobot(level) => {
+                let unit = unit_at(t, level);
+                let url: Option<String> = unit_webhooks::table
+                    .find(unit)
+                    .select(unit_webhooks::url)
+                    .first(conn)
+                    .optional()?;
+                if let Some(url) = url {
+                    if rule.channels.contains(&Channel::Wecom) {
+                        push(None, format!("unit:{unit}"), Channel::Wecom, url);
+                    }
+                }
+                continue;
+            }
+            Who::UnitStaff(level) => {
+                load_people(conn, None, Some((level.staff_role(), unit_at(t, level))))?
+            }
+            Who::Resident => load_people(conn, Some(&[t.resident_id]), None)?,
+            Who::User(id) => load_people(conn, Some(&[id]), None)?,
+        };
+        for p in people {
+            if Some(p.id) == ev.actor_id {
+                continue;
+            }
+            let key = format!("user:{}", p.id);
+            for &c in rule.channels {
+                match c {
+                    Channel::InApp if p.prefs.inapp => {
+                        push(Some(p.id), key.clone(), c, String::new())
+                    }
+                    Channel::Sms if p.prefs.sms => {
+                        if let Some(phone) = &p.phone {
+                            push(Some(p.id), key.clone(), c, phone.clone())
+                        }
+                    }
+                    // Staff who turned SMS off but keep email get the message by email.
+                    Channel::Sms if p.prefs.email => {
+                        if let Some(mail) = &p.email {
+                            push(Some(p.id), key.clone(), Channel::Email, mail.clone())
+                        }
+                    }
+                    Channel::Email if p.prefs.email => {
+                        if let Some(mail) = &p.email {
+                            push(Some(p.id), key.clone(), c, mail.clone())
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    // One statement per row: multi-row inserts are not portable across the two backends.
+    for row in &rows {
+        diesel::insert_into(notifications::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Who hears what: the issue's table as code. Pure: no database.
+
+use crate::domain::ticket::Level;
+
+/// Every template kind the rules use (the template file must define each).
+pub const ALL_KINDS: [&str; 15] = [
+    "created",
+    "called_up",
+    "called_up_resident",
+    "returned",
+    "sla_warning",
+    "overdue",
+    "acknowledged",
+    "replied",
+    "resolved",
+    "declined",
+    "resident_comment",
+    "disputed",
+    "auto_closed",
+    "wait_on_resident",
+    "assigned",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Channel {
+    InApp,
+    Sms,
+    Email,
+    Wecom,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::InApp => "inapp",
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+            Channel::Wecom => "wecom",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        [Channel::InApp, Channel::Sms, Channel::Email, Channel::Wecom]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// A group of recipients, resolved against the database later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// Active staff of the ticket's unit at this level.
+    UnitStaff(Level),
+    /// The resident who called.
+    Resident,
+    /// One staff member (the assignee).
+    User(i64),
+    /// The group robot of the ticket's unit at this level.
+    UnitRobot(Level),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub kind: &'static str,
+    pub who: Who,
+    pub channels: &'static [Channel],
+}
+
+/// What an event is about, as far as the rules care.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub action: &'a str,
+    pub actor_role: &'a str,
+    pub internal: bool,
+    pub level_before: Level,
+    pub level_after: Level,
+    pub assignee_id: Option<i64>,
+}
+
+const SMS_INAPP: &[Channel] = &[Channel::Sms, Channel::InApp];
+const INAPP: &[Channel] = &[Channel::InApp];
+
+fn rule(kind: &'static str, who: Who, channels: &'static [Channel]) -> Rule {
+    Rule {
+        kind,
+        who,
+        channels,
+    }
+}
+
+/// The rules for one event; the actor is removed from the recipients later.
+pub fn for_event(f: &Facts<'_>) -> Vec<Rule> {
+    let called_up = f.level_after > f.level_before;
+    match f.action {
+        "create" => vec![
+            rule("created", Who::UnitStaff(Level::Compound), SMS_INAPP),
+            rule(
+                "created",
+                Who::UnitRobot(Level::Compound),
+                &[Channel::Wecom],
+            ),
+        ],
+        "escalate" => called_up_rules(f.level_after),
+        "dispute" if called_up => called_up_rules(f.level_after),
+        "dispute" => vec![rule("disputed", Who::UnitStaff(f.level_after), SMS_INAPP)],
+        "return" => vec![rule("returned", Who::UnitStaff(f.level_after), SMS_INAPP)],
+        "sla_warning" => vec![rule(
+            "sla_warning",
+            match f.assignee_id {
+                Some(a) => Who::User(a),
+                None => Who::UnitStaff(f.level_after),
+            },
+            SMS_INAPP,
+        )],
+        "overdue" => vec![
+            rule(
+                "overdue",
+                Who::UnitStaff(Level::Street),
+                &[Channel::Sms, Channel::Email],
+            ),
+            rule("overdue", Who::UnitRobot(Level::Street), &[Channel::Wecom]),
+        ],
+        "acknowledge" => vec![rule("acknowledged", Who::Resident, SMS_INAPP)],
+        "resolve" => vec![rule("resolved", Who::Resident, SMS_INAPP)],
+        "decline" => vec![rule("declined", Who::Resident, SMS_INAPP)],
+        "wait_on_resident" => vec![rule("wait_on_resident", Who::Resident, SMS_INAPP)],
+        "auto_close" => vec![rule("auto_closed", Who::Resident, INAPP)],
+        "comment" if f.internal => vec![],
+        "comment" if f.actor_role == "resident" => vec![rule(
+            "resident_comment",
+            Who::UnitStaff(f.level_after),
+            INAPP,
+        )],
+        "comment" => vec![rule("replied", Who::Resident, SMS_INAPP)],
+        "assign" => match f.assignee_id {
+            Some(a) => vec![rule("assigned", Who::User(a), INAPP)],
+            None => vec![],
+        },
+        // confirm, withdraw, reveal_phone, clock_resumed and anything new: nobody.
+        _ => vec![],
+    }
+}
+
+fn called_up_rules(to: Level) -> Vec<Rule> {
+    vec![
+        rule("called_up", Who::UnitStaff(to), SMS_INAPP),
+        rule("called_up_resident", Who::Resident, &[Channel::Sms]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(action: &str, role: &str, before: Level, after: Level) -> Facts<'static> {
+        let action: &'static str = Box::leak(action.to_string().into_boxed_str());
+        let role: &'static str = Box::leak(role.to_string().into_boxed_str());
+        Facts {
+            action,
+            actor_role: role,
+            internal: false,
+            level_before: before,
+            level_after: after,
+            assignee_id: None,
+        }
+    }
+
+    #[test]
+    fn the_table_of_the_issue() {
+        use Level::*;
+        let r = for_event(&facts("create", "resident", Compound, Compound));
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].who, Who::UnitStaff(Compound));
+        let r = for_event(&facts("escalate", "system", Compound, Community));
+        assert_eq!(r[0].who, Who::UnitStaff(Community));
+        assert_eq!(r[1].who, Who::Resident);
+        assert_eq!(r[1].channels, &[Channel::Sms]);
+        let r = for_event(&facts("dispute", "resident", Community, Street));
+        assert_eq!(r[0].kind, "called_up");
+        let r = for_event(&facts("dispute", "resident", Compound, Compound));
+        assert_eq!(r[0].kind, "disputed");
+        let r = for_event(&facts("overdue", "system", Street, Street));
+        assert_eq!(r[0].channels, &[Channel::Sms, Channel::Email]);
+        assert_eq!(r[1].who, Who::UnitRobot(Street));
+        let mut f = facts("comment", "compound_staff", Compound, Compound);
+        assert_eq!(for_event(&f)[0].kind, "replied");
+        f.internal = true;
+        assert!(for_event(&f).is_empty(), "internal notes notify nobody");
+        assert!(for_event(&facts("reveal_phone", "compound_staff", Compound, Compound)).is_empty());
+        assert!(for_event(&facts("clock_resumed", "system", Compound, Compound)).is_empty());
+        let mut w = facts("sla_warning", "system", Community, Community);
+        assert_eq!(for_event(&w)[0].who, Who::UnitStaff(Community));
+        w.assignee_id = Some(7);
+        assert_eq!(for_event(&w)[0].who, Who::User(7));
+        assert_eq!(
+            for_event(&facts("auto_close", "system", Compound, Compound))[0].channels,
+            &[Channel::InApp]
+        );
+    }
+}
