@@ -1319,92 +1319,9 @@ fn local_time(t: Option<NaiveDateTime>) -> String {
     .unwrap_or_default()
 }
 
-fn parse_statuses(s: &str) -> AppResult<Vec<String>> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(|x| {
-            Status::parse(x)
-                .map(|st| st.as_str().to_string())
-                .ok_or_else(|| AppError::validation("invalid_status", format!("未知状态 `{x}`")))
-        })
-        .collect()
-}
-
-/// The same scope and filters as `GET /tickets` (service/tickets/query.rs), kept in step by
-/// hand; paging fields are ignored.
+/// The same scope and filters as `GET /tickets`, in the export's order; paging fields are ignored.
 fn export_query<'a>(user: &AuthUser, f: &TicketFilter, now: DateTime<Utc>) -> AppResult<Boxed<'a>> {
-    let mut q = tickets::table.into_boxed::<MultiBackend>();
-    let unit = user.org_unit_id.unwrap_or(-1);
-    q = match user.role {
-        Role::Resident => q.filter(tickets::resident_id.eq(user.id)),
-        Role::CompoundStaff => q.filter(tickets::compound_id.eq(unit)),
-        Role::CommunityStaff => q.filter(tickets::community_id.eq(unit)),
-        Role::StreetStaff => q.filter(tickets::street_id.eq(unit)),
-        Role::Admin => q,
-    };
-    if let Some(l) = f.level {
-        q = q.filter(tickets::level.eq(l.as_str()));
-    }
-    if let Some(s) = f.status.as_deref() {
-        let list = parse_statuses(s)?;
-        if !list.is_empty() {
-            q = q.filter(tickets::status.eq_any(list));
-        }
-    }
-    if let Some(c) = f.category {
-        q = q.filter(tickets::category_id.eq(c));
-    }
-    if let Some(c) = f.community_id {
-        q = q.filter(tickets::community_id.eq(c));
-    }
-    if let Some(c) = f.compound_id {
-        q = q.filter(tickets::compound_id.eq(c));
-    }
-    if let Some(u) = f.urgency {
-        q = q.filter(tickets::urgency.eq(u.as_str()));
-    }
-    let now_ts = now.naive_utc();
-    match f.overdue {
-        Some(true) => q = q.filter(tickets::overdue.eq(true).or(tickets::due_at.lt(now_ts))),
-        Some(false) => q = q.filter(tickets::overdue.eq(false).and(tickets::due_at.ge(now_ts))),
-        None => {}
-    }
-    if f.assigned_to_me == Some(true) {
-        q = q.filter(tickets::assignee_id.eq(user.id));
-    }
-    if let Some(d) = f.due_before {
-        q = q.filter(tickets::due_at.lt(d.naive_utc()));
-    }
-    if f.went_up == Some(true) {
-        let above: Vec<&str> = match Level::of_role(user.role) {
-            Some(Level::Compound) => vec!["community", "street"],
-            Some(Level::Community) => vec!["street"],
-            _ => vec![],
-        };
-        q = q.filter(tickets::level.eq_any(above));
-    }
-    if let Some(text) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let clean: String = text
-            .chars()
-            .filter(|c| !matches!(c, '%' | '_' | '\\'))
-            .take(50)
-            .collect();
-        let pattern = format!("%{clean}%");
-        let upper = format!("%{}%", clean.to_uppercase());
-        q = q.filter(
-            tickets::reference
-                .like(upper)
-                .or(tickets::title.like(pattern.clone()))
-                .or(tickets::description.like(pattern)),
-        );
-    }
-    if let Some(d) = f.created_from {
-        q = q.filter(tickets::created_at.ge(d.naive_utc()));
-    }
-    if let Some(d) = f.created_to {
-        q = q.filter(tickets::created_at.lt(d.naive_utc()));
-    }
+    let q = crate::service::tickets::query::filtered(user, f, now)?;
     Ok(match f.sort.unwrap_or(Sort::Created) {
         Sort::Due => q.order((tickets::due_at.asc(), tickets::id.asc())),
         Sort::Created => q.order((tickets::created_at.desc(), tickets::id.desc())),

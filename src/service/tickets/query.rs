@@ -82,7 +82,7 @@ fn decode_cursor(s: &str) -> AppResult<(NaiveDateTime, i64)> {
     Ok((k.naive_utc(), c.id))
 }
 
-type Boxed<'a> = tickets::BoxedQuery<'a, MultiBackend>;
+pub(crate) type Boxed<'a> = tickets::BoxedQuery<'a, MultiBackend>;
 
 fn parse_statuses(s: &str) -> AppResult<Vec<String>> {
     s.split(',')
@@ -97,7 +97,11 @@ fn parse_statuses(s: &str) -> AppResult<Vec<String>> {
 }
 
 /// The caller's scope plus the filters, without paging.
-fn filtered<'a>(user: &AuthUser, f: &TicketFilter, now: DateTime<Utc>) -> AppResult<Boxed<'a>> {
+pub(crate) fn filtered<'a>(
+    user: &AuthUser,
+    f: &TicketFilter,
+    now: DateTime<Utc>,
+) -> AppResult<Boxed<'a>> {
     let mut q = tickets::table.into_boxed::<MultiBackend>();
     let unit = user.org_unit_id.unwrap_or(-1);
     q = match user.role {
