@@ -13,3 +13,4 @@ pub mod sms;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod web;

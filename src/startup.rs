@@ -121,6 +121,7 @@ fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result
             .service(crate::api::health::readyz)
             .service(web::scope("/api/v1").configure(crate::api::configure_v1))
             .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi.clone()))
+            .configure(crate::web::configure)
             .default_service(web::to(crate::api::not_found))
     })
     .listen(listener)?;
