@@ -3,9 +3,11 @@
 mod helpers;
 
 mod auth;
+mod browser;
 mod cli;
 mod notifications;
 mod org_users;
 mod sla;
 mod stats;
 mod tickets;
+mod web;

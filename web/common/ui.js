@@ -130,3 +130,19 @@ export const ACTION_ZH = {
   reveal_phone: '查看电话',
   wait_on_resident: '等待居民补充',
 };
+
+// Every page imports this module: record script errors (the browser tests assert there are
+// none) and tell the user about a failed request nobody caught instead of failing silently.
+window.__huyingErrors = window.__huyingErrors || [];
+window.addEventListener('error', (e) => {
+  window.__huyingErrors.push(String(e.message || e.error));
+});
+window.addEventListener('unhandledrejection', (e) => {
+  const r = e.reason;
+  if (r && r.status !== undefined) {
+    // An API error: the user needs to see it; it is not a bug in the page.
+    toast(errorText(r), 'error');
+    return;
+  }
+  window.__huyingErrors.push(String((r && r.stack) || r));
+});

@@ -1,0 +1,270 @@
+// The action dialog: one form per action with exactly the fields the API wants
+// (src/service/tickets/mod.rs check_body), then POST /tickets/{id}/{action}.
+
+import { h, mount, toast, errorText, ACTION_ZH } from '/static/common/ui.js';
+import { client, state, ESCALATE_REASONS, LEVEL_OF_ROLE } from './shared.js';
+
+/// What each action asks for. `note` → textarea#action-note, `reason` → textarea#action-reason,
+/// `reasonCode` → select#action-reason, `internal` → input#action-internal,
+/// `assignee` → select#action-assignee, `handler` → input#action-handler.
+const SPECS = {
+  acknowledge: {
+    help: '受理即向居民作出响应（应），并开始计算本级办结时限。',
+    fields: [{ kind: 'note', label: '受理说明（可选，居民可见）', required: false, max: 2000 }],
+  },
+  comment: {
+    help: '回复会显示在工单记录中。勾选“内部备注”时居民看不到。',
+    fields: [
+      { kind: 'note', label: '回复内容', required: true, max: 2000 },
+      { kind: 'internal' },
+    ],
+  },
+  assign: {
+    help: '指派给本单位工作人员，或交办给物业公司、志愿服务队等（至少填一项）。',
+    fields: [{ kind: 'assignee' }, { kind: 'handler' }],
+  },
+  resolve: {
+    help: '办结后由居民确认；居民有异议时工单会重新打开。',
+    fields: [{ kind: 'note', label: '办结说明（居民可见）', required: true, max: 2000 }],
+  },
+  escalate: {
+    help: '本级无法解决时上报（呼）上级党组织，上级开始计时。',
+    fields: [
+      { kind: 'reasonCode', label: '上报原因', required: true },
+      { kind: 'note', label: '上报说明', required: true, max: 2000 },
+    ],
+  },
+  return: {
+    help: '退回下级办理，并给出指导意见（每级只能退回一次）。',
+    fields: [{ kind: 'note', label: '退回指导意见', required: true, max: 2000 }],
+  },
+  decline: {
+    help: '不予受理将告知居民理由；居民可在 7 天内提出异议。',
+    fields: [{ kind: 'reason', label: '不予受理理由（居民可见）', required: true, max: 500 }],
+  },
+  wait_on_resident: {
+    help: '请居民补充信息，办结时限暂停计时，居民补充后恢复。',
+    fields: [{ kind: 'note', label: '需要居民补充的内容', required: true, max: 2000 }],
+  },
+  reveal_phone: {
+    help: '将显示居民的完整手机号码，此次查看会记入工单记录（内部）。',
+    fields: [],
+  },
+};
+
+let current = null; // { action, ticket, submitting }
+let onDone = null;
+
+export function dialogOpen() {
+  return !!document.getElementById('action-dialog')?.open;
+}
+
+/// `done(ticket, phone)` is called after a successful action.
+export function initActionDialog(done) {
+  onDone = done;
+  const dlg = document.getElementById('action-dialog');
+  const form = document.getElementById('action-form');
+  document.getElementById('action-cancel').addEventListener('click', () => dlg.close());
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    submit();
+  });
+  dlg.addEventListener('close', () => {
+    current = null;
+  });
+}
+
+function staffOptions(ticket, events) {
+  // The API has no staff list for secretaries; offer myself and colleagues of my unit seen on
+  // this ticket's timeline at my level, plus the current assignee.
+  const myRole = state.me?.role;
+  const level = LEVEL_OF_ROLE[myRole];
+  const people = new Map();
+  if (state.me) people.set(state.me.id, `我（${state.me.display_name}）`);
+  for (const e of events || []) {
+    if (e.actor?.id && e.actor.role === myRole && e.level === level && !people.has(e.actor.id)) {
+      people.set(e.actor.id, e.actor.name);
+    }
+  }
+  if (ticket.assignee && !people.has(ticket.assignee.id)) {
+    people.set(ticket.assignee.id, ticket.assignee.name);
+  }
+  return [...people.entries()];
+}
+
+function field(spec, ticket, events) {
+  switch (spec.kind) {
+    case 'note':
+      return h(
+        'div.field',
+        h('label', { for: 'action-note' }, spec.label, spec.required ? h('span.req', ' *') : null),
+        h('textarea#action-note', { name: 'note', maxlength: spec.max, rows: 4, required: spec.required }),
+      );
+    case 'reason':
+      return h(
+        'div.field',
+        h('label', { for: 'action-reason' }, spec.label, h('span.req', ' *')),
+        h('textarea#action-reason', { name: 'reason', maxlength: spec.max, rows: 3, required: true }),
+      );
+    case 'reasonCode':
+      return h(
+        'div.field',
+        h('label', { for: 'action-reason' }, spec.label, h('span.req', ' *')),
+        h(
+          'select#action-reason',
+          { name: 'reason', required: true },
+          h('option', { value: '' }, '请选择上报原因'),
+          ESCALATE_REASONS.map(([v, t]) => h('option', { value: v }, t)),
+        ),
+      );
+    case 'internal':
+      return h(
+        'div.field.check',
+        h(
+          'label.checkbox',
+          { for: 'action-internal' },
+          h('input#action-internal', { type: 'checkbox', name: 'internal' }),
+          ' 内部备注（居民看不到）',
+        ),
+      );
+    case 'assignee':
+      return h(
+        'div.field',
+        h('label', { for: 'action-assignee' }, '指派给本单位工作人员'),
+        h(
+          'select#action-assignee',
+          { name: 'assignee_id' },
+          h('option', { value: '' }, '不指派具体人员'),
+          staffOptions(ticket, events).map(([id, name]) =>
+            h('option', { value: String(id), selected: ticket.assignee?.id === id }, name),
+          ),
+        ),
+      );
+    case 'handler':
+      return h(
+        'div.field',
+        h('label', { for: 'action-handler' }, '或交办单位 / 队伍'),
+        h('input#action-handler', {
+          name: 'handler',
+          maxlength: 80,
+          placeholder: '如：物业公司、党员突击队',
+          value: ticket.assigned_handler || '',
+        }),
+      );
+    default:
+      return null;
+  }
+}
+
+export function openActionDialog(action, ticket, events) {
+  const spec = SPECS[action] || { help: '', fields: [] };
+  const dlg = document.getElementById('action-dialog');
+  current = { action, ticket, submitting: false };
+  const label = ACTION_ZH[action] || action;
+  document.getElementById('action-title').textContent = `${label} · ${ticket.reference}`;
+  document.getElementById('action-help').textContent = spec.help;
+  mount(
+    document.getElementById('action-fields'),
+    spec.fields.map((f) => field(f, ticket, events)),
+  );
+  const submitBtn = document.getElementById('action-submit');
+  submitBtn.textContent = spec.fields.length ? `确定${label}` : label;
+  submitBtn.disabled = false;
+  submitBtn.dataset.action = action;
+  dlg.dataset.action = action;
+  document.getElementById('action-error').textContent = '';
+  if (!dlg.open) dlg.showModal();
+  const first = dlg.querySelector('#action-fields textarea, #action-fields select, #action-fields input');
+  if (first) first.focus();
+  else submitBtn.focus();
+}
+
+const val = (id) => {
+  const el = document.getElementById(id);
+  return el ? el.value.trim() : '';
+};
+
+/// The request body: only the fields this action takes (the API denies unknown fields).
+function body(action) {
+  const b = {};
+  switch (action) {
+    case 'acknowledge':
+      if (val('action-note')) b.note = val('action-note');
+      break;
+    case 'comment':
+      b.note = val('action-note');
+      b.internal = !!document.getElementById('action-internal')?.checked;
+      break;
+    case 'assign': {
+      const a = val('action-assignee');
+      if (a) b.assignee_id = Number(a);
+      if (val('action-handler')) b.handler = val('action-handler');
+      break;
+    }
+    case 'escalate':
+      b.reason = val('action-reason');
+      b.note = val('action-note');
+      break;
+    case 'decline':
+      b.reason = val('action-reason');
+      break;
+    case 'resolve':
+    case 'return':
+    case 'wait_on_resident':
+      b.note = val('action-note');
+      break;
+    default:
+      break;
+  }
+  return b;
+}
+
+function missing(action) {
+  const spec = SPECS[action];
+  if (!spec) return null;
+  if (action === 'assign' && !val('action-assignee') && !val('action-handler')) {
+    return { id: 'action-assignee', msg: '请选择处理人或填写交办单位' };
+  }
+  for (const f of spec.fields) {
+    if (!f.required) continue;
+    const id = f.kind === 'note' ? 'action-note' : 'action-reason';
+    if (!val(id)) return { id, msg: `请填写${f.label.replace(/（.*?）/, '')}` };
+  }
+  return null;
+}
+
+async function submit() {
+  if (!current || current.submitting) return;
+  const { action, ticket } = current;
+  const err = document.getElementById('action-error');
+  const miss = missing(action);
+  if (miss) {
+    err.textContent = miss.msg;
+    document.getElementById(miss.id)?.focus();
+    return;
+  }
+  err.textContent = '';
+  const btn = document.getElementById('action-submit');
+  btn.disabled = true;
+  current.submitting = true;
+  const path = action.replace(/_/g, '-');
+  try {
+    const res = await client.post(`/tickets/${ticket.id}/${path}`, body(action));
+    if (res.phone) state.phones.set(ticket.id, res.phone);
+    // Re-render the ticket page first, then close: once the dialog is closed the page shows
+    // the new state (tests wait for exactly that).
+    try {
+      if (onDone) await onDone(res.ticket, action);
+    } finally {
+      document.getElementById('action-dialog').close();
+      toast(action === 'reveal_phone' ? `居民电话：${res.phone}` : `已${ACTION_ZH[action] || action}`);
+    }
+  } catch (e) {
+    // Keep what was typed; show the API's message in the dialog.
+    err.textContent = errorText(e);
+    toast(errorText(e), 'error');
+    if (current) current.submitting = false;
+    btn.disabled = false;
+    if (e.status === 409 && onDone) onDone(null, action, e);
+  }
+}

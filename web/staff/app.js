@@ -1,0 +1,261 @@
+// 呼应 · 书记工作台 (/staff/): sign-in, hash routing, polling for new tickets.
+//   #/q/<tab>?filters   the queue (tabs open | in_progress | due_soon | overdue | went_up)
+//   #/t/<id>            one ticket
+//   #/notices           my notices
+
+import { h, toast, errorText } from '/static/common/ui.js';
+import { client, state, LEVEL_OF_ROLE, ROLE_ZH, qs, tickCountdowns } from './shared.js';
+import { showQueue, parseQueueRoute, refreshQueue, markFresh, setOnRefresh } from './queue.js';
+import { showTicket, afterAction, pollTicket, reloadTicket, currentTicketId } from './ticket.js';
+import { initActionDialog, dialogOpen } from './actions.js';
+import { showNotices, setUnread } from './notices.js';
+
+const POLL_MS = 20000;
+const $ = (id) => document.getElementById(id);
+
+let view = null; // 'queue' | 'ticket' | 'notices'
+let pollTimer = null;
+let lastPoll = 0;
+let polling = false;
+let seenOpen = null; // ids of the open tickets at my level at the last look (null before the first)
+
+// ---- sign-in ---------------------------------------------------------------------------------
+
+function showLogin(message = '') {
+  stopPolling();
+  state.me = null;
+  $('app-view').classList.add('hidden');
+  $('login-view').classList.remove('hidden');
+  $('login-error').textContent = message;
+  $('login').disabled = false;
+  document.title = '登录 · 呼应工作台';
+  setTimeout(() => ($('username').value ? $('password') : $('username')).focus(), 0);
+}
+
+async function onLogin(e) {
+  e.preventDefault();
+  const username = $('username').value.trim();
+  const password = $('password').value;
+  const err = $('login-error');
+  if (!username || !password) {
+    err.textContent = '请输入用户名和密码';
+    return;
+  }
+  err.textContent = '';
+  $('login').disabled = true;
+  $('login').textContent = '登录中…';
+  try {
+    await client.loginWithPassword(username, password);
+    $('password').value = '';
+    await boot();
+  } catch (ex) {
+    // Keep the username and password typed; say why.
+    err.textContent = errorText(ex);
+    $('login').disabled = false;
+  } finally {
+    $('login').textContent = '登录';
+  }
+}
+
+async function logout() {
+  stopPolling();
+  await client.logout();
+  state.fresh.clear();
+  state.phones.clear();
+  seenOpen = null;
+  $('main').replaceChildren();
+  history.replaceState(null, '', location.pathname);
+  $('username').value = '';
+  showLogin();
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+function findNode(nodes, id) {
+  for (const n of nodes) {
+    if (n.id === id) return n;
+    const c = findNode(n.children || [], id);
+    if (c) return c;
+  }
+  return null;
+}
+
+function scopeFrom(tree, me) {
+  const communitiesOf = (street) => (street.children || []).filter((c) => c.kind === 'community');
+  const compoundsOf = (community) =>
+    (community.children || [])
+      .filter((c) => c.kind === 'compound')
+      .map((c) => ({ id: c.id, name: c.name, communityId: community.id }));
+  let communities = [];
+  const unit = me.org_unit ? findNode(tree, me.org_unit.id) : null;
+  if (me.role === 'admin') communities = tree.flatMap(communitiesOf);
+  else if (unit && unit.kind === 'street') communities = communitiesOf(unit);
+  else if (unit && unit.kind === 'community') communities = [unit];
+  else if (unit && unit.kind === 'compound') {
+    return { communities: [], compounds: [{ id: unit.id, name: unit.name, communityId: null }] };
+  }
+  return {
+    communities: communities.map((c) => ({ id: c.id, name: c.name })),
+    compounds: communities.flatMap(compoundsOf),
+  };
+}
+
+async function boot() {
+  const me = await client.get('/me');
+  if (me.role === 'resident') {
+    await client.logout();
+    showLogin('此页面供党组织工作人员使用；居民请在首页提交诉求。');
+    return;
+  }
+  state.me = me;
+  state.level = LEVEL_OF_ROLE[me.role] || null;
+  const [cats, tree] = await Promise.all([
+    client.get('/categories').catch(() => []),
+    client.get('/org/tree').catch(() => []),
+  ]);
+  state.categories = cats;
+  Object.assign(state, scopeFrom(tree, me));
+
+  $('login-view').classList.add('hidden');
+  $('app-view').classList.remove('hidden');
+  $('me-unit').textContent =
+    `${me.org_unit ? me.org_unit.name : ROLE_ZH[me.role] || ''} · ${me.display_name}`;
+  setUnread(me.unread_notifications);
+  await checkArrivals().catch(() => {});
+  route();
+  startPolling();
+}
+
+// ---- routing -------------------------------------------------------------------------------
+
+function route() {
+  if (!state.me) return;
+  const hash = location.hash.replace(/^#/, '');
+  const [path, search] = hash.split('?');
+  const parts = path.split('/').filter(Boolean);
+  const main = $('main');
+  if (dialogOpen()) $('action-dialog').close();
+  if (parts[0] === 't' && /^\d+$/.test(parts[1] || '')) {
+    view = 'ticket';
+    showTicket(main, Number(parts[1]));
+  } else if (parts[0] === 'notices') {
+    view = 'notices';
+    document.title = '通知 · 呼应工作台';
+    showNotices(main);
+  } else if (parts[0] === 'q') {
+    view = 'queue';
+    updateTitle();
+    showQueue(main, parseQueueRoute(parts[1], search));
+  } else {
+    history.replaceState(null, '', '#/q/open');
+    view = 'queue';
+    updateTitle();
+    showQueue(main, parseQueueRoute('open', ''));
+  }
+  main.focus({ preventScroll: true });
+  window.scrollTo(0, 0);
+}
+
+function updateTitle() {
+  if (view !== 'queue') return;
+  const n = state.fresh.size;
+  document.title = `${n ? `(${n}) ` : ''}工单队列 · 呼应工作台`;
+}
+
+// ---- polling: new tickets without reloading ------------------------------------------------
+
+/// Looks at the newest open tickets at my level; ids not seen before are new arrivals
+/// (a new call, or a ticket called up or returned to my level).
+async function checkArrivals() {
+  if (!state.me) return 0;
+  const page = await client.get(
+    '/tickets' + qs({ status: 'open', level: state.level || undefined, sort: 'updated', limit: 100 }),
+  );
+  const first = seenOpen === null;
+  const arrived = first ? [] : page.items.filter((t) => !seenOpen.has(t.id));
+  // Only what is open now: a ticket that left (acknowledged, called up) and comes back
+  // (returned from above, reopened) is new again.
+  seenOpen = new Set(page.items.map((t) => t.id));
+  if (!arrived.length) return 0;
+  for (const t of arrived) state.fresh.add(t.id);
+  toast(arrived.length === 1 ? `新工单：${arrived[0].title}` : `新到 ${arrived.length} 件工单`);
+  updateTitle();
+  return arrived.length;
+}
+
+async function poll() {
+  if (!state.me || polling) return;
+  polling = true;
+  lastPoll = Date.now();
+  try {
+    const [me] = await Promise.allSettled([client.get('/me'), checkArrivals()]);
+    if (me.status === 'fulfilled') setUnread(me.value.unread_notifications);
+    if (view === 'queue') await refreshQueue();
+    else if (view === 'ticket') await pollTicket();
+    markFresh();
+  } catch (e) {
+    /* the next poll tries again */
+  } finally {
+    polling = false;
+  }
+}
+
+function startPolling() {
+  stopPolling();
+  lastPoll = Date.now();
+  pollTimer = setInterval(() => {
+    if (document.visibilityState === 'visible') poll();
+  }, POLL_MS);
+}
+
+function stopPolling() {
+  if (pollTimer) clearInterval(pollTimer);
+  pollTimer = null;
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && state.me && Date.now() - lastPoll > 3000) poll();
+});
+
+// ---- wiring --------------------------------------------------------------------------------
+
+client.onSignedOut = () => {
+  if (state.me) showLogin('登录已过期，请重新登录');
+};
+
+initActionDialog((ticket, action, error) => {
+  if (error) {
+    // 409: the ticket changed meanwhile; show what it allows now behind the open dialog.
+    if (currentTicketId()) reloadTicket();
+    return null;
+  }
+  if (ticket) return afterAction(ticket);
+  return null;
+});
+
+setOnRefresh(async () => {
+  const arrived = await checkArrivals().catch(() => 0);
+  await refreshQueue({ manual: true, quiet: arrived > 0 });
+  markFresh();
+});
+
+window.addEventListener('hashchange', route);
+$('login-form').addEventListener('submit', onLogin);
+$('logout').addEventListener('click', logout);
+$('nav-notices').addEventListener('click', () => (location.hash = '#/notices'));
+setInterval(tickCountdowns, 1000);
+
+(async function start() {
+  if (!client.signedIn) return showLogin();
+  try {
+    if (!(await client.resume())) return showLogin();
+    await boot();
+  } catch (e) {
+    if (e.status === 401) return showLogin();
+    $('login-view').classList.remove('hidden');
+    $('login-error').textContent = errorText(e);
+    $('login-error').append(
+      h('button', { type: 'button', onclick: () => location.reload() }, '重试'),
+    );
+  }
+})();

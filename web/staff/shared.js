@@ -1,0 +1,161 @@
+// State and helpers shared by the modules of the secretaries' page.
+
+import { createClient } from '/static/common/api.js';
+import { h } from '/static/common/ui.js';
+
+export const client = createClient('staff');
+
+/// Filled at sign-in: the user (GET /me), categories and the part of the org tree they see.
+export const state = {
+  me: null,
+  level: null,
+  categories: [],
+  communities: [], // [{id, name, compounds: [{id, name}]}] in the caller's scope
+  compounds: [], // [{id, name, communityId}]
+  unread: 0,
+  /// Ticket ids that arrived since the page was opened and were not opened yet.
+  fresh: new Set(),
+  /// Phones revealed with reveal_phone during this session, by ticket id (memory only).
+  phones: new Map(),
+};
+
+export const LEVEL_OF_ROLE = {
+  compound_staff: 'compound',
+  community_staff: 'community',
+  street_staff: 'street',
+};
+
+export const ROLE_ZH = {
+  resident: '居民',
+  compound_staff: '小区党支部',
+  community_staff: '社区党支部',
+  street_staff: '街党工委',
+  admin: '管理员',
+  system: '系统',
+};
+
+export const STATUS_ZH = {
+  open: '待受理',
+  acknowledged: '处理中',
+  resolved: '已办结',
+  closed: '已完成',
+  declined: '不予受理',
+  withdrawn: '已撤回',
+};
+
+export const ESCALATE_REASONS = [
+  ['beyond_authority', '超出本级职权'],
+  ['needs_resources', '需要协调资源'],
+  ['needs_enforcement', '需要执法力量'],
+  ['cross_compound', '涉及多个小区'],
+  ['other', '其他'],
+];
+
+const REASON_ZH = {
+  ...Object.fromEntries(ESCALATE_REASONS),
+  sla_breach_acknowledge: '超时未受理，自动上报',
+  sla_breach_resolve: '超时未办结，自动上报',
+  resident_dispute: '居民再次不满意',
+  clock_resumed: '居民已补充，恢复计时',
+  pause_cap_reached: '暂停时长已满，恢复计时',
+  acknowledge: '受理时限',
+  resolve: '办结时限',
+};
+
+/// Plain words for an event's `reason` (assign: `user:ID`, confirm: `rating:N`).
+export function reasonText(action, reason) {
+  if (!reason) return '';
+  if (action === 'assign' && reason.startsWith('user:')) return '';
+  if (reason.startsWith('rating:')) return `评分 ${reason.slice(7)} 星`;
+  if (action === 'decline') return reason;
+  return REASON_ZH[reason] || reason;
+}
+
+/// '?a=1&b=2' from an object, leaving out empty values.
+export function qs(params) {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === '') continue;
+    p.set(k, String(v));
+  }
+  const s = p.toString();
+  return s ? '?' + s : '';
+}
+
+/// Start of a Beijing calendar day (YYYY-MM-DD) as an RFC 3339 UTC instant.
+export function beijingDayStart(day, addDays = 0) {
+  const t = new Date(`${day}T00:00:00+08:00`).getTime() + addDays * 86400000;
+  return new Date(t).toISOString();
+}
+
+// ---- live countdowns -------------------------------------------------------------------------
+// The server says how many seconds are left (`due_in_seconds`) at the moment it answered; the
+// deadline is kept as "answer time + seconds" in the browser's clock, so a device whose clock is
+// wrong still counts down correctly.
+
+/// A `.countdown` element for ticket `t` fetched at `fetchedAt` (ms); it ticks by itself.
+export function countdownEl(t, fetchedAt) {
+  const el = h('span.countdown');
+  if (t.waiting_on_resident) {
+    el.classList.add('paused');
+    el.textContent = '等待居民补充 · 暂停计时';
+    return el;
+  }
+  if (t.due_in_seconds === null || t.due_in_seconds === undefined) {
+    el.classList.add('idle');
+    el.textContent = t.overdue ? '已超时' : STATUS_ZH[t.status] || '—';
+    if (t.overdue) el.classList.add('overdue');
+    return el;
+  }
+  el.dataset.deadline = String(fetchedAt + t.due_in_seconds * 1000);
+  el.dataset.clock = t.status === 'open' ? '受理' : '办结';
+  if (t.overdue) el.dataset.marked = '1';
+  paint(el, Date.now());
+  return el;
+}
+
+/// "3小时05分08秒" / "2天4小时10分": seconds while under a day, so the clock visibly ticks.
+export function fmtLive(seconds) {
+  const s = Math.floor(Math.abs(seconds));
+  const d = Math.floor(s / 86400);
+  const hr = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const two = (n) => String(n).padStart(2, '0');
+  if (d > 0) return `${d}天${hr}小时${two(m)}分${two(sec)}秒`;
+  if (hr > 0) return `${hr}小时${two(m)}分${two(sec)}秒`;
+  if (m > 0) return `${m}分${two(sec)}秒`;
+  return `${sec}秒`;
+}
+
+function paint(el, now) {
+  const left = (Number(el.dataset.deadline) - now) / 1000;
+  const clock = el.dataset.clock || '';
+  const breached = left < 0 || el.dataset.marked === '1';
+  const text =
+    left >= 0 ? `${clock}剩余 ${fmtLive(left)}` : `${clock}已超时 ${fmtLive(left)}`;
+  if (el.textContent !== text) el.textContent = text;
+  el.classList.toggle('overdue', breached);
+  el.classList.toggle('soon', !breached && left < 2 * 3600);
+}
+
+export function tickCountdowns() {
+  const now = Date.now();
+  for (const el of document.querySelectorAll('.countdown[data-deadline]')) paint(el, now);
+}
+
+const LEVEL_NAME = { compound: '小区党支部', community: '社区党支部', street: '街党工委' };
+
+/// `status_text` is worded for the resident (「已办结，待您确认」); staff read whose turn it is.
+export function staffStatusText(t) {
+  if (t.status === 'resolved') return `${LEVEL_NAME[t.level] || ''}已办结，待居民确认`;
+  // Nothing is called up *to* the compound: open there after a call up means it came back.
+  if (t.status === 'open' && t.level === 'compound' && t.escalation_count > 0) {
+    return '上级退回，待小区党支部受理';
+  }
+  return (t.status_text || '').replace('待您确认', '待居民确认');
+}
+
+export function urgencyBadge(t) {
+  return t.urgency === 'urgent' ? h('span.badge.red', '紧急') : null;
+}

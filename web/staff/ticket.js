@@ -1,0 +1,302 @@
+// One ticket: facts, photos, the timeline (internal notes marked) and the allowed actions.
+
+import { h, mount, toast, errorText, fmtTime, LEVEL_ZH, ACTION_ZH } from '/static/common/ui.js';
+import { client, state, countdownEl, urgencyBadge, reasonText, staffStatusText, ROLE_ZH, STATUS_ZH } from './shared.js';
+import { openActionDialog, dialogOpen } from './actions.js';
+import { lastQueueHash } from './queue.js';
+
+const EVENT_ZH = {
+  create: '居民提交诉求',
+  acknowledge: '受理',
+  comment: '回复',
+  assign: '指派',
+  resolve: '办结',
+  escalate: '上报',
+  decline: '不予受理',
+  return: '退回',
+  confirm: '居民确认办结',
+  dispute: '居民有异议',
+  withdraw: '居民撤回',
+  reveal_phone: '查看居民电话',
+  wait_on_resident: '等待居民补充',
+  clock_resumed: '恢复计时',
+  sla_warning: '时限预警',
+  overdue: '标记超时',
+  auto_close: '自动完成',
+};
+
+const cur = { id: null, ticket: null, events: [], fetchedAt: 0, photos: new Map(), seq: 0 };
+
+export function currentTicketId() {
+  return cur.id;
+}
+
+export async function showTicket(main, id) {
+  const seq = ++cur.seq;
+  if (cur.id !== id) {
+    for (const url of cur.photos.values()) URL.revokeObjectURL(url);
+    cur.photos = new Map();
+    cur.ticket = null;
+    cur.events = [];
+  }
+  cur.id = id;
+  state.fresh.delete(id);
+  mount(
+    main,
+    h(
+      'section.ticket-view',
+      backButton(),
+      h('div.card', h('p.empty', '加载中…')),
+    ),
+  );
+  try {
+    const [t, events] = await Promise.all([
+      client.get(`/tickets/${id}`),
+      client.get(`/tickets/${id}/events`),
+    ]);
+    if (seq !== cur.seq) return;
+    cur.ticket = t;
+    cur.events = events;
+    cur.fetchedAt = Date.now();
+    render(main);
+  } catch (e) {
+    if (seq !== cur.seq) return;
+    mount(
+      main,
+      h(
+        'section.ticket-view',
+        backButton(),
+        h(
+          'div.card.empty',
+          h('p', e.status === 404 ? '工单不存在，或不在您的职责范围内。' : errorText(e)),
+          e.status === 404 ? null : h('button', { type: 'button', onclick: () => showTicket(main, id) }, '重试'),
+        ),
+      ),
+    );
+  }
+}
+
+/// After an action: the answer's ticket at once, then the new timeline.
+export async function afterAction(ticket) {
+  const main = document.getElementById('main');
+  if (!main || ticket.id !== cur.id) return;
+  cur.ticket = ticket;
+  cur.fetchedAt = Date.now();
+  try {
+    cur.events = await client.get(`/tickets/${ticket.id}/events`);
+  } catch (e) {
+    toast(errorText(e), 'error');
+  }
+  render(main);
+}
+
+/// For the poller: re-render only when someone else changed the ticket (its version moved).
+export async function pollTicket() {
+  const main = document.getElementById('main');
+  if (!cur.id || !cur.ticket || dialogOpen() || !document.getElementById('ticket-title')) return;
+  const id = cur.id;
+  try {
+    const t = await client.get(`/tickets/${id}`);
+    if (id !== cur.id || dialogOpen()) return;
+    if (t.version !== cur.ticket.version) {
+      cur.ticket = t;
+      cur.fetchedAt = Date.now();
+      cur.events = await client.get(`/tickets/${id}/events`);
+      render(main);
+      toast('工单有新的进展');
+    }
+  } catch (e) {
+    /* the next poll tries again */
+  }
+}
+
+export async function reloadTicket() {
+  const main = document.getElementById('main');
+  if (cur.id) await showTicket(main, cur.id);
+}
+
+function backButton() {
+  return h(
+    'div.ticket-nav',
+    h(
+      'button#back',
+      {
+        type: 'button',
+        onclick: () => {
+          location.hash = lastQueueHash();
+        },
+      },
+      '← 返回队列',
+    ),
+  );
+}
+
+function fact(label, ...value) {
+  const v = value.filter((x) => x !== null && x !== undefined && x !== '');
+  if (!v.length) return null;
+  return [h('dt', label), h('dd', ...v)];
+}
+
+function render(main) {
+  const t = cur.ticket;
+  const scrollY = window.scrollY;
+  const phone = state.phones.get(t.id);
+  const resident = t.resident
+    ? [
+        t.resident.display_name || '居民',
+        ' ',
+        phone
+          ? h('a.phone', { href: `tel:${phone}` }, phone)
+          : h('span.hint', t.resident.phone_masked || ''),
+      ]
+    : null;
+  const running =
+    t.status === 'open' || t.status === 'acknowledged'
+      ? h('span.clock', countdownEl(t, cur.fetchedAt))
+      : null;
+  const head = h(
+    'div.card.ticket-head',
+    h(
+      'div.ticket-tags',
+      h('span#ticket-ref.ref', t.reference),
+      h('span.badge', LEVEL_ZH[t.level] || t.level),
+      urgencyBadge(t),
+      t.waiting_on_resident ? h('span.badge.orange', '等待居民补充') : null,
+    ),
+    h('h2#ticket-title', t.title),
+    h(
+      'p.status-line',
+      h('strong#status-text', { class: 'status-' + t.status }, staffStatusText(t)),
+      running,
+    ),
+    h(
+      'dl.facts',
+      fact('社区 / 小区', `${t.community.name} · ${t.compound.name}`, t.building ? ` · ${t.building.name}` : ''),
+      fact('类别', t.category.name),
+      fact('位置', t.location?.text || ''),
+      fact('居民', ...(resident || [])),
+      fact('指派给', t.assignee ? t.assignee.name : '', t.assigned_handler ? `${t.assignee ? '；' : ''}交办：${t.assigned_handler}` : ''),
+      fact('提交时间', fmtTime(t.created_at)),
+      t.status === 'open' ? fact('受理期限', fmtTime(t.ack_due_at)) : null,
+      t.status === 'open' || t.status === 'acknowledged' ? fact('办结期限', fmtTime(t.resolve_due_at)) : null,
+      t.escalation_count ? fact('上报次数', String(t.escalation_count)) : null,
+      fact('办结说明', t.resolution_note || ''),
+      fact('不予受理理由', t.decline_reason || ''),
+      t.rating ? fact('居民评价', `${'★'.repeat(t.rating)}${'☆'.repeat(5 - t.rating)}`, t.rating_comment ? ` ${t.rating_comment}` : '') : null,
+    ),
+    h('h3', '诉求描述'),
+    h('p.description', t.description),
+  );
+
+  const photos = h('div#photos-view.photos');
+  const photoCard = h('div.card', h('h3', `照片（${t.attachment_count}）`), photos);
+  if (!t.attachment_count) photos.append(h('p.hint', '无照片'));
+  else loadPhotos(t, photos);
+
+  const allowed = t.allowed_actions || [];
+  const actions = h(
+    'div#actions.actions',
+    allowed.map((a) =>
+      h(
+        'button.action',
+        {
+          type: 'button',
+          'data-action': a,
+          class: 'action' + (a === 'acknowledge' || a === 'resolve' ? ' primary' : '') + (a === 'decline' ? ' danger' : ''),
+          onclick: () => openActionDialog(a, t, cur.events),
+        },
+        ACTION_ZH[a] || a,
+      ),
+    ),
+  );
+  const noActions = allowed.length
+    ? null
+    : h('p.hint', t.status === 'open' || t.status === 'acknowledged'
+      ? `现由${LEVEL_ZH[t.level]}负责，您可查看进展。`
+      : `工单${STATUS_ZH[t.status] || ''}，无需操作。`);
+  const actionCard = h('div.card.actions-card', h('h3', '操作'), actions, noActions);
+
+  const timeline = h(
+    'ol#timeline.timeline',
+    cur.events.map((e) => eventItem(e)),
+  );
+  const tlCard = h(
+    'div.card',
+    h('h3', '处理记录'),
+    h('p.hint.legend', h('span.internal-tag', '内部'), ' 为内部备注，居民看不到'),
+    timeline,
+  );
+
+  mount(main, h('section.ticket-view', backButton(), head, actionCard, photoCard, tlCard));
+  document.title = `${t.reference} · 呼应工作台`;
+  window.scrollTo(0, scrollY);
+}
+
+function eventItem(e) {
+  const who = e.actor?.name || ROLE_ZH[e.actor?.role] || '系统';
+  let what = EVENT_ZH[e.action] || e.action;
+  if (e.action === 'escalate') what = `上报至${LEVEL_ZH[e.level_after] || ''}`;
+  if (e.action === 'return') what = `退回${LEVEL_ZH[e.level_after] || ''}`;
+  if (e.action === 'dispute' && e.level_after !== e.level) what = `居民有异议，上报至${LEVEL_ZH[e.level_after]}`;
+  if (e.action === 'comment' && e.internal) what = '备注';
+  let reason = reasonText(e.action, e.reason);
+  let note = e.note;
+  if (e.action === 'assign') {
+    // reason `user:ID` is the assignee, note the named handler.
+    const parts = [];
+    if (e.reason?.startsWith('user:')) {
+      const id = Number(e.reason.slice(5));
+      const known =
+        id === state.me?.id ? state.me.display_name : cur.events.find((x) => x.actor?.id === id)?.actor.name;
+      parts.push(`给 ${known || `工作人员 #${id}`}`);
+    }
+    if (e.note) parts.push(`交办 ${e.note}`);
+    what = `指派${parts.length ? '：' + parts.join('，') : ''}`;
+    reason = '';
+    note = null;
+  }
+  return h(
+    'li',
+    { class: e.internal ? 'ev internal-ev' : 'ev', 'data-action': e.action },
+    h(
+      'div.ev-head',
+      h('strong', what),
+      e.internal ? h('span.internal-tag', '内部') : null,
+      h('span.hint', ` · ${who}${e.actor?.role === 'resident' ? '（居民）' : ''}`),
+    ),
+    h('div.when', fmtTime(e.created_at)),
+    reason ? h('div.ev-reason', `原因：${reason}`) : null,
+    note ? h('div.ev-note', { class: e.internal ? 'ev-note internal' : 'ev-note' }, note) : null,
+  );
+}
+
+async function loadPhotos(t, box) {
+  let list;
+  try {
+    list = await client.get(`/tickets/${t.id}/attachments`);
+  } catch (e) {
+    box.append(h('p.hint', '照片加载失败：' + errorText(e)));
+    return;
+  }
+  for (const a of list) {
+    const img = h('img', { alt: a.original_name || '现场照片', loading: 'lazy', width: 160, height: 160 });
+    const link = h('a.photo', { href: '#', title: '查看原图' }, img);
+    link.addEventListener('click', (ev) => {
+      ev.preventDefault();
+      if (img.src) window.open(img.src, '_blank', 'noopener');
+    });
+    box.append(link);
+    const cached = cur.photos.get(a.id);
+    if (cached) {
+      img.src = cached;
+      continue;
+    }
+    client
+      .blobUrl(`/tickets/${t.id}/attachments/${a.id}`)
+      .then((url) => {
+        cur.photos.set(a.id, url);
+        img.src = url;
+      })
+      .catch(() => link.replaceWith(h('span.hint', '照片无法显示')));
+  }
+}
