@@ -18,6 +18,8 @@ frame-ancestors 'none'; form-action 'self'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(resident))
+        // The short link in SMS and email notifications; the page routes it by hash.
+        .route("/t/{id:[0-9]+}", web::get().to(resident))
         .route("/staff", web::get().to(|| redirect("/staff/")))
         .route("/staff/", web::get().to(staff))
         .route("/dashboard", web::get().to(|| redirect("/dashboard/")))

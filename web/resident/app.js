@@ -413,6 +413,14 @@ unreadTimer = setInterval(() => {
 
 // A link from an SMS or notice may use /t/<id>; the page lives at / with hash routes.
 const pathTicket = location.pathname.match(/^\/t\/(\d+)$/);
-if (pathTicket) history.replaceState(null, '', `/#/t/${pathTicket[1]}`);
+if (pathTicket) {
+  // The same short link goes to residents and to secretaries (SMS, email): a browser signed in
+  // to the staff page and not as a resident opens the ticket there.
+  if (!client.signedIn && localStorage.getItem('huying.staff.refresh')) {
+    location.replace(`/staff/#/t/${pathTicket[1]}`);
+  } else {
+    history.replaceState(null, '', `/#/t/${pathTicket[1]}`);
+  }
+}
 
 route();

@@ -170,8 +170,7 @@ export function showQueue(main, route) {
     main,
     h(
       'section.queue-view',
-      tabs,
-      h('div.toolbar', h('div.search-wrap', search), filterToggle, refresh),
+      h('div.queue-head', tabs, h('div.toolbar', h('div.search-wrap', search), filterToggle, refresh)),
       filters,
       h('div.queue-meta', h('span#queue-total', ''), h('span.hint', hint), h('span#queue-updated.hint', '')),
       h('div#queue', { 'aria-live': 'polite' }, h('p.empty', '加载中…')),
