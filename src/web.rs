@@ -3,7 +3,7 @@
 //! so that the one file is the whole service; they talk only to the public REST API.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 use rust_embed::RustEmbed;
 
 #[derive(RustEmbed)]
@@ -17,16 +17,21 @@ img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'non
 frame-ancestors 'none'; form-action 'self'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(resident))
+    cfg.route("/", page().to(resident))
         // The short link in SMS and email notifications; the page routes it by hash.
-        .route("/t/{id:[0-9]+}", web::get().to(resident))
-        .route("/staff", web::get().to(|| redirect("/staff/")))
-        .route("/staff/", web::get().to(staff))
-        .route("/dashboard", web::get().to(|| redirect("/dashboard/")))
-        .route("/dashboard/", web::get().to(dashboard))
-        .route("/manifest.webmanifest", web::get().to(manifest))
-        .route("/favicon.ico", web::get().to(favicon))
-        .route("/static/{path:.*}", web::get().to(asset));
+        .route("/t/{id:[0-9]+}", page().to(resident))
+        .route("/staff", page().to(|| redirect("/staff/")))
+        .route("/staff/", page().to(staff))
+        .route("/dashboard", page().to(|| redirect("/dashboard/")))
+        .route("/dashboard/", page().to(dashboard))
+        .route("/manifest.webmanifest", page().to(manifest))
+        .route("/favicon.ico", page().to(favicon))
+        .route("/static/{path:.*}", page().to(asset));
+}
+
+/// GET, and HEAD for link checkers and uptime monitors (actix sends no body for HEAD).
+fn page() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 async fn resident(req: HttpRequest) -> HttpResponse {
