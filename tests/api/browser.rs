@@ -196,7 +196,10 @@ impl Browser {
                     Err(_) => {}
                 }
             }
-            assert!(std::time::Instant::now() < deadline, "{css} never became editable");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{css} never became editable"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -328,7 +331,10 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
 
     // ---- Resident, on a phone.
     b.goto(&format!("{base}/")).await;
-    assert_eq!(b.js("[window.innerWidth, window.innerHeight]").await, json!([375, 667]));
+    assert_eq!(
+        b.js("[window.innerWidth, window.innerHeight]").await,
+        json!([375, 667])
+    );
     b.fill("#phone", phone).await;
     b.screenshot("resident-sign-in").await;
     b.click("#send-code").await;
@@ -412,20 +418,16 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
     b.wait("#photos-view img").await;
     b.screenshot("staff-ticket").await;
     b.click(".action[data-action='escalate']").await;
-    submit_action_dialog(
-        &b,
-        &[(
-            "#action-reason",
-            "涉及楼道线路改造，需社区协调物业和电力公司。",
-        )],
-    )
-    .await;
+    b.wait("dialog#action-dialog[open]").await;
+    // The API takes one of five reason codes; the page offers them as a select.
+    b.select_value("#action-reason", "beyond_authority").await;
+    let note = "涉及楼道线路改造，需社区协调物业和电力公司。";
+    submit_action_dialog(&b, &[("#action-note", note)]).await;
     b.wait_text("#status-text", |t| t.contains("社区")).await;
     assert_no_page_errors(b.page_errors().await, "staff");
 
     // ---- Community secretary resolves.
-    b.goto(&format!("{base}/staff/")).await;
-    sign_out_staff(&b).await;
+    b.click("#logout").await;
     b.fill("#username", &community_secretary).await;
     b.fill("#password", crate::helpers::DEMO_PASSWORD).await;
     b.click("#login").await;
@@ -524,12 +526,6 @@ async fn submit_action_dialog(b: &Browser, fields: &[(&str, &str)]) {
         "!document.querySelector('dialog#action-dialog[open]')",
     )
     .await;
-}
-
-async fn sign_out_staff(b: &Browser) {
-    b.js("(localStorage.clear(), true)").await;
-    b.client.refresh().await.expect("reload");
-    b.wait("#username").await;
 }
 
 /// A Chrome DevTools Protocol command through chromedriver's `goog/cdp/execute` endpoint.

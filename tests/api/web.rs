@@ -35,7 +35,12 @@ async fn pages_manifest_and_assets_are_served_with_caching_and_csp() {
         );
     }
 
-    let head = app.client.head(format!("{}/dashboard/", app.base)).send().await.expect("head");
+    let head = app
+        .client
+        .head(format!("{}/dashboard/", app.base))
+        .send()
+        .await
+        .expect("head");
     assert_eq!(head.status(), StatusCode::OK);
 
     // Without the trailing slash the relative links would break: redirect.

@@ -5,7 +5,7 @@
 
 import { h, toast, errorText } from '/static/common/ui.js';
 import { client, state, LEVEL_OF_ROLE, ROLE_ZH, qs, tickCountdowns } from './shared.js';
-import { showQueue, parseQueueRoute, refreshQueue, markFresh, setOnRefresh } from './queue.js';
+import { showQueue, parseQueueRoute, refreshQueue, markFresh, setOnRefresh, resetQueue } from './queue.js';
 import { showTicket, afterAction, pollTicket, reloadTicket, currentTicketId } from './ticket.js';
 import { initActionDialog, dialogOpen } from './actions.js';
 import { showNotices, setUnread } from './notices.js';
@@ -63,6 +63,7 @@ async function logout() {
   state.fresh.clear();
   state.phones.clear();
   seenOpen = null;
+  resetQueue();
   $('main').replaceChildren();
   history.replaceState(null, '', location.pathname);
   $('username').value = '';

@@ -83,6 +83,14 @@ const q = {
   filtersOpen: null,
 };
 
+/// Forget the counts and list of the previous user (sign-out).
+export function resetQueue() {
+  q.counts = undefined;
+  q.items = [];
+  q.next = null;
+  q.filtersOpen = null;
+}
+
 /// The hash of the queue as last shown (for #back).
 export function lastQueueHash() {
   return queueHash();
