@@ -299,6 +299,30 @@ fn account(seed: &Value, unit_id: i64) -> &str {
         .expect("a secretary for the unit")
 }
 
+/// On a phone: no sideways scrolling and every control at least 44×44 CSS pixels.
+async fn assert_phone_usable(b: &Browser, page: &str) {
+    let bad = b
+        .js(r#"(() => {
+          const bad = [];
+          const doc = document.documentElement;
+          if (doc.scrollWidth > window.innerWidth) bad.push('page scrolls sideways: ' + doc.scrollWidth);
+          const controls = 'button, input, select, textarea, a.btn, [role=button], nav a';
+          for (const el of document.querySelectorAll(controls)) {
+            const r = el.getBoundingClientRect();
+            if (r.width === 0 && r.height === 0) continue;
+            if (['checkbox', 'radio', 'hidden'].includes(el.type)) continue;
+            if (getComputedStyle(el).visibility === 'hidden') continue;
+            if (el.closest('dialog:not([open])')) continue;
+            if (r.height < 44 || r.width < 44) {
+              bad.push(`${el.tagName.toLowerCase()}#${el.id}.${el.className} ${Math.round(r.width)}x${Math.round(r.height)}`);
+            }
+          }
+          return bad;
+        })()"#)
+        .await;
+    assert_eq!(bad, json!([]), "{page}: too small for a finger at 375×667");
+}
+
 fn assert_no_page_errors(errors: Vec<String>, page: &str) {
     assert!(
         errors.is_empty(),
@@ -337,6 +361,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
     );
     b.fill("#phone", phone).await;
     b.screenshot("resident-sign-in").await;
+    assert_phone_usable(&b, "resident-sign-in").await;
     b.click("#send-code").await;
     let mut code = None;
     for _ in 0..100 {
@@ -372,6 +397,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
         .expect("choose a photo");
     b.wait("#thumbs .thumb[data-state='ready']").await;
     b.screenshot("resident-new-request").await;
+    assert_phone_usable(&b, "resident-new-request").await;
     b.click("#submit").await;
     b.wait_js("the request page", "location.hash.startsWith('#/t/')")
         .await;
@@ -388,6 +414,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
     b.wait("#photos-view img").await;
     assert_eq!(b.js("window.__xss === undefined").await, json!(true));
     b.screenshot("resident-request").await;
+    assert_phone_usable(&b, "resident-request").await;
     // The photo arrived with the ticket.
     let token = app.login_resident(phone).await;
     let (_, atts) = app
@@ -431,6 +458,13 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
     b.fill("#username", &community_secretary).await;
     b.fill("#password", crate::helpers::DEMO_PASSWORD).await;
     b.click("#login").await;
+    b.resize(375, 667).await;
+    b.wait_text(".tab[data-tab='open'] .count", |t| t.trim() == "1")
+        .await;
+    b.wait(&row).await;
+    b.screenshot("staff-queue-phone").await;
+    assert_phone_usable(&b, "staff-queue-phone").await;
+    b.resize(1366, 768).await;
     b.click(&row).await;
     b.wait_text("#ticket-title", |t| t == title).await;
     for action in ["acknowledge", "resolve"] {
@@ -464,12 +498,14 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
     b.click("#confirm-submit").await;
     b.wait_text("#status-text", |t| t.contains("已完成")).await;
     b.screenshot("resident-confirmed").await;
+    assert_phone_usable(&b, "resident-confirmed").await;
     b.click("#nav-list").await;
     b.wait_text(&format!(".request-item[data-id='{ticket_id}']"), |t| {
         t.contains("已完成")
     })
     .await;
     b.screenshot("resident-my-requests").await;
+    assert_phone_usable(&b, "resident-my-requests").await;
     assert_no_page_errors(b.page_errors().await, "resident");
 
     // ---- The street committee's dashboard.
