@@ -396,6 +396,8 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
         .await
         .expect("choose a photo");
     b.wait("#thumbs .thumb[data-state='ready']").await;
+    b.js("(document.getElementById('thumbs').scrollIntoView({block: 'center'}), true)")
+        .await;
     b.screenshot("resident-new-request").await;
     assert_phone_usable(&b, "resident-new-request").await;
     b.click("#submit").await;
@@ -506,6 +508,26 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
     .await;
     b.screenshot("resident-my-requests").await;
     assert_phone_usable(&b, "resident-my-requests").await;
+    // In-app notices told the resident of each step.
+    let unread: u32 = b
+        .wait_text("#unread-count", |t| {
+            t.trim().parse::<u32>().is_ok_and(|n| n > 0)
+        })
+        .await
+        .trim()
+        .parse()
+        .expect("unread");
+    b.click("#nav-notices").await;
+    b.wait("#notices-list .notice-item").await;
+    let items = b
+        .js("document.querySelectorAll('#notices-list .notice-item').length")
+        .await;
+    assert!(
+        items.as_u64().unwrap_or(0) >= u64::from(unread),
+        "{items} notices, {unread} unread"
+    );
+    b.screenshot("resident-notices").await;
+    assert_phone_usable(&b, "resident-notices").await;
     assert_no_page_errors(b.page_errors().await, "resident");
 
     // ---- The street committee's dashboard.
