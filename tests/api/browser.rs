@@ -156,52 +156,43 @@ impl Browser {
             .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
     }
 
-    /// Waits until `css` exists and is displayed, then clicks it.
-    pub async fn click(&self, css: &str) {
+    /// Waits until `css` is displayed and enabled, then does `act` to it (retrying while the
+    /// page is still re-rendering, e.g. a stale element or one under an animation).
+    async fn when_ready<F, Fut>(&self, css: &str, what: &str, act: F)
+    where
+        F: Fn(Element) -> Fut,
+        Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let el = self.wait(css).await;
             if el.is_displayed().await.unwrap_or(false) && el.is_enabled().await.unwrap_or(false) {
-                match el.click().await {
-                    Ok(_) => return,
-                    Err(e) if std::time::Instant::now() > deadline => {
-                        panic!("click {css}: {e}")
-                    }
+                match act(el).await {
+                    Ok(()) => return,
+                    Err(e) if std::time::Instant::now() > deadline => panic!("{what} {css}: {e}"),
                     Err(_) => {}
                 }
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "{css} never became clickable"
+                "{what} {css}: never ready"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// Waits until `css` is displayed and enabled, then replaces its text.
+    pub async fn click(&self, css: &str) {
+        self.when_ready(css, "click", |el| async move { el.click().await })
+            .await;
+    }
+
+    /// Replaces the text of an input or textarea.
     pub async fn fill(&self, css: &str, text: &str) {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let el = self.wait(css).await;
-            if el.is_displayed().await.unwrap_or(false) && el.is_enabled().await.unwrap_or(false) {
-                let typed = match el.clear().await {
-                    Ok(()) => el.send_keys(text).await,
-                    Err(e) => Err(e),
-                };
-                match typed {
-                    Ok(()) => return,
-                    Err(e) if std::time::Instant::now() > deadline => {
-                        panic!("type into {css}: {e}")
-                    }
-                    Err(_) => {}
-                }
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{css} never became editable"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.when_ready(css, "type into", |el| async move {
+            el.clear().await?;
+            el.send_keys(text).await
+        })
+        .await;
     }
 
     /// Picks the option of a <select> whose value is `value`.
