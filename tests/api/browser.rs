@@ -147,6 +147,15 @@ impl Browser {
         self.client.goto(url).await.expect("navigate");
     }
 
+    pub async fn wait_long(&self, css: &str, at_most: Duration) -> Element {
+        self.client
+            .wait()
+            .at_most(at_most)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("waiting {at_most:?} for {css}: {e}"))
+    }
+
     pub async fn wait(&self, css: &str) -> Element {
         self.client
             .wait()
@@ -430,6 +439,27 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
     let row = format!(".ticket-row[data-id='{ticket_id}']");
     b.wait_text(&row, |t| t.contains("3号楼楼道灯坏了")).await;
     b.screenshot("staff-queue").await;
+    // Another resident calls while the secretary watches the queue: it appears without a
+    // reload (the page polls every 20 s).
+    let neighbour = app.login_resident("13800000002").await;
+    let (status, second) = app
+        .post(
+            "/api/v1/tickets",
+            Some(&neighbour),
+            json!({
+                "compound_id": compound_id,
+                "category_id": seed["categories"][1]["id"],
+                "urgency": "urgent",
+                "title": "5号楼门口下水道堵了",
+                "description": "污水漫到路面，老人小孩出入不便。",
+            }),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{second}");
+    let second_row = format!(".ticket-row[data-id='{}']", second["id"]);
+    b.wait_long(&second_row, Duration::from_secs(45)).await;
+    b.wait_text(".tab[data-tab='open'] .count", |t| t.trim() == "2")
+        .await;
     b.click(&row).await;
     b.wait_text("#ticket-title", |t| t == title).await;
     b.click(".action[data-action='acknowledge']").await;
@@ -530,8 +560,11 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
     b.wait_js("the dashboard's first load", "document.body.dataset.loaded")
         .await;
     let kpi = |k: &str| format!("[data-kpi='{k}'] .value");
-    b.wait_text(&kpi("total"), |t| t.trim() == "1").await;
+    // Two tickets: the one that went the whole way, and the neighbour's, still waiting.
+    b.wait_text(&kpi("total"), |t| t.trim() == "2").await;
     assert_eq!(b.text(&kpi("closed")).await.trim(), "1");
+    assert_eq!(b.text(&kpi("open_compound")).await.trim(), "1");
+    assert_eq!(b.text(&kpi("open_community")).await.trim(), "0");
     assert_eq!(b.text(&kpi("response_rate")).await.trim(), "100.0%");
     assert_eq!(b.text(&kpi("resolution_rate")).await.trim(), "100.0%");
     assert_eq!(b.text(&kpi("satisfaction_rate")).await.trim(), "100.0%");
@@ -553,7 +586,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
             Some(&token),
         )
         .await;
-    assert_eq!(summary["tickets"], 1, "{summary}");
+    assert_eq!(summary["tickets"], 2, "{summary}");
     assert_eq!(summary["satisfaction_rate"], 1.0, "{summary}");
     b.click("#wall").await;
     b.wait_js("wall mode", "document.body.classList.contains('wall')")
