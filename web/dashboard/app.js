@@ -581,7 +581,7 @@ function renderTrend(rows) {
         {
           name: '关闭',
           type: 'line',
-          smooth: true,
+          smooth: false,
           symbolSize: state.wall ? 8 : 6,
           lineStyle: { width: state.wall ? 3 : 2 },
           data: rows.map((r) => r.closed),
