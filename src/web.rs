@@ -129,7 +129,11 @@ mod tests {
     #[test]
     fn pages_load_no_inline_script() {
         // The CSP forbids inline script; a page that used one would break silently.
-        for p in ["resident/index.html", "staff/index.html", "dashboard/index.html"] {
+        for p in [
+            "resident/index.html",
+            "staff/index.html",
+            "dashboard/index.html",
+        ] {
             let f = Assets::get(p).expect("page");
             let html = String::from_utf8_lossy(&f.data);
             for tag in html.split("<script").skip(1) {
