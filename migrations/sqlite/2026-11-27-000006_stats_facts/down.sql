@@ -1,3 +1,4 @@
+DROP INDEX ticket_events_moves;
 DROP INDEX tickets_closed_status;
 DROP INDEX tickets_community_closed;
 DROP INDEX tickets_street_closed;

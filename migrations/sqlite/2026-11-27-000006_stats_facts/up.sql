@@ -73,3 +73,7 @@ DROP INDEX tickets_community_closed;
 CREATE INDEX tickets_street_closed ON tickets (street_id, closed_at, status);
 CREATE INDEX tickets_community_closed ON tickets (community_id, closed_at, status);
 CREATE INDEX tickets_closed_status ON tickets (closed_at, status);
+
+-- Flows: only the moves between levels, covering (the literal list matches the query's).
+CREATE INDEX ticket_events_moves ON ticket_events (created_at, ticket_id, action, level, level_after, actor_role)
+    WHERE action IN ('escalate', 'dispute', 'return');

@@ -1048,28 +1048,11 @@ impl Flows {
 }
 
 pub fn flows(conn: &mut DbConn, scope: &StatsScope, range: &Range) -> AppResult<Flows> {
-    let mut q = ticket_events::table
-        .inner_join(tickets::table)
-        .into_boxed::<MultiBackend>()
-        .filter(ticket_events::created_at.ge(range.from.naive_utc()))
-        .filter(ticket_events::created_at.lt(range.to.naive_utc()))
-        .filter(ticket_events::action.eq_any(["escalate", "dispute", "return"]));
-    q = match (scope.community_id, scope.street_id) {
-        (Some(c), _) => q.filter(tickets::community_id.eq(c)),
-        (None, Some(s)) => q.filter(tickets::street_id.eq(s)),
-        (None, None) => q,
-    };
-    let rows: Vec<(String, String, String, String)> = q
-        .select((
-            ticket_events::action,
-            ticket_events::level,
-            ticket_events::level_after,
-            ticket_events::actor_role,
-        ))
-        .load(conn)?;
     let mut f = Flows::default();
-    for (a, l, la, r) in rows {
-        f.add(&a, &l, &la, &r);
+    for g in sql::move_groups(conn, scope, range)? {
+        for _ in 0..g.n {
+            f.add(&g.action, &g.level, &g.level_after, &g.actor_role);
+        }
     }
     Ok(f)
 }

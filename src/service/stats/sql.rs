@@ -377,3 +377,42 @@ pub fn stay_durations(
         .select((ticket_stays::answer_secs, ticket_stays::settle_secs))
         .load(conn)?)
 }
+
+/// Moves between levels that happened in the range, per kind.
+#[derive(Debug, QueryableByName)]
+pub struct MoveGroup {
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    #[diesel(sql_type = Text)]
+    pub level: String,
+    #[diesel(sql_type = Text)]
+    pub level_after: String,
+    #[diesel(sql_type = Text)]
+    pub actor_role: String,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+pub fn move_groups(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+) -> AppResult<Vec<MoveGroup>> {
+    let mut q = Sql::default();
+    q.push("SELECT e.action AS action, e.level AS level, e.level_after AS level_after")
+        .push(", e.actor_role AS actor_role, COUNT(*) AS n")
+        .push(" FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id")
+        // Literal, not bound: the partial index ticket_events_moves has this very condition.
+        .push(" WHERE e.action IN ('escalate', 'dispute', 'return')")
+        .push(" AND e.created_at >= ")
+        .ts(range.from.naive_utc())
+        .push(" AND e.created_at < ")
+        .ts(range.to.naive_utc());
+    match (scope.community_id, scope.street_id) {
+        (Some(c), _) => q.push(" AND t.community_id = ").id(c),
+        (None, Some(s)) => q.push(" AND t.street_id = ").id(s),
+        (None, None) => &mut q,
+    };
+    q.push(" GROUP BY e.action, e.level, e.level_after, e.actor_role");
+    q.load(conn)
+}
