@@ -24,7 +24,7 @@ use crate::service::tickets::query::{Sort, TicketFilter};
 
 pub mod facts;
 mod sql;
-
+pub mod xlsx;
 
 use sql::GroupBy;
 
