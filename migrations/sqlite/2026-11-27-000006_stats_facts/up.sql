@@ -62,9 +62,9 @@ CREATE INDEX ticket_stays_community ON ticket_stays (community_id, level, create
 CREATE INDEX ticket_stays_created ON ticket_stays (level, created_at, answer_secs, settle_secs);
 
 -- Active tickets now (open_now_by_level, overdue): only the active set, covering.
-CREATE INDEX tickets_active_street ON tickets (street_id, level, overdue, due_at, community_id, compound_id)
+CREATE INDEX tickets_active_street ON tickets (street_id, level, overdue, due_at, community_id, compound_id, status)
     WHERE status IN ('open', 'acknowledged');
-CREATE INDEX tickets_active_community ON tickets (community_id, level, overdue, due_at, compound_id)
+CREATE INDEX tickets_active_community ON tickets (community_id, level, overdue, due_at, compound_id, status)
     WHERE status IN ('open', 'acknowledged');
 
 -- Trend "closed": status joins the closed_at indexes so they cover the count.

@@ -222,8 +222,18 @@ pub fn active_groups(
         .push(" AND due_at < ")
         .ts(now)
         .push(") THEN 1 ELSE 0 END) AS overdue")
-        // Literal, not bound: the partial indexes tickets_active_* have this very condition.
-        .push(" FROM tickets WHERE status IN ('open', 'acknowledged')")
+        .push(" FROM tickets");
+    // SQLite's planner, asked to group by compound, may pick any index on street_id and read
+    // every ticket of the street; the partial covering index reads only the active ones.
+    if let DbConn::Sqlite(_) = conn {
+        match (scope.community_id, scope.street_id) {
+            (Some(_), _) => q.push(" INDEXED BY tickets_active_community"),
+            (None, Some(_)) => q.push(" INDEXED BY tickets_active_street"),
+            (None, None) => &mut q,
+        };
+    }
+    // Literal, not bound: the partial indexes tickets_active_* have this very condition.
+    q.push(" WHERE status IN ('open', 'acknowledged')")
         .scope(scope)
         .push(" GROUP BY ");
     if group != GroupBy::Nothing {
@@ -401,7 +411,12 @@ pub fn move_groups(
     let mut q = Sql::default();
     q.push("SELECT e.action AS action, e.level AS level, e.level_after AS level_after")
         .push(", e.actor_role AS actor_role, COUNT(*) AS n")
-        .push(" FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id")
+        // SQLite: CROSS JOIN fixes the order (events in the range first, then their tickets);
+        // left to itself it may walk every ticket of the street instead.
+        .push(match conn {
+            DbConn::Sqlite(_) => " FROM ticket_events e CROSS JOIN tickets t ON t.id = e.ticket_id",
+            DbConn::Pg(_) => " FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id",
+        })
         // Literal, not bound: the partial index ticket_events_moves has this very condition.
         .push(" WHERE e.action IN ('escalate', 'dispute', 'return')")
         .push(" AND e.created_at >= ")
