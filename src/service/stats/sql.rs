@@ -252,12 +252,38 @@ pub struct HourCount {
     pub n: i64,
 }
 
-fn hour_of(conn: &DbConn, column: &str) -> String {
-    match conn {
+/// Wraps `SELECT <bucket> AS h, COUNT(*) AS n FROM … GROUP BY <bucket>` (built by `body` after
+/// the bucket expression) so that it returns `hour` as `YYYY-MM-DD HH` text in UTC.
+fn per_hour(
+    conn: &mut DbConn,
+    column: &str,
+    body: impl FnOnce(&mut Sql),
+) -> AppResult<Vec<HourCount>> {
+    let mut q = Sql::default();
+    let bucket = match conn {
         // Diesel stores SQLite timestamps as text `YYYY-MM-DD HH:MM:SS[.ffffff]`.
-        DbConn::Sqlite(_) => format!("substr({column}, 1, 13)"),
-        DbConn::Pg(_) => format!("to_char({column}, 'YYYY-MM-DD HH24')"),
+        DbConn::Sqlite(_) => {
+            q.push("SELECT ");
+            format!("substr({column}, 1, 13)")
+        }
+        // Truncate per row (cheap), format per hour only (to_char per row is not).
+        DbConn::Pg(_) => {
+            q.push("SELECT to_char(h, 'YYYY-MM-DD HH24') AS hour, n FROM (SELECT ");
+            format!("date_trunc('hour', {column})")
+        }
+    };
+    q.push(&bucket).push(if matches!(conn, DbConn::Pg(_)) {
+        " AS h"
+    } else {
+        " AS hour"
+    });
+    q.push(", COUNT(*) AS n");
+    body(&mut q);
+    q.push(" GROUP BY ").push(&bucket);
+    if let DbConn::Pg(_) = conn {
+        q.push(") AS b");
     }
+    q.load(conn)
 }
 
 /// Cohort tickets per UTC hour of creation. Asia/Shanghai is a whole number of hours from UTC,
@@ -267,16 +293,11 @@ pub fn created_per_hour(
     scope: &StatsScope,
     range: &Range,
 ) -> AppResult<Vec<HourCount>> {
-    let hour = hour_of(conn, "created_at");
-    let mut q = Sql::default();
-    q.push("SELECT ")
-        .push(&hour)
-        .push(" AS hour, COUNT(*) AS n FROM ticket_stats WHERE 1 = 1")
-        .scope(scope)
-        .created_in(range)
-        .push(" GROUP BY ")
-        .push(&hour);
-    q.load(conn)
+    per_hour(conn, "created_at", |q| {
+        q.push(" FROM ticket_stats WHERE 1 = 1")
+            .scope(scope)
+            .created_in(range);
+    })
 }
 
 /// Tickets in scope closed (and still closed) in the range, per UTC hour of closing.
@@ -285,19 +306,14 @@ pub fn closed_per_hour(
     scope: &StatsScope,
     range: &Range,
 ) -> AppResult<Vec<HourCount>> {
-    let hour = hour_of(conn, "closed_at");
-    let mut q = Sql::default();
-    q.push("SELECT ")
-        .push(&hour)
-        .push(" AS hour, COUNT(*) AS n FROM tickets WHERE closed_at >= ")
-        .ts(range.from.naive_utc())
-        .push(" AND closed_at < ")
-        .ts(range.to.naive_utc())
-        .push(" AND status = 'closed'")
-        .scope(scope)
-        .push(" GROUP BY ")
-        .push(&hour);
-    q.load(conn)
+    per_hour(conn, "closed_at", |q| {
+        q.push(" FROM tickets WHERE closed_at >= ")
+            .ts(range.from.naive_utc())
+            .push(" AND closed_at < ")
+            .ts(range.to.naive_utc())
+            .push(" AND status = 'closed'")
+            .scope(scope);
+    })
 }
 
 #[derive(Debug, QueryableByName)]
