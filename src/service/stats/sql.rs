@@ -354,6 +354,9 @@ fn stats_cohort<'a>(scope: &StatsScope, range: &Range) -> StatsBoxed<'a> {
         .filter(ticket_stats::created_at.lt(range.to.naive_utc()))
 }
 
+/// (unit, first answer secs, settle secs) of one cohort ticket.
+pub type Durations = (i64, Option<i64>, Option<i64>);
+
 /// Per cohort ticket with either: (unit, first answer secs, settle secs). The medians need
 /// every value; only these narrow columns travel, straight from the covering index.
 pub fn ticket_durations(
@@ -361,7 +364,7 @@ pub fn ticket_durations(
     scope: &StatsScope,
     range: &Range,
     group: GroupBy,
-) -> AppResult<Vec<(i64, Option<i64>, Option<i64>)>> {
+) -> AppResult<Vec<Durations>> {
     let q = stats_cohort(scope, range).filter(
         ticket_stats::first_answer_secs
             .is_not_null()
