@@ -1,7 +1,11 @@
-//! Statistics benchmark (not a test): fills a fresh database with N tickets spread over the last
-//! 90 days of the demo street (with their create / acknowledge / resolve / confirm events), then
-//! times the dashboard queries for the last 30 days, straight on a connection (what the handlers
-//! run inside `Db::run`; JSON encoding of the small answers is not included).
+//! Statistics benchmark (not a test): fills a fresh database with N tickets of the demo street
+//! (the shared fill of `benches/common`: levels, urgency, SLA deadlines and statuses by age over
+//! the last 90 days) plus the timeline each row implies (create, calls up, acknowledge, resolve,
+//! confirm / auto-close), back-fills the statistics facts as `huying migrate` does after
+//! migration 000006 (timed), then times the dashboard queries for the last 30 days straight on a
+//! connection (what the handlers run inside `Db::run`; JSON encoding of the small answers is not
+//! included). Summary and ranking are also timed the original way (`*_from_history`: replay every
+//! history in Rust) and the answers compared.
 //!
 //! ```text
 //! cargo bench --bench stats_load -- --backend sqlite --tickets 1000000
@@ -10,34 +14,39 @@
 //!
 //! Results are markdown table rows on stdout; progress goes to stderr. See docs/benchmarks.md.
 
+mod common;
+
 use std::process::ExitCode;
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
-use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use huying::config::Settings;
 use huying::db::models::{NewTicketEvent, TicketRow};
 use huying::db::schema::{ticket_events, tickets};
 use huying::db::{round_ts, write_tx, Db, DbConn};
+use huying::service::sla::SlaEngine;
 use huying::service::stats::{self, RankSort, RankUnit, StatsScope};
-use huying::service::tickets::no_deadline;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use secrecy::SecretString;
+use rand::SeedableRng;
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const BATCH: usize = 500;
+use common::*;
 
 fn main() -> ExitCode {
-    let mut postgres = false;
+    let mut backend = Backend::Sqlite;
     let mut n: usize = 200_000;
+    let mut history_runs: usize = 3;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--bench" => {}
-            "--backend" => postgres = it.next().as_deref() == Some("postgres"),
+            "--backend" => {
+                backend = if it.next().as_deref() == Some("postgres") {
+                    Backend::Postgres
+                } else {
+                    Backend::Sqlite
+                }
+            }
             "--tickets" => match it.next().and_then(|v| v.parse().ok()) {
                 Some(v) => n = v,
                 None => {
@@ -45,15 +54,23 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
+            // 0 skips the slow original path.
+            "--history-runs" => match it.next().and_then(|v| v.parse().ok()) {
+                Some(v) => history_runs = v,
+                None => {
+                    eprintln!("--history-runs needs a number");
+                    return ExitCode::from(2);
+                }
+            },
             other => {
                 eprintln!(
-                    "usage: stats_load [--backend sqlite|postgres] [--tickets N]; got {other}"
+                    "usage: stats_load [--backend sqlite|postgres] [--tickets N] [--history-runs R]; got {other}"
                 );
                 return ExitCode::from(2);
             }
         }
     }
-    match run(postgres, n) {
+    match run(backend, n, history_runs) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("benchmark failed: {e:#}");
@@ -62,147 +79,62 @@ fn main() -> ExitCode {
     }
 }
 
-struct Cleanup {
-    dir: std::path::PathBuf,
-    drop_pg: Option<(String, String)>,
-}
+type Event = (&'static str, &'static str, &'static str, NaiveDateTime);
 
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.drop_pg.take() {
-            if let Ok(mut c) = PgConnection::establish(&admin) {
-                let _ =
-                    c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-            }
+/// The timeline the service would have written for a row of the shared fill: (action, level,
+/// level after, time).
+fn history_of(t: &TicketRow) -> Vec<Event> {
+    let mut out: Vec<Event> = vec![("create", "compound", "compound", t.created_at)];
+    let entered = t.level_entered_at;
+    match t.escalation_count {
+        0 => {}
+        1 => out.push(("escalate", "compound", "community", entered)),
+        _ => {
+            let first = t.created_at + (entered - t.created_at) / 2;
+            out.push(("escalate", "compound", "community", first));
+            out.push(("escalate", "community", "street", entered));
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn between(rng: &mut StdRng, a: NaiveDateTime, b: NaiveDateTime) -> NaiveDateTime {
-    let span = (b - a).num_seconds();
-    if span <= 0 {
-        a
-    } else {
-        a + Duration::seconds(rng.gen_range(0..=span))
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn ticket(
-    i: usize,
-    rng: &mut StdRng,
-    street: i64,
-    compounds: &[(i64, i64)],
-    categories: &[i64],
-    resident: i64,
-    now: NaiveDateTime,
-) -> (TicketRow, Vec<(&'static str, NaiveDateTime)>) {
-    let created = now - Duration::seconds(rng.gen_range(60..90 * 86_400));
-    let (compound_id, community_id) = compounds[rng.gen_range(0..compounds.len())];
-    let ack_due = created + Duration::hours(4);
-    let resolve_due = created + Duration::days(3);
-    let mut events = vec![("create", created)];
-    let mut t = TicketRow {
-        id: 0,
-        reference: format!("YC-S{i:08}"),
-        status: "open".into(),
-        level: "compound".into(),
-        street_id: street,
-        community_id,
-        compound_id,
-        building_id: None,
-        category_id: categories[rng.gen_range(0..categories.len())],
-        urgency: "normal".into(),
-        title: "楼道灯不亮".into(),
-        description: "统计压测数据".into(),
-        location_text: None,
-        latitude: None,
-        longitude: None,
-        resident_id: resident,
-        assignee_id: None,
-        assigned_handler: None,
-        resolution_note: None,
-        decline_reason: None,
-        declined_at: None,
-        rating: None,
-        rating_comment: None,
-        closed_by: None,
-        escalation_count: 0,
-        disputes_at_level: 0,
-        returned_by_community: false,
-        returned_by_street: false,
-        level_entered_at: created,
-        level_acknowledged_at: None,
-        ack_due_at: Some(ack_due),
-        resolve_due_at: Some(resolve_due),
-        due_at: ack_due,
-        next_check_at: None,
-        ack_warned: false,
-        resolve_warned: false,
-        overdue: false,
-        version: 0,
-        created_at: created,
-        updated_at: created,
-        acknowledged_at: None,
-        resolved_at: None,
-        closed_at: None,
-        paused_at: None,
-        paused_minutes: 0,
+    let level: &'static str = match t.level.as_str() {
+        "street" => "street",
+        "community" => "community",
+        _ => "compound",
     };
-    let acked = created + Duration::minutes(rng.gen_range(5..300));
-    if acked < now && rng.gen_bool(0.95) {
-        t.status = "acknowledged".into();
-        t.acknowledged_at = Some(acked);
-        t.level_acknowledged_at = Some(acked);
-        t.due_at = resolve_due;
-        events.push(("acknowledge", acked));
-        let resolved = acked + Duration::minutes(rng.gen_range(30..5_000));
-        if resolved < now {
-            t.status = "resolved".into();
-            t.resolved_at = Some(resolved);
-            t.due_at = no_deadline();
-            events.push(("resolve", resolved));
-            let closed = between(rng, resolved, resolved + Duration::days(7));
-            if closed < now {
-                t.status = "closed".into();
-                t.closed_at = Some(closed);
-                if rng.gen_bool(0.8) {
-                    t.closed_by = Some("resident".into());
-                    t.rating = Some(rng.gen_range(1..=5));
-                    events.push(("confirm", closed));
-                } else {
-                    t.closed_by = Some("system".into());
-                    events.push(("auto_close", closed));
-                }
-            }
-        }
+    if let Some(a) = t.acknowledged_at {
+        out.push(("acknowledge", level, level, a));
     }
-    t.overdue = t.due_at != no_deadline() && t.due_at < now && rng.gen_bool(0.1);
-    (t, events)
+    if let Some(r) = t.resolved_at {
+        out.push(("resolve", level, level, r));
+    }
+    if let Some(c) = t.closed_at {
+        let action = if t.closed_by.as_deref() == Some("resident") {
+            "confirm"
+        } else {
+            "auto_close"
+        };
+        out.push((action, level, level, c));
+    }
+    out
 }
 
-fn insert(
-    conn: &mut DbConn,
-    batch: &[(TicketRow, Vec<(&'static str, NaiveDateTime)>)],
-) -> anyhow::Result<()> {
-    write_tx(conn, |c| -> Result<(), diesel::result::Error> {
-        let rows: Vec<TicketRow> = batch.iter().map(|b| b.0.clone()).collect();
+fn insert(conn: &mut DbConn, rows: &[TicketRow]) -> anyhow::Result<usize> {
+    write_tx(conn, |c| -> Result<usize, diesel::result::Error> {
         let ids: Vec<i64> = match c {
             DbConn::Sqlite(c) => diesel::insert_into(tickets::table)
-                .values(&rows)
+                .values(rows)
                 .returning(tickets::id)
                 .get_results(c)?,
             DbConn::Pg(c) => diesel::insert_into(tickets::table)
-                .values(&rows)
+                .values(rows)
                 .returning(tickets::id)
                 .get_results(c)?,
         };
         let mut events = Vec::new();
-        for ((_, evs), id) in batch.iter().zip(ids) {
-            for (action, at) in evs {
-                let status_after = match *action {
-                    "create" => "open",
+        for (t, id) in rows.iter().zip(ids) {
+            let mut status = None;
+            for (action, level, level_after, at) in history_of(t) {
+                let status_after = match action {
+                    "create" | "escalate" => "open",
                     "acknowledge" => "acknowledged",
                     "resolve" => "resolved",
                     _ => "closed",
@@ -211,16 +143,17 @@ fn insert(
                     ticket_id: id,
                     actor_id: None,
                     actor_role: "system".into(),
-                    action: (*action).into(),
-                    level: "compound".into(),
-                    status_before: None,
+                    action: action.into(),
+                    level: level.into(),
+                    status_before: status.map(str::to_string),
                     status_after: status_after.into(),
-                    level_after: "compound".into(),
+                    level_after: level_after.into(),
                     reason: None,
                     note: None,
                     internal: false,
-                    created_at: *at,
+                    created_at: at,
                 });
+                status = Some(status_after);
             }
         }
         for chunk in events.chunks(BATCH) {
@@ -233,9 +166,9 @@ fn insert(
                     .execute(c)?,
             };
         }
-        Ok(())
-    })?;
-    Ok(())
+        Ok(events.len())
+    })
+    .map_err(Into::into)
 }
 
 fn median_ms(mut v: Vec<StdDuration>) -> f64 {
@@ -245,10 +178,10 @@ fn median_ms(mut v: Vec<StdDuration>) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn time<T>(mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
+fn time<T>(runs: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
     let mut out = None;
     let mut times = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..runs.max(1) {
         let t0 = Instant::now();
         out = Some(f()?);
         times.push(t0.elapsed());
@@ -257,118 +190,91 @@ fn time<T>(mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)>
     Ok((median_ms(times), out))
 }
 
-fn run(postgres: bool, n: usize) -> anyhow::Result<()> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let dir = std::env::temp_dir().join(format!("huying-stats-bench-{id}"));
-    std::fs::create_dir_all(&dir)?;
-    let mut cleanup = Cleanup {
-        dir: dir.clone(),
-        drop_pg: None,
-    };
-    let url = if postgres {
-        let admin = std::env::var("HUYING_BENCH_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| DEFAULT_PG_URL.to_string());
-        let name = format!("huying_sbench_{}", &id[..12]);
-        let mut c = PgConnection::establish(&admin)?;
-        c.batch_execute(&format!("CREATE DATABASE \"{name}\""))?;
-        let mut u = url::Url::parse(&admin)?;
-        u.set_path(&name);
-        cleanup.drop_pg = Some((admin, name));
-        u.to_string()
-    } else {
-        format!("sqlite://{}", dir.join("huying.db").display())
-    };
-    let mut settings = Settings::load_with_env(None, &[])?;
-    settings.database.url = SecretString::from(url);
+fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
+    let bench_db = BenchDb::create(backend)?;
+    let settings = bench_settings(&bench_db)?;
     let db = Db::connect(&settings)?;
     db.migrate()?;
     let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
     let now: DateTime<Utc> = round_ts(Utc::now()).and_utc();
-    let demo = huying::cli::seed_demo(&mut conn, "YC", Some("bench-pass-123"), now.naive_utc())
-        .map_err(|e| anyhow::anyhow!("seed: {e}"))?;
-    let compounds: Vec<(i64, i64)> = demo
-        .compounds
-        .iter()
-        .map(|c| (c.id, c.parent_id.unwrap_or(-1)))
-        .collect();
-    let categories: Vec<i64> = demo.categories.iter().map(|c| c.id).collect();
-    let resident = demo.residents.first().map(|r| r.id).unwrap_or(1);
-    let mut rng = StdRng::seed_from_u64(7);
+    let street = seed(&mut conn, now.naive_utc(), 0)?;
+    let sla = SlaEngine::with_defaults()?;
+    let mut rng = StdRng::seed_from_u64(0x48_75_79_69_6e_67);
     let t0 = Instant::now();
     let mut done = 0;
     let mut events = 0;
     while done < n {
         let end = (done + BATCH).min(n);
-        let batch: Vec<_> = (done..end)
-            .map(|i| {
-                ticket(
-                    i,
-                    &mut rng,
-                    demo.street.id,
-                    &compounds,
-                    &categories,
-                    resident,
-                    now.naive_utc(),
-                )
-            })
+        let rows: Vec<TicketRow> = (done..end)
+            .map(|i| make_ticket(i, &mut rng, &street, &sla, now.naive_utc()))
             .collect();
-        events += batch.iter().map(|b| b.1.len()).sum::<usize>();
-        insert(&mut conn, &batch)?;
+        events += insert(&mut conn, &rows)?;
         done = end;
         if done % 100_000 == 0 {
             eprintln!("  … {done} tickets");
         }
     }
-    if postgres {
-        conn.batch_execute("VACUUM ANALYZE tickets")?;
-        conn.batch_execute("VACUUM ANALYZE ticket_events")?;
+    let name = backend.name();
+    println!(
+        "Fill ({name}): {n} tickets + {events} events in {:.1} s.",
+        t0.elapsed().as_secs_f64()
+    );
+    let t0 = Instant::now();
+    let filled = stats::facts::backfill(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "Back-fill of the statistics facts (what `huying migrate` does once after migration \
+         000006): {filled} tickets in {:.1} s.",
+        t0.elapsed().as_secs_f64()
+    );
+    if backend == Backend::Postgres {
+        conn.batch_execute("VACUUM ANALYZE")?;
     } else {
         conn.batch_execute("ANALYZE")?;
     }
-    let backend = if postgres { "PostgreSQL" } else { "SQLite" };
-    println!(
-        "Fill ({backend}): {n} tickets + {events} events in {:.1} s.",
-        t0.elapsed().as_secs_f64()
-    );
     let range = stats::parse_range(None, None, now).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let community = compounds.first().map(|c| c.1);
+    let community = street.compounds.first().map(|c| c.1);
     println!();
-    println!("| backend | call (last 30 days) | scope | tickets in range | median of 5, ms |");
+    println!("| backend | call (last 30 days) | scope | tickets in range | median ms (runs) |");
     println!("|---|---|---|---|---|");
     for (label, scope) in [
         (
             "street",
             StatsScope {
-                street_id: Some(demo.street.id),
+                street_id: Some(street.street_id),
                 community_id: None,
             },
         ),
         (
             "community",
             StatsScope {
-                street_id: Some(demo.street.id),
+                street_id: Some(street.street_id),
                 community_id: community,
             },
         ),
     ] {
         let err = |e: huying::error::AppError| anyhow::anyhow!("{e}");
-        let (ms, s) = time(|| stats::summary(&mut conn, &scope, &range, now).map_err(err))?;
-        println!(
-            "| {backend} | summary | {label} | {} | {ms:.0} |",
-            s.tickets
-        );
-        let (ms, _) = time(|| stats::trend(&mut conn, &scope, &range).map_err(err))?;
-        println!("| {backend} | trend | {label} | {} | {ms:.0} |", s.tickets);
-        let (ms, _) = time(|| stats::by_category(&mut conn, &scope, &range).map_err(err))?;
-        println!(
-            "| {backend} | categories | {label} | {} | {ms:.0} |",
-            s.tickets
-        );
-        let (ms, _) = time(|| {
+        let (ms, s) = time(5, || {
+            stats::summary(&mut conn, &scope, &range, now).map_err(err)
+        })?;
+        let k = s.tickets;
+        println!("| {name} | summary | {label} | {k} | **{ms:.1}** (5) |");
+        if history_runs > 0 {
+            let (ms, old) = time(history_runs, || {
+                stats::summary_from_history(&mut conn, &scope, &range, now).map_err(err)
+            })?;
+            let same = serde_json::to_value(&old)? == serde_json::to_value(&s)?;
+            println!(
+                "| {name} | summary, replaying histories (before) | {label} | {k} | {ms:.0} ({history_runs}); same answer: {} |",
+                if same { "yes" } else { "**NO**" }
+            );
+            if !same {
+                eprintln!("facts:   {}", serde_json::to_string(&s)?);
+                eprintln!("history: {}", serde_json::to_string(&old)?);
+            }
+        }
+        let rank = |conn: &mut DbConn| {
             stats::ranking(
-                &mut conn,
+                conn,
                 &scope,
                 &range,
                 RankUnit::Compound,
@@ -376,21 +282,45 @@ fn run(postgres: bool, n: usize) -> anyhow::Result<()> {
                 now,
             )
             .map_err(err)
+        };
+        let (ms, r) = time(5, || rank(&mut conn))?;
+        println!("| {name} | ranking (compounds) | {label} | {k} | **{ms:.1}** (5) |");
+        if history_runs > 0 {
+            let (ms, old) = time(history_runs, || {
+                stats::ranking_from_history(
+                    &mut conn,
+                    &scope,
+                    &range,
+                    RankUnit::Compound,
+                    RankSort::ResolutionRate,
+                    now,
+                )
+                .map_err(err)
+            })?;
+            let same = serde_json::to_value(&old)? == serde_json::to_value(&r)?;
+            println!(
+                "| {name} | ranking, replaying histories (before) | {label} | {k} | {ms:.0} ({history_runs}); same answer: {} |",
+                if same { "yes" } else { "**NO**" }
+            );
+        }
+        let (ms, _) = time(5, || stats::trend(&mut conn, &scope, &range).map_err(err))?;
+        println!("| {name} | trend | {label} | {k} | **{ms:.1}** (5) |");
+        let (ms, _) = time(5, || {
+            stats::by_category(&mut conn, &scope, &range).map_err(err)
+        })?;
+        println!("| {name} | categories | {label} | {k} | **{ms:.1}** (5) |");
+        let (ms, _) = time(5, || stats::flows(&mut conn, &scope, &range).map_err(err))?;
+        println!("| {name} | flows | {label} | {k} | {ms:.1} (5) |");
+        let (ms, o) = time(5, || {
+            stats::overdue_list(&mut conn, &scope, now).map_err(err)
         })?;
         println!(
-            "| {backend} | ranking (compounds) | {label} | {} | {ms:.0} |",
-            s.tickets
-        );
-        let (ms, _) = time(|| stats::flows(&mut conn, &scope, &range).map_err(err))?;
-        println!("| {backend} | flows | {label} | {} | {ms:.0} |", s.tickets);
-        let (ms, o) = time(|| stats::overdue_list(&mut conn, &scope, now).map_err(err))?;
-        println!(
-            "| {backend} | overdue list ({} overdue) | {label} | {} | {ms:.0} |",
-            o.total, s.tickets
+            "| {name} | overdue list ({} overdue) | {label} | {k} | {ms:.1} (5) |",
+            o.total
         );
     }
     drop(conn);
     drop(db);
-    drop(cleanup);
+    drop(bench_db);
     Ok(())
 }

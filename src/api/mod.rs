@@ -34,7 +34,7 @@ use crate::error::{self, AppError};
         attachments::upload, attachments::list, attachments::download,
         sla::get_policies, sla::put_policies, sla::list_calendars, sla::get_calendar, sla::put_calendar,
         stats::summary, stats::trend, stats::categories, stats::ranking, stats::ranking_csv,
-        stats::flows, stats::overdue, stats::tickets_csv,
+        stats::flows, stats::overdue, stats::tickets_csv, stats::ranking_xlsx, stats::tickets_xlsx,
         notifications::list, notifications::read_one, notifications::read_all,
         notifications::get_settings, notifications::put_settings,
         notifications::admin_list, notifications::admin_retry,
@@ -128,6 +128,8 @@ pub fn configure_v1(cfg: &mut web::ServiceConfig) {
         .service(stats::flows)
         .service(stats::overdue)
         .service(stats::tickets_csv)
+        .service(stats::ranking_xlsx)
+        .service(stats::tickets_xlsx)
         .service(tickets::get_one)
         .service(tickets::act);
 }

@@ -6,10 +6,14 @@ use actix_web::{get, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+
 use crate::auth::AuthUser;
+use crate::db::DbConn;
 use crate::error::{AppResult, ErrorBody};
 use crate::service::stats::{
-    self, CategoryCount, Flows, OverdueList, RankRow, RankSort, RankUnit, Summary, TrendDay,
+    self, xlsx, CategoryCount, Flows, OverdueList, Range, RankRow, RankSort, RankUnit, StatsScope,
+    Summary, TrendDay,
 };
 use crate::service::tickets::query::TicketFilter;
 use crate::state::AppState;
@@ -60,6 +64,90 @@ pub struct ScopeParams {
     pub street_id: Option<i64>,
 }
 
+/// The range and scope parameters every statistics request shares.
+struct Window {
+    from: Option<String>,
+    to: Option<String>,
+    street_id: Option<i64>,
+    community_id: Option<i64>,
+}
+
+impl StatsParams {
+    fn window(self) -> Window {
+        Window {
+            from: self.from,
+            to: self.to,
+            street_id: self.street_id,
+            community_id: self.community_id,
+        }
+    }
+}
+
+impl RankingParams {
+    /// The window, and the unit and order (defaults applied).
+    fn split(self) -> (Window, RankUnit, RankSort) {
+        (
+            Window {
+                from: self.from,
+                to: self.to,
+                street_id: self.street_id,
+                community_id: self.community_id,
+            },
+            self.unit.unwrap_or_default(),
+            self.sort.unwrap_or_default(),
+        )
+    }
+}
+
+/// What every range-and-scope handler does: the role check first (403), then the range (422),
+/// then the scope (404), then `f` on the same pooled connection.
+async fn in_window<T, F>(
+    state: &web::Data<AppState>,
+    user: &AuthUser,
+    w: Window,
+    f: F,
+) -> AppResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, &StatsScope, &Range) -> AppResult<T> + Send + 'static,
+{
+    stats::require_stats_role(user)?;
+    let range = stats::parse_range(w.from.as_deref(), w.to.as_deref(), state.clock.now())?;
+    let u = user.clone();
+    state
+        .db
+        .run(move |c| {
+            let scope = stats::resolve_scope(c, &u, w.street_id, w.community_id)?;
+            f(c, &scope, &range)
+        })
+        .await
+}
+
+/// `attachment` with an ASCII `filename` for old clients and the real (Chinese) name as
+/// `filename*` (RFC 6266 / RFC 5987).
+fn attachment(ascii: &str, utf8: &str) -> String {
+    format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(utf8, NON_ALPHANUMERIC)
+    )
+}
+
+fn xlsx_response(body: Vec<u8>, ascii: &str, utf8: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(xlsx::CONTENT_TYPE)
+        .insert_header(("Content-Disposition", attachment(ascii, utf8)))
+        .body(body)
+}
+
+fn mark_truncated(resp: &mut HttpResponse, truncated: bool) {
+    if truncated {
+        resp.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-export-truncated"),
+            actix_web::http::header::HeaderValue::from_static("true"),
+        );
+    }
+}
+
 fn csv_response(body: String, filename: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -68,25 +156,6 @@ fn csv_response(body: String, filename: &str) -> HttpResponse {
             format!("attachment; filename=\"{filename}\""),
         ))
         .body(body)
-}
-
-/// Resolves range and scope: role check first (403), then the parameters (422, 404).
-async fn prepare(
-    state: &web::Data<AppState>,
-    user: &AuthUser,
-    from: Option<String>,
-    to: Option<String>,
-    street_id: Option<i64>,
-    community_id: Option<i64>,
-) -> AppResult<(stats::StatsScope, stats::Range)> {
-    stats::require_stats_role(user)?;
-    let range = stats::parse_range(from.as_deref(), to.as_deref(), state.clock.now())?;
-    let u = user.clone();
-    let scope = state
-        .db
-        .run(move |c| stats::resolve_scope(c, &u, street_id, community_id))
-        .await?;
-    Ok((scope, range))
 }
 
 /// KPI tiles: the four rates, counts by status and level, open and overdue now, median times.
@@ -107,13 +176,14 @@ pub async fn summary(
     user: AuthUser,
     q: web::Query<StatsParams>,
 ) -> AppResult<HttpResponse> {
-    let p = q.into_inner();
-    let (scope, range) = prepare(&state, &user, p.from, p.to, p.street_id, p.community_id).await?;
     let now = state.clock.now();
-    let s = state
-        .db
-        .run(move |c| stats::summary(c, &scope, &range, now))
-        .await?;
+    let s = in_window(
+        &state,
+        &user,
+        q.into_inner().window(),
+        move |c, scope, range| stats::summary(c, scope, range, now),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(s))
 }
 
@@ -130,12 +200,10 @@ pub async fn trend(
     user: AuthUser,
     q: web::Query<StatsParams>,
 ) -> AppResult<HttpResponse> {
-    let p = q.into_inner();
-    let (scope, range) = prepare(&state, &user, p.from, p.to, p.street_id, p.community_id).await?;
-    let v = state
-        .db
-        .run(move |c| stats::trend(c, &scope, &range))
-        .await?;
+    let v = in_window(&state, &user, q.into_inner().window(), |c, scope, range| {
+        stats::trend(c, scope, range)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -152,13 +220,25 @@ pub async fn categories(
     user: AuthUser,
     q: web::Query<StatsParams>,
 ) -> AppResult<HttpResponse> {
-    let p = q.into_inner();
-    let (scope, range) = prepare(&state, &user, p.from, p.to, p.street_id, p.community_id).await?;
-    let v = state
-        .db
-        .run(move |c| stats::by_category(c, &scope, &range))
-        .await?;
+    let v = in_window(&state, &user, q.into_inner().window(), |c, scope, range| {
+        stats::by_category(c, scope, range)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(v))
+}
+
+async fn ranked(
+    state: &web::Data<AppState>,
+    user: &AuthUser,
+    w: Window,
+    unit: RankUnit,
+    sort: RankSort,
+) -> AppResult<Vec<RankRow>> {
+    let now = state.clock.now();
+    in_window(state, user, w, move |c, scope, range| {
+        stats::ranking(c, scope, range, unit, sort, now)
+    })
+    .await
 }
 
 /// Communities or compounds in scope ranked by a rate, by overdue count or by tickets.
@@ -174,17 +254,8 @@ pub async fn ranking(
     user: AuthUser,
     q: web::Query<RankingParams>,
 ) -> AppResult<HttpResponse> {
-    let p = q.into_inner();
-    let (scope, range) = prepare(&state, &user, p.from, p.to, p.street_id, p.community_id).await?;
-    let (unit, sort, now) = (
-        p.unit.unwrap_or_default(),
-        p.sort.unwrap_or_default(),
-        state.clock.now(),
-    );
-    let v = state
-        .db
-        .run(move |c| stats::ranking(c, &scope, &range, unit, sort, now))
-        .await?;
+    let (w, unit, sort) = q.into_inner().split();
+    let v = ranked(&state, &user, w, unit, sort).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -201,17 +272,8 @@ pub async fn ranking_csv(
     user: AuthUser,
     q: web::Query<RankingParams>,
 ) -> AppResult<HttpResponse> {
-    let p = q.into_inner();
-    let (scope, range) = prepare(&state, &user, p.from, p.to, p.street_id, p.community_id).await?;
-    let (unit, sort, now) = (
-        p.unit.unwrap_or_default(),
-        p.sort.unwrap_or_default(),
-        state.clock.now(),
-    );
-    let rows = state
-        .db
-        .run(move |c| stats::ranking(c, &scope, &range, unit, sort, now))
-        .await?;
+    let (w, unit, sort) = q.into_inner().split();
+    let rows = ranked(&state, &user, w, unit, sort).await?;
     let name = match unit {
         RankUnit::Community => "ranking-communities.csv",
         RankUnit::Compound => "ranking-compounds.csv",
@@ -232,12 +294,10 @@ pub async fn flows(
     user: AuthUser,
     q: web::Query<StatsParams>,
 ) -> AppResult<HttpResponse> {
-    let p = q.into_inner();
-    let (scope, range) = prepare(&state, &user, p.from, p.to, p.street_id, p.community_id).await?;
-    let v = state
-        .db
-        .run(move |c| stats::flows(c, &scope, &range))
-        .await?;
+    let v = in_window(&state, &user, q.into_inner().window(), |c, scope, range| {
+        stats::flows(c, scope, range)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -290,11 +350,58 @@ pub async fn tickets_csv(
         .run(move |c| stats::tickets_csv(c, &user, &filter, now))
         .await?;
     let mut resp = csv_response(body, "tickets.csv");
-    if truncated {
-        resp.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("x-export-truncated"),
-            actix_web::http::header::HeaderValue::from_static("true"),
-        );
-    }
+    mark_truncated(&mut resp, truncated);
+    Ok(resp)
+}
+
+/// The ranking as an Excel workbook: the rows and columns of `ranking.csv`; rates as numbers
+/// shown as percentages, medians in minutes.
+#[utoipa::path(
+    tag = "stats",
+    security(("bearer" = [])),
+    params(RankingParams),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[get("/stats/ranking.xlsx")]
+pub async fn ranking_xlsx(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<RankingParams>,
+) -> AppResult<HttpResponse> {
+    let (w, unit, sort) = q.into_inner().split();
+    let rows = ranked(&state, &user, w, unit, sort).await?;
+    // Building the workbook is CPU work: off the async workers.
+    let body = web::block(move || xlsx::ranking_xlsx(&rows, unit)).await??;
+    let (ascii, utf8) = match unit {
+        RankUnit::Community => ("ranking-communities.xlsx", "社区排名.xlsx"),
+        RankUnit::Compound => ("ranking-compounds.xlsx", "小区排名.xlsx"),
+    };
+    Ok(xlsx_response(body, ascii, utf8))
+}
+
+/// The caller's ticket list as an Excel workbook: the rows, filters and limit of `tickets.csv`;
+/// times as Excel date-times (Asia/Shanghai).
+#[utoipa::path(
+    tag = "stats",
+    security(("bearer" = [])),
+    params(TicketFilter),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[get("/stats/tickets.xlsx")]
+pub async fn tickets_xlsx(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<TicketFilter>,
+) -> AppResult<HttpResponse> {
+    let filter = q.into_inner();
+    stats::require_stats_role(&user)?;
+    let now = state.clock.now();
+    let (rows, truncated) = state
+        .db
+        .run(move |c| stats::export_tickets(c, &user, &filter, now))
+        .await?;
+    let body = web::block(move || xlsx::tickets_xlsx(&rows)).await??;
+    let mut resp = xlsx_response(body, "tickets.xlsx", "工单导出.xlsx");
+    mark_truncated(&mut resp, truncated);
     Ok(resp)
 }

@@ -219,12 +219,16 @@ where
 
 pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     let applied = match conn {
-        DbConn::Sqlite(c) => c
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
-            .iter()
-            .map(|v| v.to_string())
-            .collect(),
+        DbConn::Sqlite(c) => {
+            let applied = c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+                .iter()
+                .map(|v| v.to_string())
+                .collect();
+            backfill_stats(conn)?;
+            applied
+        }
         DbConn::Pg(c) => {
             // Several instances may start at once: one migrates, the others wait for it.
             c.batch_execute("SELECT pg_advisory_lock(4826001)")?;
@@ -232,11 +236,23 @@ pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
                 .run_pending_migrations(PG_MIGRATIONS)
                 .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
                 .map_err(|e| anyhow::anyhow!("migration failed: {e}"));
-            c.batch_execute("SELECT pg_advisory_unlock(4826001)")?;
+            // Still under the lock: one instance back-fills, the others find nothing to do.
+            let result = result.and_then(|applied| backfill_stats(conn).map(|()| applied));
+            if let DbConn::Pg(c) = conn {
+                c.batch_execute("SELECT pg_advisory_unlock(4826001)")?;
+            }
             result?
         }
     };
     Ok(applied)
+}
+
+/// The statistics facts of tickets written before they existed (migration 000006) are
+/// computed in Rust, where the rules are, right after the SQL migrations.
+fn backfill_stats(conn: &mut DbConn) -> anyhow::Result<()> {
+    crate::service::stats::facts::backfill(conn)
+        .map_err(|e| anyhow::anyhow!("back-filling statistics facts: {e}"))?;
+    Ok(())
 }
 
 /// `now()` for the database: UTC, rounded to microseconds because PostgreSQL keeps no more.

@@ -194,7 +194,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row per ticket: its statistics facts (migration 000006, service::stats::facts).
+    ticket_stats (ticket_id) {
+        ticket_id -> BigInt,
+        version -> Integer,
+        street_id -> BigInt,
+        community_id -> BigInt,
+        compound_id -> BigInt,
+        category_id -> BigInt,
+        created_at -> Timestamp,
+        status -> Text,
+        level -> Text,
+        went_up -> Bool,
+        rating -> Nullable<Integer>,
+        response -> Nullable<Bool>,
+        response_due -> Nullable<Timestamp>,
+        resolution -> Nullable<Bool>,
+        resolution_due -> Nullable<Timestamp>,
+        first_answer_secs -> Nullable<BigInt>,
+        settle_secs -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// The answered stays of each ticket (migration 000006, service::stats::facts).
+    ticket_stays (ticket_id, seq) {
+        ticket_id -> BigInt,
+        seq -> Integer,
+        street_id -> BigInt,
+        community_id -> BigInt,
+        created_at -> Timestamp,
+        level -> Text,
+        answer_secs -> BigInt,
+        settle_secs -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(ticket_events -> tickets (ticket_id));
+diesel::joinable!(ticket_stats -> tickets (ticket_id));
+diesel::joinable!(ticket_stays -> tickets (ticket_id));
 diesel::joinable!(ticket_attachments -> tickets (ticket_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -206,6 +245,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     categories,
     tickets,
     ticket_events,
+    ticket_stats,
+    ticket_stays,
     ticket_attachments,
     idempotency_keys,
     ticket_sequences,

@@ -16,6 +16,8 @@ use crate::tickets::act;
 both_backends!(
     the_dashboard_tells_a_known_history_exactly,
     each_role_sees_its_own_scope_and_no_more,
+    stored_facts_give_the_numbers_of_replayed_histories,
+    exports_download_as_xlsx_workbooks,
 );
 
 fn local(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Utc> {
@@ -523,4 +525,233 @@ async fn each_role_sees_its_own_scope_and_no_more(app: TestApp) {
         .get("/api/v1/stats/summary?street_id=999999", Some(&admin))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// The dashboard aggregates facts stored when tickets change; replaying every ticket's history
+/// (the original computation, kept as `*_from_history`) must give the same answers, for every
+/// scope and at instants where running clocks flip verdicts.
+async fn stored_facts_give_the_numbers_of_replayed_histories(app: TestApp) {
+    use huying::service::stats::{self, RankSort, RankUnit, StatsScope};
+
+    let d = dash(&app).await;
+    history(&app, &d).await;
+    let db = huying::db::Db::connect(&app.settings).expect("db");
+    let mut conn = db.get().expect("conn");
+    let street_id = d.seed["street"]["id"].as_i64().expect("street");
+    let scopes = [
+        StatsScope::default(),
+        StatsScope {
+            street_id: Some(street_id),
+            community_id: None,
+        },
+        StatsScope {
+            street_id: Some(street_id),
+            community_id: Some(d.communities[0]),
+        },
+        StatsScope {
+            street_id: Some(street_id),
+            community_id: Some(d.communities[1]),
+        },
+    ];
+    let nows = [
+        nov30(9, 40),
+        nov30(13, 0),
+        nov30(17, 0),
+        local(2026, 12, 1, 9, 0, 0),
+        local(2026, 12, 9, 12, 0, 0),
+    ];
+    for now in nows {
+        for range in [
+            stats::parse_range(Some("2026-11-23"), Some("2026-11-30"), now).expect("range"),
+            stats::parse_range(Some("2026-11-30"), Some("2026-11-30"), now).expect("range"),
+            stats::parse_range(Some("2026-11-01"), Some("2026-11-22"), now).expect("range"),
+        ] {
+            for scope in &scopes {
+                let facts = stats::summary(&mut conn, scope, &range, now).expect("summary");
+                let replay =
+                    stats::summary_from_history(&mut conn, scope, &range, now).expect("replay");
+                assert_eq!(
+                    serde_json::to_value(&facts).expect("json"),
+                    serde_json::to_value(&replay).expect("json"),
+                    "summary at {now} for {scope:?} {range:?}"
+                );
+                for unit in [RankUnit::Community, RankUnit::Compound] {
+                    let facts =
+                        stats::ranking(&mut conn, scope, &range, unit, RankSort::ResponseRate, now)
+                            .expect("ranking");
+                    let replay = stats::ranking_from_history(
+                        &mut conn,
+                        scope,
+                        &range,
+                        unit,
+                        RankSort::ResponseRate,
+                        now,
+                    )
+                    .expect("replay");
+                    assert_eq!(facts, replay, "ranking at {now} for {scope:?} {unit:?}");
+                }
+            }
+        }
+    }
+    // A database written before the facts existed gets them from the back-fill: drop them all
+    // (as if migration 000006 had just run) and recompute.
+    let before =
+        stats::summary(&mut conn, &scopes[1], &range_of_history(), nov30(17, 0)).expect("summary");
+    {
+        use diesel::prelude::*;
+        use huying::db::schema::{ticket_stats, ticket_stays};
+        diesel::delete(ticket_stays::table)
+            .execute(&mut conn)
+            .expect("clear stays");
+        diesel::delete(ticket_stats::table)
+            .execute(&mut conn)
+            .expect("clear facts");
+    }
+    let tickets: i64 = {
+        use diesel::prelude::*;
+        huying::db::schema::tickets::table
+            .count()
+            .get_result(&mut conn)
+            .expect("count")
+    };
+    let filled = stats::facts::backfill(&mut conn).expect("backfill");
+    assert_eq!(filled as i64, tickets, "every ticket");
+    assert_eq!(stats::facts::backfill(&mut conn).expect("again"), 0);
+    let after =
+        stats::summary(&mut conn, &scopes[1], &range_of_history(), nov30(17, 0)).expect("summary");
+    assert_eq!(
+        serde_json::to_value(&before).expect("json"),
+        serde_json::to_value(&after).expect("json")
+    );
+}
+
+fn range_of_history() -> huying::service::stats::Range {
+    huying::service::stats::parse_range(Some("2026-11-23"), Some("2026-11-30"), nov30(17, 0))
+        .expect("range")
+}
+
+/// Unzips an .xlsx body and returns the text of the named parts.
+fn xlsx_parts(body: &[u8], names: &[&str]) -> Vec<String> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body)).expect("a zip archive");
+    names
+        .iter()
+        .map(|n| {
+            let mut s = String::new();
+            zip.by_name(n)
+                .unwrap_or_else(|e| panic!("{n}: {e}"))
+                .read_to_string(&mut s)
+                .expect("utf-8 part");
+            s
+        })
+        .collect()
+}
+
+async fn get_bytes(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+) -> (StatusCode, String, String, Vec<u8>) {
+    let resp = app
+        .client
+        .get(format!("{}{}", app.base, path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (status, ctype, disp) = (
+        resp.status(),
+        header("content-type"),
+        header("content-disposition"),
+    );
+    (
+        status,
+        ctype,
+        disp,
+        resp.bytes().await.expect("body").to_vec(),
+    )
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+async fn exports_download_as_xlsx_workbooks(app: TestApp) {
+    let d = dash(&app).await;
+    history(&app, &d).await;
+    let street = d.token("yc-street");
+
+    let (st, ctype, disp, body) = get_bytes(
+        &app,
+        &format!("/api/v1/stats/ranking.xlsx?{RANGE}&unit=compound&sort=response_rate"),
+        &street,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(ctype, XLSX);
+    assert_eq!(
+        disp,
+        "attachment; filename=\"ranking-compounds.xlsx\"; \
+         filename*=UTF-8''%E5%B0%8F%E5%8C%BA%E6%8E%92%E5%90%8D%2Exlsx"
+    );
+    assert_eq!(&body[..2], b"PK", "a zip archive");
+    let parts = xlsx_parts(
+        &body,
+        &[
+            "xl/sharedStrings.xml",
+            "xl/worksheets/sheet1.xml",
+            "xl/workbook.xml",
+        ],
+    );
+    for title in ["名次", "小区", "响应率", "办结中位时长(分钟)"] {
+        assert!(parts[0].contains(title), "{title}: {}", parts[0]);
+    }
+    assert!(parts[2].contains("小区排名"), "{}", parts[2]);
+    // Six compounds plus the title row; the second has 7 tickets and a 0.7143 response rate.
+    assert_eq!(parts[1].matches("<row ").count(), 7, "{}", parts[1]);
+    assert!(parts[1].contains("<v>0.7143</v>"), "{}", parts[1]);
+
+    let (st, ctype, disp, body) = get_bytes(&app, "/api/v1/stats/tickets.xlsx", &street).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(ctype, XLSX);
+    assert!(
+        disp.starts_with("attachment; filename=\"tickets.xlsx\"; filename*=UTF-8''"),
+        "{disp}"
+    );
+    assert_eq!(&body[..2], b"PK");
+    let parts = xlsx_parts(&body, &["xl/sharedStrings.xml", "xl/worksheets/sheet1.xml"]);
+    for text in [
+        "编号",
+        "首次响应时间",
+        "T1",
+        "T10",
+        "待受理",
+        "社区党支部",
+        "居民确认",
+    ] {
+        assert!(parts[0].contains(text), "{text}: {}", parts[0]);
+    }
+    assert_eq!(parts[1].matches("<row ").count(), 10, "title + 9 tickets");
+
+    // Same filters as the CSV: T4 and T9 are open at the community.
+    let (_, _, _, body) = get_bytes(
+        &app,
+        "/api/v1/stats/tickets.xlsx?level=community&status=open",
+        &street,
+    )
+    .await;
+    let parts = xlsx_parts(&body, &["xl/worksheets/sheet1.xml"]);
+    assert_eq!(parts[0].matches("<row ").count(), 3, "{}", parts[0]);
+
+    // And the same roles: compound staff are refused.
+    let compound = d.token("yc-c1-p1");
+    for path in ["/api/v1/stats/tickets.xlsx", "/api/v1/stats/ranking.xlsx"] {
+        let (s, _) = app.get(path, Some(&compound)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+    }
 }

@@ -612,6 +612,8 @@ pub fn record(
         },
     )?;
     // <<< notify hook
+    // The dashboard's per-ticket facts follow every change, in the same transaction.
+    crate::service::stats::facts::refresh(conn, t)?;
     Ok(())
 }
 

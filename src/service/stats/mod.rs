@@ -22,6 +22,12 @@ use crate::error::{AppError, AppResult};
 use crate::service::tickets::no_deadline;
 use crate::service::tickets::query::{Sort, TicketFilter};
 
+pub mod facts;
+mod sql;
+pub mod xlsx;
+
+use sql::GroupBy;
+
 /// Most rows `GET /stats/tickets.csv` writes.
 pub const MAX_EXPORT_ROWS: usize = 50_000;
 /// Longest range a statistics request may cover.
@@ -194,6 +200,7 @@ pub struct StatTicket {
     pub id: i64,
     pub status: String,
     pub level: String,
+    pub street_id: i64,
     pub community_id: i64,
     pub compound_id: i64,
     pub category_id: i64,
@@ -401,8 +408,50 @@ fn secs(a: NaiveDateTime, b: NaiveDateTime) -> i64 {
     (b - a).num_seconds()
 }
 
-/// Applies the definitions of docs/metrics.md to one ticket.
-pub fn judge(t: &StatTicket, events: &[StatEvent], now: NaiveDateTime) -> Judged {
+/// What a ticket's history and state say about it, apart from the clock: the verdicts that can
+/// still flip when a running deadline passes are stored with that deadline. This is what
+/// [`facts`] stores per ticket whenever the ticket changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// 响应率 verdict of the stays whose clock has finished.
+    pub response: Option<bool>,
+    /// The answer deadline of the current, unanswered stay of an open ticket: once it has
+    /// passed, the response verdict is "late" whatever `response` says.
+    pub response_due: Option<NaiveDateTime>,
+    /// 解决率 verdict without the running settle clock.
+    pub resolution: Option<bool>,
+    /// The running (not paused) settle deadline of an active ticket not yet failed: once it has
+    /// passed, the resolution verdict is "not met".
+    pub resolution_due: Option<NaiveDateTime>,
+    /// created → first answer at any level.
+    pub first_answer_secs: Option<i64>,
+    /// created → the resolution of a closed ticket.
+    pub settle_secs: Option<i64>,
+    pub visits: Vec<Visit>,
+}
+
+impl Outcome {
+    /// The response verdict at `now`.
+    pub fn response_at(&self, now: NaiveDateTime) -> Option<bool> {
+        if self.response_due.is_some_and(|d| now > d) {
+            Some(false)
+        } else {
+            self.response
+        }
+    }
+
+    /// The resolution verdict at `now`.
+    pub fn resolution_at(&self, now: NaiveDateTime) -> Option<bool> {
+        if self.resolution_due.is_some_and(|d| now > d) {
+            Some(false)
+        } else {
+            self.resolution
+        }
+    }
+}
+
+/// Applies the definitions of docs/metrics.md to one ticket, leaving out only the clock.
+pub fn outcome(t: &StatTicket, events: &[StatEvent]) -> Outcome {
     let vs = visits(events);
     let status = Status::parse(&t.status);
     let level = Level::parse(&t.level);
@@ -410,6 +459,7 @@ pub fn judge(t: &StatTicket, events: &[StatEvent], now: NaiveDateTime) -> Judged
     // 响应率: every stay whose answer clock has finished was answered in time.
     let mut judged = 0;
     let mut all_met = true;
+    let mut response_due = None;
     let last = vs.len().saturating_sub(1);
     for (i, v) in vs.iter().enumerate() {
         // The stored deadline belongs to the last stay, unless a reopen restarted the clock.
@@ -418,13 +468,11 @@ pub fn judge(t: &StatTicket, events: &[StatEvent], now: NaiveDateTime) -> Judged
             Some(false)
         } else if let Some(a) = v.answered {
             Some(!(current && t.ack_due_at.is_some_and(|d| a > d)))
-        } else if i == last
-            && Some(v.level) == level
-            && status == Some(Status::Open)
-            && t.ack_due_at.is_some_and(|d| now > d)
-        {
-            Some(false)
         } else {
+            if i == last && Some(v.level) == level && status == Some(Status::Open) {
+                // Late once this passes, even before the sweeper notices.
+                response_due = t.ack_due_at;
+            }
             None
         };
         if let Some(ok) = verdict {
@@ -446,23 +494,26 @@ pub fn judge(t: &StatTicket, events: &[StatEvent], now: NaiveDateTime) -> Judged
         _ => false,
     };
     let failed = reopened || breached || late_resolution;
-    let resolution = match status {
-        Some(Status::Closed) => Some(!failed && t.resolved_at.is_some()),
-        Some(Status::Resolved) => failed.then_some(false),
-        Some(Status::Open) | Some(Status::Acknowledged) => {
-            let expired = t.paused_at.is_none() && t.resolve_due_at.is_some_and(|d| now > d);
-            (failed || expired).then_some(false)
-        }
-        _ => None,
+    let (resolution, resolution_due) = match status {
+        Some(Status::Closed) => (Some(!failed && t.resolved_at.is_some()), None),
+        Some(Status::Resolved) => (failed.then_some(false), None),
+        Some(Status::Open) | Some(Status::Acknowledged) => (
+            failed.then_some(false),
+            if failed || t.paused_at.is_some() {
+                None
+            } else {
+                t.resolve_due_at
+            },
+        ),
+        _ => (None, None),
     };
 
     let closed = status == Some(Status::Closed);
-    Judged {
+    Outcome {
         response,
+        response_due,
         resolution,
-        satisfied: t.rating.map(|r| r >= 4),
-        settled_in_compound: closed
-            .then_some(level == Some(Level::Compound) && t.escalation_count == 0),
+        resolution_due,
         first_answer_secs: t.acknowledged_at.map(|a| secs(t.created_at, a)),
         settle_secs: if closed {
             t.resolved_at.map(|r| secs(t.created_at, r))
@@ -473,17 +524,36 @@ pub fn judge(t: &StatTicket, events: &[StatEvent], now: NaiveDateTime) -> Judged
     }
 }
 
+/// Applies the definitions of docs/metrics.md to one ticket at `now`.
+pub fn judge(t: &StatTicket, events: &[StatEvent], now: NaiveDateTime) -> Judged {
+    let o = outcome(t, events);
+    let closed = Status::parse(&t.status) == Some(Status::Closed);
+    Judged {
+        response: o.response_at(now),
+        resolution: o.resolution_at(now),
+        satisfied: t.rating.map(|r| r >= 4),
+        settled_in_compound: closed
+            .then_some(Level::parse(&t.level) == Some(Level::Compound) && t.escalation_count == 0),
+        first_answer_secs: o.first_answer_secs,
+        settle_secs: o.settle_secs,
+        visits: o.visits,
+    }
+}
+
 /// The median of whole seconds; the mean of the two middle values (rounded down) when even.
 pub fn median(values: &mut [i64]) -> Option<i64> {
-    if values.is_empty() {
+    let n = values.len();
+    if n == 0 {
         return None;
     }
-    values.sort_unstable();
-    let n = values.len();
+    // Selection, not a full sort: the street's month is hundreds of thousands of values.
+    let (lower, mid, _) = values.select_nth_unstable(n / 2);
+    let upper = *mid;
     Some(if n % 2 == 1 {
-        values[n / 2]
+        upper
     } else {
-        (values[n / 2 - 1] + values[n / 2]).div_euclid(2)
+        let below = lower.iter().copied().max().unwrap_or(upper);
+        (below + upper).div_euclid(2)
     })
 }
 
@@ -519,6 +589,24 @@ pub struct RateCounts {
     pub resolution: Fraction,
     pub satisfaction: Fraction,
     pub settled_in_compound: Fraction,
+}
+
+impl RateCounts {
+    /// Adds one (status, level) group of the cohort as summed in SQL.
+    fn add_group(&mut self, g: &sql::CohortGroup) {
+        self.response.numerator += g.response_num;
+        self.response.denominator += g.response_den;
+        self.resolution.numerator += g.resolution_num;
+        self.resolution.denominator += g.resolution_den;
+        self.satisfaction.numerator += g.satisfied;
+        self.satisfaction.denominator += g.rated;
+        if Status::parse(&g.status) == Some(Status::Closed) {
+            self.settled_in_compound.denominator += g.tickets;
+            if Level::parse(&g.level) == Some(Level::Compound) {
+                self.settled_in_compound.numerator += g.never_up;
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -607,13 +695,17 @@ pub struct StatusCounts {
 
 impl StatusCounts {
     fn add(&mut self, s: &str) {
+        self.add_n(s, 1);
+    }
+
+    fn add_n(&mut self, s: &str, n: i64) {
         match Status::parse(s) {
-            Some(Status::Open) => self.open += 1,
-            Some(Status::Acknowledged) => self.acknowledged += 1,
-            Some(Status::Resolved) => self.resolved += 1,
-            Some(Status::Closed) => self.closed += 1,
-            Some(Status::Declined) => self.declined += 1,
-            Some(Status::Withdrawn) => self.withdrawn += 1,
+            Some(Status::Open) => self.open += n,
+            Some(Status::Acknowledged) => self.acknowledged += n,
+            Some(Status::Resolved) => self.resolved += n,
+            Some(Status::Closed) => self.closed += n,
+            Some(Status::Declined) => self.declined += n,
+            Some(Status::Withdrawn) => self.withdrawn += n,
             None => {}
         }
     }
@@ -628,10 +720,14 @@ pub struct LevelCounts {
 
 impl LevelCounts {
     fn add(&mut self, l: &str) {
+        self.add_n(l, 1);
+    }
+
+    fn add_n(&mut self, l: &str, n: i64) {
         match Level::parse(l) {
-            Some(Level::Compound) => self.compound += 1,
-            Some(Level::Community) => self.community += 1,
-            Some(Level::Street) => self.street += 1,
+            Some(Level::Compound) => self.compound += n,
+            Some(Level::Community) => self.community += n,
+            Some(Level::Street) => self.street += n,
             None => {}
         }
     }
@@ -672,7 +768,80 @@ pub struct Summary {
     pub median_settle_seconds: LevelMedians,
 }
 
+/// `GET /stats/summary`: aggregates of the stored facts (see [`facts`]); the same numbers as
+/// [`summary_from_history`], which replays every ticket's events.
 pub fn summary(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+    now: DateTime<Utc>,
+) -> AppResult<Summary> {
+    let now_ts = now.naive_utc();
+    let mut tickets = 0;
+    let mut counts = RateCounts::default();
+    let mut by_status = StatusCounts::default();
+    let mut by_level = LevelCounts::default();
+    for g in sql::cohort_groups(conn, scope, range, GroupBy::Nothing, now_ts)? {
+        tickets += g.tickets;
+        by_status.add_n(&g.status, g.tickets);
+        by_level.add_n(&g.level, g.tickets);
+        counts.add_group(&g);
+    }
+    let mut open_now_by_level = LevelCounts::default();
+    let mut overdue = 0;
+    for a in sql::active_groups(conn, scope, GroupBy::Nothing, now_ts)? {
+        open_now_by_level.add_n(&a.level, a.active);
+        overdue += a.overdue;
+    }
+    let mut first_answer = Vec::new();
+    let mut settle = Vec::new();
+    for (_, a, s) in sql::ticket_durations(conn, scope, range, GroupBy::Nothing)? {
+        first_answer.extend(a);
+        settle.extend(s);
+    }
+    let mut answer_medians = LevelMedians {
+        all: median(&mut first_answer),
+        ..LevelMedians::default()
+    };
+    let mut settle_medians = LevelMedians {
+        all: median(&mut settle),
+        ..LevelMedians::default()
+    };
+    for level in [Level::Compound, Level::Community, Level::Street] {
+        let stays = sql::stay_durations(conn, scope, range, level.as_str())?;
+        let mut answers: Vec<i64> = stays.iter().map(|s| s.0).collect();
+        let mut settles: Vec<i64> = stays.iter().filter_map(|s| s.1).collect();
+        let (a, s) = match level {
+            Level::Compound => (&mut answer_medians.compound, &mut settle_medians.compound),
+            Level::Community => (&mut answer_medians.community, &mut settle_medians.community),
+            Level::Street => (&mut answer_medians.street, &mut settle_medians.street),
+        };
+        *a = median(&mut answers);
+        *s = median(&mut settles);
+    }
+    Ok(Summary {
+        from: range.from,
+        to: range.to,
+        scope: *scope,
+        tickets,
+        response_rate: counts.response.rate(),
+        resolution_rate: counts.resolution.rate(),
+        satisfaction_rate: counts.satisfaction.rate(),
+        settled_in_compound_rate: counts.settled_in_compound.rate(),
+        rate_counts: counts,
+        by_status,
+        by_level,
+        open_now_by_level,
+        overdue,
+        median_first_answer_seconds: answer_medians,
+        median_settle_seconds: settle_medians,
+    })
+}
+
+/// The summary computed the original way: every cohort ticket and its whole history loaded and
+/// judged in Rust. Kept as the reference the stored facts are checked against (tests, the
+/// benchmark); too slow for the dashboard at scale.
+pub fn summary_from_history(
     conn: &mut DbConn,
     scope: &StatsScope,
     range: &Range,
@@ -739,33 +908,40 @@ pub fn days_of(range: &Range) -> Vec<NaiveDate> {
 }
 
 pub fn trend(conn: &mut DbConn, scope: &StatsScope, range: &Range) -> AppResult<Vec<TrendDay>> {
-    let created: Vec<NaiveDateTime> = cohort(scope, range)
-        .select(tickets::created_at)
-        .load(conn)?;
-    let closed: Vec<Option<NaiveDateTime>> = scoped(scope)
-        .filter(tickets::closed_at.ge(range.from.naive_utc()))
-        .filter(tickets::closed_at.lt(range.to.naive_utc()))
-        .filter(tickets::status.eq(Status::Closed.as_str()))
-        .select(tickets::closed_at)
-        .load(conn)?;
-    Ok(trend_days(range, &created, closed.into_iter().flatten()))
+    let created = sql::created_per_hour(conn, scope, range)?;
+    let closed = sql::closed_per_hour(conn, scope, range)?;
+    Ok(trend_days(
+        range,
+        created
+            .iter()
+            .filter_map(|h| Some((utc_hour(&h.hour)?, h.n))),
+        closed
+            .iter()
+            .filter_map(|h| Some((utc_hour(&h.hour)?, h.n))),
+    ))
 }
 
+/// `YYYY-MM-DD HH` (UTC) as the start of that hour.
+fn utc_hour(s: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(&format!("{s}:00:00"), "%Y-%m-%d %H:%M:%S").ok()
+}
+
+/// Counts per instant (here: per UTC hour) summed per local day of the range, zeros included.
 pub fn trend_days(
     range: &Range,
-    created: &[NaiveDateTime],
-    closed: impl Iterator<Item = NaiveDateTime>,
+    created: impl Iterator<Item = (NaiveDateTime, i64)>,
+    closed: impl Iterator<Item = (NaiveDateTime, i64)>,
 ) -> Vec<TrendDay> {
     let mut by_day: BTreeMap<NaiveDate, (i64, i64)> =
         days_of(range).into_iter().map(|d| (d, (0, 0))).collect();
-    for c in created {
-        if let Some(e) = by_day.get_mut(&local_date(*c)) {
-            e.0 += 1;
+    for (c, n) in created {
+        if let Some(e) = by_day.get_mut(&local_date(c)) {
+            e.0 += n;
         }
     }
-    for c in closed {
+    for (c, n) in closed {
         if let Some(e) = by_day.get_mut(&local_date(c)) {
-            e.1 += 1;
+            e.1 += n;
         }
     }
     by_day
@@ -795,15 +971,10 @@ pub fn by_category(
     scope: &StatsScope,
     range: &Range,
 ) -> AppResult<Vec<CategoryCount>> {
-    let rows: Vec<(i64, String)> = cohort(scope, range)
-        .select((tickets::category_id, tickets::status))
-        .load(conn)?;
-    let mut counts: HashMap<i64, (i64, i64)> = HashMap::new();
-    for (c, s) in rows {
-        let e = counts.entry(c).or_default();
-        e.0 += 1;
-        e.1 += i64::from(s == Status::Closed.as_str());
-    }
+    let counts: HashMap<i64, (i64, i64)> = sql::category_groups(conn, scope, range)?
+        .into_iter()
+        .map(|g| (g.category_id, (g.tickets, g.closed)))
+        .collect();
     let ids: Vec<i64> = counts.keys().copied().collect();
     let names: HashMap<i64, (String, String)> = categories::table
         .filter(categories::id.eq_any(&ids))
@@ -877,28 +1048,11 @@ impl Flows {
 }
 
 pub fn flows(conn: &mut DbConn, scope: &StatsScope, range: &Range) -> AppResult<Flows> {
-    let mut q = ticket_events::table
-        .inner_join(tickets::table)
-        .into_boxed::<MultiBackend>()
-        .filter(ticket_events::created_at.ge(range.from.naive_utc()))
-        .filter(ticket_events::created_at.lt(range.to.naive_utc()))
-        .filter(ticket_events::action.eq_any(["escalate", "dispute", "return"]));
-    q = match (scope.community_id, scope.street_id) {
-        (Some(c), _) => q.filter(tickets::community_id.eq(c)),
-        (None, Some(s)) => q.filter(tickets::street_id.eq(s)),
-        (None, None) => q,
-    };
-    let rows: Vec<(String, String, String, String)> = q
-        .select((
-            ticket_events::action,
-            ticket_events::level,
-            ticket_events::level_after,
-            ticket_events::actor_role,
-        ))
-        .load(conn)?;
     let mut f = Flows::default();
-    for (a, l, la, r) in rows {
-        f.add(&a, &l, &la, &r);
+    for g in sql::move_groups(conn, scope, range)? {
+        for _ in 0..g.n {
+            f.add(&g.action, &g.level, &g.level_after, &g.actor_role);
+        }
     }
     Ok(f)
 }
@@ -1013,6 +1167,17 @@ pub fn order_ranking(rows: &mut [RankRow], sort: RankSort) {
     }
 }
 
+/// One unit's cohort measures before it is named and placed.
+#[derive(Debug, Default)]
+struct UnitTally {
+    tickets: i64,
+    counts: RateCounts,
+    first_answer: Vec<i64>,
+    settle: Vec<i64>,
+}
+
+/// `GET /stats/ranking`: aggregates of the stored facts per unit; the same numbers as
+/// [`ranking_from_history`].
 pub fn ranking(
     conn: &mut DbConn,
     scope: &StatsScope,
@@ -1022,25 +1187,40 @@ pub fn ranking(
     now: DateTime<Utc>,
 ) -> AppResult<Vec<RankRow>> {
     let now_ts = now.naive_utc();
-    let unit_of = |community: i64, compound: i64| match unit {
-        RankUnit::Community => community,
-        RankUnit::Compound => compound,
+    let group = match unit {
+        RankUnit::Community => GroupBy::Community,
+        RankUnit::Compound => GroupBy::Compound,
     };
-    let mut tallies: HashMap<i64, Tally> = HashMap::new();
-    for (t, events) in load_cohort(conn, scope, range)? {
-        tallies
-            .entry(unit_of(t.community_id, t.compound_id))
-            .or_default()
-            .add(&judge(&t, &events, now_ts));
+    let mut tallies: HashMap<i64, UnitTally> = HashMap::new();
+    for g in sql::cohort_groups(conn, scope, range, group, now_ts)? {
+        let t = tallies.entry(g.unit).or_default();
+        t.tickets += g.tickets;
+        t.counts.add_group(&g);
+    }
+    for (u, a, s) in sql::ticket_durations(conn, scope, range, group)? {
+        let t = tallies.entry(u).or_default();
+        t.first_answer.extend(a);
+        t.settle.extend(s);
     }
     let mut overdue: HashMap<i64, i64> = HashMap::new();
-    for a in load_active(conn, scope)? {
-        if a.is_overdue(now_ts) {
-            *overdue
-                .entry(unit_of(a.community_id, a.compound_id))
-                .or_default() += 1;
+    for a in sql::active_groups(conn, scope, group, now_ts)? {
+        if a.overdue > 0 {
+            *overdue.entry(a.unit).or_default() += a.overdue;
         }
     }
+    rank_units(conn, scope, unit, sort, tallies, overdue)
+}
+
+/// Names the units in scope (plus archived ones that have tickets or overdue ones), fills in
+/// their measures and orders them.
+fn rank_units(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    unit: RankUnit,
+    sort: RankSort,
+    mut tallies: HashMap<i64, UnitTally>,
+    overdue: HashMap<i64, i64>,
+) -> AppResult<Vec<RankRow>> {
     let mut units = units_in_scope(conn, scope, unit)?;
     // Units archived since, but with tickets in the range, still appear.
     let missing: Vec<i64> = tallies
@@ -1072,13 +1252,60 @@ pub fn ranking(
                 settled_in_compound_rate: c.settled_in_compound.rate(),
                 rate_counts: c,
                 overdue: overdue.get(&id).copied().unwrap_or(0),
-                median_first_answer_seconds: t.median_first_answer().all,
-                median_settle_seconds: t.median_settle().all,
+                median_first_answer_seconds: median(&mut t.first_answer),
+                median_settle_seconds: median(&mut t.settle),
             }
         })
         .collect();
     order_ranking(&mut rows, sort);
     Ok(rows)
+}
+
+/// The ranking computed the original way (every history replayed in Rust); the reference for
+/// tests and the benchmark.
+pub fn ranking_from_history(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+    unit: RankUnit,
+    sort: RankSort,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<RankRow>> {
+    let now_ts = now.naive_utc();
+    let unit_of = |community: i64, compound: i64| match unit {
+        RankUnit::Community => community,
+        RankUnit::Compound => compound,
+    };
+    let mut tallies: HashMap<i64, Tally> = HashMap::new();
+    for (t, events) in load_cohort(conn, scope, range)? {
+        tallies
+            .entry(unit_of(t.community_id, t.compound_id))
+            .or_default()
+            .add(&judge(&t, &events, now_ts));
+    }
+    let mut overdue: HashMap<i64, i64> = HashMap::new();
+    for a in load_active(conn, scope)? {
+        if a.is_overdue(now_ts) {
+            *overdue
+                .entry(unit_of(a.community_id, a.compound_id))
+                .or_default() += 1;
+        }
+    }
+    let tallies = tallies
+        .into_iter()
+        .map(|(id, t)| {
+            (
+                id,
+                UnitTally {
+                    tickets: t.tickets,
+                    counts: t.counts,
+                    first_answer: t.first_answer,
+                    settle: t.settle,
+                },
+            )
+        })
+        .collect();
+    rank_units(conn, scope, unit, sort, tallies, overdue)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1229,16 +1456,15 @@ fn opt_minutes(s: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
-pub fn ranking_csv(rows: &[RankRow], unit: RankUnit) -> String {
-    let mut out = String::from(BOM);
-    let unit_label = match unit {
-        RankUnit::Community => "社区",
-        RankUnit::Compound => "小区",
-    };
-    let header: Vec<String> = [
+/// The ranking export's column titles (CSV and XLSX).
+pub fn ranking_headers(unit: RankUnit) -> [&'static str; 11] {
+    [
         "名次",
         "单位ID",
-        unit_label,
+        match unit {
+            RankUnit::Community => "社区",
+            RankUnit::Compound => "小区",
+        },
         "工单数",
         "响应率",
         "解决率",
@@ -1248,9 +1474,14 @@ pub fn ranking_csv(rows: &[RankRow], unit: RankUnit) -> String {
         "首次响应中位时长(分钟)",
         "办结中位时长(分钟)",
     ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+}
+
+pub fn ranking_csv(rows: &[RankRow], unit: RankUnit) -> String {
+    let mut out = String::from(BOM);
+    let header: Vec<String> = ranking_headers(unit)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     csv_line(&mut out, &header);
     for r in rows {
         csv_line(
@@ -1309,16 +1540,6 @@ fn status_zh(s: &str) -> &'static str {
     }
 }
 
-fn local_time(t: Option<NaiveDateTime>) -> String {
-    t.map(|t| {
-        t.and_utc()
-            .with_timezone(&Shanghai)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    })
-    .unwrap_or_default()
-}
-
 /// The same scope and filters as `GET /tickets`, in the export's order; paging fields are ignored.
 fn export_query<'a>(user: &AuthUser, f: &TicketFilter, now: DateTime<Utc>) -> AppResult<Boxed<'a>> {
     let q = crate::service::tickets::query::filtered(user, f, now)?;
@@ -1329,13 +1550,60 @@ fn export_query<'a>(user: &AuthUser, f: &TicketFilter, now: DateTime<Utc>) -> Ap
     })
 }
 
-/// The export: the CSV text and whether it was cut at [`MAX_EXPORT_ROWS`].
-pub fn tickets_csv(
+/// The export's column titles (CSV and XLSX).
+pub const TICKET_EXPORT_HEADERS: [&str; 16] = [
+    "编号",
+    "标题",
+    "状态",
+    "当前层级",
+    "社区",
+    "小区",
+    "类别",
+    "紧急程度",
+    "创建时间",
+    "首次响应时间",
+    "办结时间",
+    "关闭时间",
+    "关闭方式",
+    "评分",
+    "上报次数",
+    "超时",
+];
+
+/// One exported ticket, as the spreadsheet shows it: labels in Chinese, times in Asia/Shanghai.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub reference: String,
+    pub title: String,
+    pub status: &'static str,
+    pub level: &'static str,
+    pub community: String,
+    pub compound: String,
+    pub category: String,
+    pub urgency: &'static str,
+    /// Local (Asia/Shanghai) wall-clock times.
+    pub created_at: NaiveDateTime,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub closed_by: &'static str,
+    pub rating: Option<i32>,
+    pub escalation_count: i32,
+    pub overdue: bool,
+}
+
+fn to_local(t: NaiveDateTime) -> NaiveDateTime {
+    t.and_utc().with_timezone(&Shanghai).naive_local()
+}
+
+/// The caller's tickets with the filters of `GET /tickets`, at most [`MAX_EXPORT_ROWS`], and
+/// whether the list was cut there.
+pub fn export_tickets(
     conn: &mut DbConn,
     user: &AuthUser,
     f: &TicketFilter,
     now: DateTime<Utc>,
-) -> AppResult<(String, bool)> {
+) -> AppResult<(Vec<ExportRow>, bool)> {
     require_stats_role(user)?;
     let mut rows: Vec<ExportTicket> = export_query(user, f, now)?
         .limit(MAX_EXPORT_ROWS as i64 + 1)
@@ -1355,64 +1623,83 @@ pub fn tickets_csv(
         .into_iter()
         .collect();
     let now_ts = now.naive_utc();
+    let out = rows
+        .into_iter()
+        .map(|r| {
+            let active = Status::parse(&r.status).is_some_and(Status::is_active);
+            let overdue = active && (r.overdue || (r.due_at != no_deadline() && r.due_at < now_ts));
+            ExportRow {
+                status: status_zh(&r.status),
+                level: Level::parse(&r.level)
+                    .map(|l| l.label_zh())
+                    .unwrap_or_default(),
+                community: names.get(&r.community_id).cloned().unwrap_or_default(),
+                compound: names.get(&r.compound_id).cloned().unwrap_or_default(),
+                category: cats.get(&r.category_id).cloned().unwrap_or_default(),
+                urgency: if r.urgency == "urgent" {
+                    "紧急"
+                } else {
+                    "一般"
+                },
+                created_at: to_local(r.created_at),
+                acknowledged_at: r.acknowledged_at.map(to_local),
+                resolved_at: r.resolved_at.map(to_local),
+                closed_at: r.closed_at.map(to_local),
+                closed_by: match r.closed_by.as_deref() {
+                    Some("resident") => "居民确认",
+                    Some("system") => "自动关闭",
+                    _ => "",
+                },
+                rating: r.rating,
+                escalation_count: r.escalation_count,
+                overdue,
+                reference: r.reference,
+                title: r.title,
+            }
+        })
+        .collect();
+    Ok((out, truncated))
+}
+
+fn csv_time(t: Option<NaiveDateTime>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// The export: the CSV text and whether it was cut at [`MAX_EXPORT_ROWS`].
+pub fn tickets_csv(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    f: &TicketFilter,
+    now: DateTime<Utc>,
+) -> AppResult<(String, bool)> {
+    let (rows, truncated) = export_tickets(conn, user, f, now)?;
     let mut out = String::from(BOM);
-    let header: Vec<String> = [
-        "编号",
-        "标题",
-        "状态",
-        "当前层级",
-        "社区",
-        "小区",
-        "类别",
-        "紧急程度",
-        "创建时间",
-        "首次响应时间",
-        "办结时间",
-        "关闭时间",
-        "关闭方式",
-        "评分",
-        "上报次数",
-        "超时",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let header: Vec<String> = TICKET_EXPORT_HEADERS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     csv_line(&mut out, &header);
     for r in &rows {
-        let active = Status::parse(&r.status).is_some_and(Status::is_active);
-        let overdue = active && (r.overdue || (r.due_at != no_deadline() && r.due_at < now_ts));
         csv_line(
             &mut out,
             &[
                 r.reference.clone(),
                 r.title.clone(),
-                status_zh(&r.status).to_string(),
-                Level::parse(&r.level)
-                    .map(|l| l.label_zh())
-                    .unwrap_or_default()
-                    .to_string(),
-                names.get(&r.community_id).cloned().unwrap_or_default(),
-                names.get(&r.compound_id).cloned().unwrap_or_default(),
-                cats.get(&r.category_id).cloned().unwrap_or_default(),
-                if r.urgency == "urgent" {
-                    "紧急"
-                } else {
-                    "一般"
-                }
-                .to_string(),
-                local_time(Some(r.created_at)),
-                local_time(r.acknowledged_at),
-                local_time(r.resolved_at),
-                local_time(r.closed_at),
-                match r.closed_by.as_deref() {
-                    Some("resident") => "居民确认",
-                    Some("system") => "自动关闭",
-                    _ => "",
-                }
-                .to_string(),
+                r.status.to_string(),
+                r.level.to_string(),
+                r.community.clone(),
+                r.compound.clone(),
+                r.category.clone(),
+                r.urgency.to_string(),
+                csv_time(Some(r.created_at)),
+                csv_time(r.acknowledged_at),
+                csv_time(r.resolved_at),
+                csv_time(r.closed_at),
+                r.closed_by.to_string(),
                 r.rating.map(|v| v.to_string()).unwrap_or_default(),
                 r.escalation_count.to_string(),
-                if overdue { "是" } else { "否" }.to_string(),
+                if r.overdue { "是" } else { "否" }.to_string(),
             ],
         );
     }
@@ -1458,6 +1745,7 @@ mod tests {
             id: 1,
             status: status.into(),
             level: level.into(),
+            street_id: 1,
             community_id: 2,
             compound_id: 3,
             category_id: 1,

@@ -1,0 +1,233 @@
+//! The stored statistics facts of each ticket (`ticket_stats`, `ticket_stays`; migration
+//! 000006). [`refresh`] rewrites a ticket's facts in the same transaction as each of its timeline
+//! events, so the dashboard aggregates them in SQL instead of replaying every ticket's history;
+//! [`backfill`] computes them for tickets written before the migration (or with an older
+//! [`FACTS_VERSION`]).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{outcome, pair_events, secs, Outcome, StatEvent, StatTicket, HISTORY_ACTIONS};
+use crate::db::models::TicketRow;
+use crate::db::schema::{ticket_events, ticket_stats, ticket_stays, tickets};
+use crate::db::{write_tx, DbConn};
+use crate::error::AppResult;
+
+/// Bump when the rules in `outcome` change: [`backfill`] then recomputes every row.
+pub const FACTS_VERSION: i32 = 1;
+/// Tickets per back-fill transaction.
+const BACKFILL_BATCH: i64 = 1_000;
+/// Rows per INSERT statement (SQLite allows 32,766 parameters; 17 columns × 500 stays below).
+const INSERT_CHUNK: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Insertable, Queryable, Selectable)]
+#[diesel(table_name = ticket_stats)]
+pub struct StatsRow {
+    pub ticket_id: i64,
+    pub version: i32,
+    pub street_id: i64,
+    pub community_id: i64,
+    pub compound_id: i64,
+    pub category_id: i64,
+    pub created_at: NaiveDateTime,
+    pub status: String,
+    pub level: String,
+    pub went_up: bool,
+    pub rating: Option<i32>,
+    pub response: Option<bool>,
+    pub response_due: Option<NaiveDateTime>,
+    pub resolution: Option<bool>,
+    pub resolution_due: Option<NaiveDateTime>,
+    pub first_answer_secs: Option<i64>,
+    pub settle_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable, Queryable, Selectable)]
+#[diesel(table_name = ticket_stays)]
+pub struct StayRow {
+    pub ticket_id: i64,
+    pub seq: i32,
+    pub street_id: i64,
+    pub community_id: i64,
+    pub created_at: NaiveDateTime,
+    pub level: String,
+    pub answer_secs: i64,
+    pub settle_secs: Option<i64>,
+}
+
+impl From<&TicketRow> for StatTicket {
+    fn from(t: &TicketRow) -> Self {
+        StatTicket {
+            id: t.id,
+            status: t.status.clone(),
+            level: t.level.clone(),
+            street_id: t.street_id,
+            community_id: t.community_id,
+            compound_id: t.compound_id,
+            category_id: t.category_id,
+            escalation_count: t.escalation_count,
+            rating: t.rating,
+            level_entered_at: t.level_entered_at,
+            ack_due_at: t.ack_due_at,
+            resolve_due_at: t.resolve_due_at,
+            paused_at: t.paused_at,
+            created_at: t.created_at,
+            acknowledged_at: t.acknowledged_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+        }
+    }
+}
+
+/// The rows stored for one ticket: its facts and its answered stays.
+pub fn rows_for(t: &StatTicket, o: &Outcome) -> (StatsRow, Vec<StayRow>) {
+    let row = StatsRow {
+        ticket_id: t.id,
+        version: FACTS_VERSION,
+        street_id: t.street_id,
+        community_id: t.community_id,
+        compound_id: t.compound_id,
+        category_id: t.category_id,
+        created_at: t.created_at,
+        status: t.status.clone(),
+        level: t.level.clone(),
+        went_up: t.escalation_count > 0,
+        rating: t.rating,
+        response: o.response,
+        response_due: o.response_due,
+        resolution: o.resolution,
+        resolution_due: o.resolution_due,
+        first_answer_secs: o.first_answer_secs,
+        settle_secs: o.settle_secs,
+    };
+    let stays = o
+        .visits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            Some(StayRow {
+                ticket_id: t.id,
+                seq: i32::try_from(i).ok()?,
+                street_id: t.street_id,
+                community_id: t.community_id,
+                created_at: t.created_at,
+                level: v.level.as_str().into(),
+                answer_secs: secs(v.arrived, v.answered?),
+                settle_secs: v.resolved.map(|r| secs(v.arrived, r)),
+            })
+        })
+        .collect();
+    (row, stays)
+}
+
+fn history(conn: &mut DbConn, ticket_id: i64) -> AppResult<Vec<StatEvent>> {
+    Ok(ticket_events::table
+        .filter(ticket_events::ticket_id.eq(ticket_id))
+        .filter(ticket_events::action.eq_any(HISTORY_ACTIONS))
+        .order(ticket_events::id.asc())
+        .select(StatEvent::as_select())
+        .load(conn)?)
+}
+
+fn replace(conn: &mut DbConn, ids: &[i64], rows: &[StatsRow], stays: &[StayRow]) -> AppResult<()> {
+    diesel::delete(ticket_stays::table.filter(ticket_stays::ticket_id.eq_any(ids)))
+        .execute(conn)?;
+    diesel::delete(ticket_stats::table.filter(ticket_stats::ticket_id.eq_any(ids)))
+        .execute(conn)?;
+    // Multi-row INSERTs go to the backend's own connection (MultiConnection has no batch insert).
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let q = diesel::insert_into(ticket_stats::table).values(chunk);
+        match conn {
+            DbConn::Sqlite(c) => q.execute(c)?,
+            DbConn::Pg(c) => q.execute(c)?,
+        };
+    }
+    for chunk in stays.chunks(INSERT_CHUNK) {
+        let q = diesel::insert_into(ticket_stays::table).values(chunk);
+        match conn {
+            DbConn::Sqlite(c) => q.execute(c)?,
+            DbConn::Pg(c) => q.execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Rewrites the facts of `t` (as just written) from its state and its whole history. Called by
+/// `tickets::record` after every event, inside the transaction that wrote the ticket and the
+/// event, so the facts can never disagree with what they describe.
+pub fn refresh(conn: &mut DbConn, t: &TicketRow) -> AppResult<()> {
+    let st = StatTicket::from(t);
+    let events = history(conn, t.id)?;
+    let (row, stays) = rows_for(&st, &outcome(&st, &events));
+    replace(conn, &[t.id], &[row], &stays)
+}
+
+/// Computes the facts of every ticket that has none (or older ones), in batches of 1,000 tickets
+/// per transaction. Cheap when there is nothing to do (two counts). Returns how many tickets it
+/// computed.
+pub fn backfill(conn: &mut DbConn) -> AppResult<usize> {
+    let all: i64 = tickets::table.count().get_result(conn)?;
+    let current: i64 = ticket_stats::table
+        .filter(ticket_stats::version.eq(FACTS_VERSION))
+        .count()
+        .get_result(conn)?;
+    if all == current {
+        return Ok(0);
+    }
+    let mut after = 0i64;
+    let mut done = 0usize;
+    loop {
+        let batch = write_tx(conn, |c| -> AppResult<Option<(i64, usize)>> {
+            let ids: Vec<i64> = tickets::table
+                .filter(tickets::id.gt(after))
+                .order(tickets::id.asc())
+                .limit(BACKFILL_BATCH)
+                .select(tickets::id)
+                .load(c)?;
+            let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
+                return Ok(None);
+            };
+            let fresh: Vec<i64> = ticket_stats::table
+                .filter(ticket_stats::ticket_id.between(first, last))
+                .filter(ticket_stats::version.eq(FACTS_VERSION))
+                .select(ticket_stats::ticket_id)
+                .load(c)?;
+            let fresh: std::collections::HashSet<i64> = fresh.into_iter().collect();
+            let todo: Vec<i64> = ids.into_iter().filter(|i| !fresh.contains(i)).collect();
+            if todo.is_empty() {
+                return Ok(Some((last, 0)));
+            }
+            let rows: Vec<StatTicket> = tickets::table
+                .filter(tickets::id.eq_any(&todo))
+                .order(tickets::id.asc())
+                .select(StatTicket::as_select())
+                .load(c)?;
+            let events: Vec<StatEvent> = ticket_events::table
+                .filter(ticket_events::ticket_id.eq_any(&todo))
+                .filter(ticket_events::action.eq_any(HISTORY_ACTIONS))
+                .order((ticket_events::ticket_id.asc(), ticket_events::id.asc()))
+                .select(StatEvent::as_select())
+                .load(c)?;
+            let mut stats = Vec::with_capacity(rows.len());
+            let mut stays = Vec::new();
+            for (t, ev) in pair_events(rows, events) {
+                let (row, s) = rows_for(&t, &outcome(&t, &ev));
+                stats.push(row);
+                stays.extend(s);
+            }
+            replace(c, &todo, &stats, &stays)?;
+            Ok(Some((last, stats.len())))
+        })?;
+        match batch {
+            Some((last, n)) => {
+                after = last;
+                done += n;
+            }
+            None => break,
+        }
+    }
+    if done > 0 {
+        tracing::info!(tickets = done, "statistics facts back-filled");
+    }
+    Ok(done)
+}
