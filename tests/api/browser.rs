@@ -588,6 +588,20 @@ async fn a_request_travels_from_a_phone_to_the_dashboard() {
         .await;
     assert_eq!(summary["tickets"], 2, "{summary}");
     assert_eq!(summary["satisfaction_rate"], 1.0, "{summary}");
+    // Every export downloads (the contents are checked by the stats API tests).
+    for button in [
+        "#export-tickets-csv",
+        "#export-tickets-xlsx",
+        "#export-ranking-csv",
+        "#export-ranking-xlsx",
+    ] {
+        b.js("(document.getElementById('toast')?.remove(), true)")
+            .await;
+        b.click(button).await;
+        let ext = button.rsplit('-').next().unwrap_or_default();
+        b.wait_text("#toast", |t| t.starts_with("已下载") && t.ends_with(ext))
+            .await;
+    }
     b.click("#wall").await;
     b.wait_js("wall mode", "document.body.classList.contains('wall')")
         .await;

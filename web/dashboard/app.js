@@ -975,11 +975,7 @@ async function download(btn, path, filename) {
       toast('已下载 ' + filename);
     }
   } catch (e) {
-    if (e.status === 404 && path.includes('.xlsx')) {
-      toast('XLSX 导出暂不可用（服务器尚未提供该接口），请先使用 CSV', 'error');
-    } else {
-      toast('导出失败：' + errorText(e), 'error');
-    }
+    toast('导出失败：' + errorText(e), 'error');
   } finally {
     btn.disabled = false;
   }
