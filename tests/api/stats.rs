@@ -18,6 +18,7 @@ both_backends!(
     each_role_sees_its_own_scope_and_no_more,
     stored_facts_give_the_numbers_of_replayed_histories,
     exports_download_as_xlsx_workbooks,
+    the_overdue_list_puts_the_longest_overdue_first,
 );
 
 fn local(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Utc> {
@@ -141,7 +142,7 @@ async fn history(app: &TestApp, d: &Dash) -> History {
     let c2p1 = d.token("yc-c2-p1");
     let res = d.resident.clone();
 
-    app.clock.set(local(2026, 11, 23, 9, 0, 0));
+    app.clock.set(nov30(9, 0));
     let t6 = new_ticket(app, d, a, cat0, "normal", "T6").await;
     ok(
         app,
@@ -754,4 +755,53 @@ async fn exports_download_as_xlsx_workbooks(app: TestApp) {
         let (s, _) = app.get(path, Some(&compound)).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
     }
+}
+
+/// Several overdue tickets: the one whose deadline passed first leads, and closed tickets (whose
+/// old deadlines are also in the past) are not listed.
+async fn the_overdue_list_puts_the_longest_overdue_first(app: TestApp) {
+    // A Monday morning, so that each arrival starts its own clock (at night they would all
+    // start at 08:30 the next working day).
+    app.clock.set(nov30(9, 0));
+    let w = crate::tickets::world(&app).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let t = crate::tickets::create(&app, &w, &format!("超时排序{i}")).await;
+        ids.push(t["id"].as_i64().expect("id"));
+        app.advance(chrono::Duration::minutes(4));
+    }
+    // A fourth, answered and closed before its deadline: never overdue.
+    let done = crate::tickets::create(&app, &w, "已完成").await;
+    let done_id = done["id"].as_i64().expect("id");
+    let secretary = app.login_staff("yc-c1-p1").await;
+    for (action, body) in [
+        ("acknowledge", json!({})),
+        ("resolve", json!({"note": "已修好"})),
+    ] {
+        let (s, v) = act(&app, &secretary, done_id, action, body).await;
+        assert_eq!(s, StatusCode::OK, "{action}: {v}");
+    }
+    let resident = app.login_resident("13800000001").await;
+    let (s, v) = act(&app, &resident, done_id, "confirm", json!({"rating": 5})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // Two weeks on, every answer clock has run out (nobody swept: the deadline alone counts).
+    app.advance(chrono::Duration::days(14));
+    let street = app.login_staff("yc-street").await;
+    let v = get_ok(&app, "/api/v1/stats/overdue", &street).await;
+    assert_eq!(v["total"], 3, "{v}");
+    let listed: Vec<i64> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(listed, ids, "oldest deadline first");
+    let dues: Vec<&str> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["due_at"].as_str().expect("due_at"))
+        .collect();
+    assert!(dues.windows(2).all(|p| p[0] < p[1]), "{dues:?}");
 }

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -1361,10 +1363,20 @@ pub fn overdue_list(
     let now_ts = now.naive_utc();
     let q = || {
         scoped(scope)
-            .filter(tickets::status.eq_any(ACTIVE))
+            // Literal, not bound: SQLite uses a partial index (`tickets_active_*`, WHERE status
+            // IN ('open', 'acknowledged')) only when it can see the query implies its WHERE.
+            .filter(sql::<Bool>("tickets.status IN ('open', 'acknowledged')"))
             .filter(tickets::overdue.eq(true).or(tickets::due_at.lt(now_ts)))
     };
-    let total: i64 = q().count().get_result(conn)?;
+    // The overdue set is small next to the scope: read it from the partial index, sort it here
+    // and fetch the rows of the first page. Asking SQLite for `ORDER BY due_at LIMIT n` makes it
+    // walk the whole scope in due order (closed tickets included) instead.
+    let mut hits: Vec<(i64, NaiveDateTime)> =
+        q().select((tickets::id, tickets::due_at)).load(conn)?;
+    let total = i64::try_from(hits.len()).unwrap_or(i64::MAX);
+    hits.sort_unstable_by_key(|&(id, due)| (due, id));
+    hits.truncate(usize::try_from(OVERDUE_LIST_LIMIT).unwrap_or(usize::MAX));
+    let page: Vec<i64> = hits.iter().map(|&(id, _)| id).collect();
     type Row = (
         i64,
         String,
@@ -1376,9 +1388,9 @@ pub fn overdue_list(
         NaiveDateTime,
         i32,
     );
-    let rows: Vec<Row> = q()
+    let rows: Vec<Row> = tickets::table
+        .filter(tickets::id.eq_any(&page))
         .order((tickets::due_at.asc(), tickets::id.asc()))
-        .limit(OVERDUE_LIST_LIMIT)
         .select((
             tickets::id,
             tickets::reference,
