@@ -142,7 +142,7 @@ async fn history(app: &TestApp, d: &Dash) -> History {
     let c2p1 = d.token("yc-c2-p1");
     let res = d.resident.clone();
 
-    app.clock.set(nov30(9, 0));
+    app.clock.set(local(2026, 11, 23, 9, 0, 0));
     let t6 = new_ticket(app, d, a, cat0, "normal", "T6").await;
     ok(
         app,
