@@ -9,13 +9,21 @@ use std::time::Duration;
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+both_backends!(a_request_travels_from_a_phone_to_the_dashboard);
 
 const WAIT: Duration = Duration::from_secs(15);
 
 pub struct Browser {
     pub client: Client,
     driver: Child,
+    /// Only one run writes docs/screenshots/ (the backends run in parallel).
+    pub screenshots: bool,
 }
 
 impl Drop for Browser {
@@ -119,7 +127,11 @@ impl Browser {
             .connect(&url)
             .await
             .expect("WebDriver session");
-        let mut b = Browser { client, driver };
+        let mut b = Browser {
+            client,
+            driver,
+            screenshots: true,
+        };
         b.resize(width, height).await;
         b.client.goto("about:blank").await.expect("blank");
         Some(b)
@@ -268,6 +280,9 @@ impl Browser {
 
     /// Saves a PNG of the viewport to docs/screenshots/NAME.png.
     pub async fn screenshot(&self, name: &str) {
+        if !self.screenshots {
+            return;
+        }
         // Let countdowns tick and images decode so the picture shows the settled page.
         tokio::time::sleep(Duration::from_millis(300)).await;
         // A passing toast would cover what the picture is meant to show.
@@ -334,14 +349,16 @@ fn assert_no_page_errors(errors: Vec<String>, page: &str) {
 /// SMS code, submits a request with a photo; the compound secretary sees it arrive, acknowledges
 /// and calls it up; the community secretary resolves it; the resident confirms with 5 stars; the
 /// street dashboard shows the numbers that follow.
-#[actix_web::test]
-async fn a_request_travels_from_a_phone_to_the_dashboard() {
-    let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await else {
-        return;
-    };
+async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     let Some(mut b) = Browser::start(375, 667).await else {
         return;
     };
+    b.screenshots = app
+        .settings
+        .database
+        .url
+        .expose_secret()
+        .starts_with("sqlite");
     let seed = app.seed();
     let compound = &seed["compounds"][0];
     let compound_id = compound["id"].as_i64().expect("compound id");
