@@ -97,7 +97,7 @@ export function todayBeijing(offsetDays = 0) {
   return new Intl.DateTimeFormat('en-CA', { timeZone: TZ }).format(d);
 }
 
-/// "2小时15分" / "已超时 1天3小时" from seconds (negative = past due).
+/// "2小时15分" from seconds (the sign is ignored).
 export function fmtDuration(seconds) {
   const s = Math.abs(Math.round(seconds));
   const d = Math.floor(s / 86400);
@@ -107,11 +107,6 @@ export function fmtDuration(seconds) {
   if (hr > 0) return `${hr}小时${m}分`;
   if (m > 0) return `${m}分`;
   return `${s}秒`;
-}
-
-export function countdownText(dueAt, now = Date.now()) {
-  const left = (new Date(dueAt).getTime() - now) / 1000;
-  return left >= 0 ? `剩余 ${fmtDuration(left)}` : `已超时 ${fmtDuration(left)}`;
 }
 
 export const LEVEL_ZH = { compound: '小区党支部', community: '社区党支部', street: '街道党工委' };
