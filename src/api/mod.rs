@@ -5,6 +5,7 @@ pub mod auth;
 pub mod categories;
 pub mod health;
 pub mod me;
+pub mod meta;
 pub mod notifications;
 pub mod org;
 pub mod sla;
@@ -26,7 +27,7 @@ use crate::error::{self, AppError};
     ),
     paths(
         health::healthz, health::readyz,
-        auth::request_otp, auth::login, auth::refresh, auth::logout, me::me,
+        auth::request_otp, auth::login, auth::refresh, auth::logout, me::me, meta::get_labels,
         org::tree, org::create, org::update,
         users::create, users::list, users::get_one, users::update,
         categories::list, categories::create, categories::update,
@@ -50,6 +51,7 @@ use crate::error::{self, AppError};
         (name = "sla", description = "SLA policies and the working calendar"),
         (name = "stats", description = "The street committee's dashboard: rates, trends, rankings, exports (docs/metrics.md)"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "meta", description = "The zh-CN labels of every closed set of values"),
         (name = "notifications", description = "In-app inbox, notification settings, the outbox (admin), unit robots"),
     )
 )]
@@ -99,6 +101,7 @@ pub fn configure_v1(cfg: &mut web::ServiceConfig) {
         .service(auth::refresh)
         .service(auth::logout)
         .service(me::me)
+        .service(meta::get_labels)
         .service(org::tree)
         .service(org::create)
         .service(org::update)

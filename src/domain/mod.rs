@@ -5,5 +5,6 @@ pub mod clock;
 pub mod org;
 pub mod role;
 pub mod sla;
+pub mod text_enum;
 pub mod ticket;
 pub mod validate;

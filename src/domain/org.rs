@@ -1,37 +1,16 @@
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use crate::text_enum;
 
-/// The four kinds of unit in the org tree, top to bottom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrgKind {
-    Street,
-    Community,
-    Compound,
-    Building,
+text_enum! {
+    /// The four kinds of unit in the org tree, top to bottom.
+    pub enum OrgKind {
+        Street = ("street", "街道"),
+        Community = ("community", "社区"),
+        Compound = ("compound", "小区"),
+        Building = ("building", "楼栋"),
+    }
 }
 
 impl OrgKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrgKind::Street => "street",
-            OrgKind::Community => "community",
-            OrgKind::Compound => "compound",
-            OrgKind::Building => "building",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<OrgKind> {
-        [
-            OrgKind::Street,
-            OrgKind::Community,
-            OrgKind::Compound,
-            OrgKind::Building,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-
     /// The kind a unit of this kind hangs under.
     pub fn parent_kind(self) -> Option<OrgKind> {
         match self {
@@ -39,15 +18,6 @@ impl OrgKind {
             OrgKind::Community => Some(OrgKind::Street),
             OrgKind::Compound => Some(OrgKind::Community),
             OrgKind::Building => Some(OrgKind::Compound),
-        }
-    }
-
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            OrgKind::Street => "街道",
-            OrgKind::Community => "社区",
-            OrgKind::Compound => "小区",
-            OrgKind::Building => "楼栋",
         }
     }
 }

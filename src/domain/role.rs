@@ -1,42 +1,18 @@
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 use super::org::OrgKind;
+use crate::text_enum;
 
-/// What a user is in the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Resident,
-    CompoundStaff,
-    CommunityStaff,
-    StreetStaff,
-    Admin,
+text_enum! {
+    /// What a user is in the chain.
+    pub enum Role {
+        Resident = ("resident", "居民"),
+        CompoundStaff = ("compound_staff", "小区党支部"),
+        CommunityStaff = ("community_staff", "社区党支部"),
+        StreetStaff = ("street_staff", "街党工委"),
+        Admin = ("admin", "管理员"),
+    }
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Resident,
-        Role::CompoundStaff,
-        Role::CommunityStaff,
-        Role::StreetStaff,
-        Role::Admin,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Resident => "resident",
-            Role::CompoundStaff => "compound_staff",
-            Role::CommunityStaff => "community_staff",
-            Role::StreetStaff => "street_staff",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
     /// The org unit kind a staff account of this role is bound to.
     pub fn unit_kind(self) -> Option<OrgKind> {
         match self {
@@ -49,17 +25,6 @@ impl Role {
 
     pub fn is_staff(self) -> bool {
         self.unit_kind().is_some()
-    }
-
-    /// Display name in Chinese.
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            Role::Resident => "居民",
-            Role::CompoundStaff => "小区党支部",
-            Role::CommunityStaff => "社区党支部",
-            Role::StreetStaff => "街党工委",
-            Role::Admin => "管理员",
-        }
     }
 }
 

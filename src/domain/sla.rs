@@ -23,14 +23,14 @@ pub const DEFAULT_PAUSE_CAP: Duration = Duration::minutes(3 * WORKING_DAY_MINUTE
 /// The warning never comes earlier than this before the deadline, however long the clock.
 const WARN_LEAD_CAP: Duration = Duration::hours(1);
 
-/// Which clock a policy's minutes run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ClockKind {
-    /// Only working time counts (normal tickets).
-    Working,
-    /// Every minute counts, day and night (urgent tickets).
-    Calendar,
+crate::text_enum! {
+    /// Which clock a policy's minutes run on.
+    pub enum ClockKind {
+        /// Only working time counts (normal tickets).
+        Working = ("working", "工作时间"),
+        /// Every minute counts, day and night (urgent tickets).
+        Calendar = ("calendar", "自然时间"),
+    }
 }
 
 /// How long a ticket of some level (and optionally category and urgency) may wait.

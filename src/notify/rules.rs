@@ -21,28 +21,13 @@ pub const ALL_KINDS: [&str; 15] = [
     "assigned",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Channel {
-    InApp,
-    Sms,
-    Email,
-    Wecom,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::InApp => "inapp",
-            Channel::Sms => "sms",
-            Channel::Email => "email",
-            Channel::Wecom => "wecom",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Channel> {
-        [Channel::InApp, Channel::Sms, Channel::Email, Channel::Wecom]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+crate::text_enum! {
+    /// How a notification reaches its recipient.
+    pub enum Channel {
+        InApp = ("inapp", "站内消息"),
+        Sms = ("sms", "短信"),
+        Email = ("email", "邮件"),
+        Wecom = ("wecom", "企业微信"),
     }
 }
 

@@ -1,0 +1,101 @@
+//! What the pages need to speak the domain's words: the zh-CN labels of every closed set.
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, http::header, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::org::OrgKind;
+use crate::domain::role::Role;
+use crate::domain::text_enum::TextEnum;
+use crate::domain::ticket::{
+    Action, ClosedBy, EscalationReason, EventKind, Level, Status, SystemReason, Urgency,
+};
+use crate::notify::rules::Channel;
+
+/// `{value: label}` for one closed set.
+pub type LabelMap = BTreeMap<&'static str, &'static str>;
+
+/// The zh-CN label of every value the API sends, one map per closed set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Labels {
+    /// Ticket statuses (`status`).
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub status: LabelMap,
+    /// Accountable levels (`level`, `level_after`).
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub level: LabelMap,
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub urgency: LabelMap,
+    /// The actions of `POST /tickets/{id}/{action}` and `allowed_actions`.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub action: LabelMap,
+    /// Timeline entries (`action` of `GET /tickets/{id}/events`).
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub event_kind: LabelMap,
+    /// Why a level called a ticket up (`reason` of an escalate).
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub escalation_reason: LabelMap,
+    /// Coded reasons the system writes on timeline entries.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub system_reason: LabelMap,
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub closed_by: LabelMap,
+    /// Account roles; `system` is the sweeper's entries.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub role: LabelMap,
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub org_kind: LabelMap,
+    /// Notification channels.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub channel: LabelMap,
+}
+
+fn map<T: TextEnum>() -> LabelMap {
+    T::labels().into_iter().collect()
+}
+
+pub fn labels() -> Labels {
+    let mut role = map::<Role>();
+    role.insert("system", "系统");
+    Labels {
+        status: map::<Status>(),
+        level: map::<Level>(),
+        urgency: map::<Urgency>(),
+        action: map::<Action>(),
+        event_kind: map::<EventKind>(),
+        escalation_reason: map::<EscalationReason>(),
+        system_reason: map::<SystemReason>(),
+        closed_by: map::<ClosedBy>(),
+        role,
+        org_kind: map::<OrgKind>(),
+        channel: map::<Channel>(),
+    }
+}
+
+/// The zh-CN labels of every closed set (public; the pages load it once).
+#[utoipa::path(tag = "meta", responses((status = 200, body = Labels)))]
+#[get("/meta/labels")]
+pub async fn get_labels() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(labels())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_has_a_label_and_the_seed_words_are_used() {
+        let l = labels();
+        assert_eq!(l.status.len(), Status::ALL.len());
+        assert_eq!(l.event_kind.len(), EventKind::ALL.len());
+        assert!(l.status.values().all(|v| !v.is_empty()));
+        assert_eq!(l.level["street"], "街党工委");
+        assert_eq!(l.level["compound"], "小区党支部");
+        assert_eq!(l.level["community"], "社区党支部");
+        assert_eq!(l.action["dispute"], l.event_kind["dispute"]);
+    }
+}
