@@ -25,6 +25,8 @@ use diesel::prelude::*;
 use huying::db::models::{NewTicketEvent, TicketRow};
 use huying::db::schema::{ticket_events, tickets};
 use huying::db::{round_ts, write_tx, Db, DbConn};
+use huying::domain::role::ActorRole;
+use huying::domain::ticket::{ClosedBy, EventKind, Level, Status};
 use huying::service::sla::SlaEngine;
 use huying::service::stats::{self, RankSort, RankUnit, StatsScope};
 use rand::rngs::StdRng;
@@ -107,7 +109,7 @@ fn history_of(t: &TicketRow) -> Vec<Event> {
         out.push(("resolve", level, level, r));
     }
     if let Some(c) = t.closed_at {
-        let action = if t.closed_by.as_deref() == Some("resident") {
+        let action = if t.closed_by == Some(ClosedBy::Resident) {
             "confirm"
         } else {
             "auto_close"
@@ -142,12 +144,12 @@ fn insert(conn: &mut DbConn, rows: &[TicketRow]) -> anyhow::Result<usize> {
                 events.push(NewTicketEvent {
                     ticket_id: id,
                     actor_id: None,
-                    actor_role: "system".into(),
-                    action: action.into(),
-                    level: level.into(),
-                    status_before: status.map(str::to_string),
-                    status_after: status_after.into(),
-                    level_after: level_after.into(),
+                    actor_role: ActorRole::System,
+                    action: EventKind::parse(action).expect("event kind"),
+                    level: Level::parse(level).expect("level"),
+                    status_before: status.map(|s| Status::parse(s).expect("status")),
+                    status_after: Status::parse(status_after).expect("status"),
+                    level_after: Level::parse(level_after).expect("level"),
                     reason: None,
                     note: None,
                     internal: false,

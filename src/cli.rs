@@ -56,7 +56,7 @@ pub struct DemoData {
 fn unit(r: &crate::db::models::OrgUnitRow) -> DemoUnit {
     DemoUnit {
         id: r.id,
-        kind: OrgKind::parse(&r.kind).unwrap_or(OrgKind::Building),
+        kind: r.kind,
         name: r.name.clone(),
         parent_id: r.parent_id,
         code: r.code.clone(),

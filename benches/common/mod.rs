@@ -10,10 +10,9 @@ use huying::config::{Settings, SmsProviderKind};
 use huying::db::models::{NewTicketEvent, TicketRow};
 use huying::db::schema::{ticket_events, tickets};
 use huying::db::{write_tx, DbConn};
-use huying::domain::role::Role;
-use huying::domain::ticket::{Level, Status, Urgency};
+use huying::domain::role::{ActorRole, Role};
+use huying::domain::ticket::{ClosedBy, Deadlines, EventKind, Level, Status, Urgency};
 use huying::service::sla::SlaEngine;
-use huying::service::tickets::set_schedule;
 use huying::service::users::{self, CreateUser};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -270,14 +269,14 @@ pub fn make_ticket(
             "YC-{}-B{i:07}",
             (created + Duration::hours(8)).format("%Y%m%d")
         ),
-        status: status.as_str().into(),
-        level: level.as_str().into(),
+        status,
+        level,
         street_id: street.street_id,
         community_id: *community_id,
         compound_id: *compound_id,
         building_id,
         category_id,
-        urgency: urgency.as_str().into(),
+        urgency,
         title: title.into(),
         description: format!(
             "{title}，已经持续好几天了，影响居民正常生活，请尽快安排人员处理。（压测数据 #{i}）"
@@ -348,16 +347,18 @@ pub fn make_ticket(
                     t.updated_at = closed;
                     t.version += 1;
                     if rng.gen_bool(0.8) {
-                        t.closed_by = Some("resident".into());
+                        t.closed_by = Some(ClosedBy::Resident);
                         t.rating = Some(rng.gen_range(3..=5));
                     } else {
-                        t.closed_by = Some("system".into());
+                        t.closed_by = Some(ClosedBy::System);
                     }
                 }
             }
         }
     }
-    set_schedule(&mut t, sla);
+    let mut domain = t.to_domain();
+    domain.schedule(sla);
+    t.set_state(&domain);
     t
 }
 
@@ -380,12 +381,12 @@ pub fn insert_batch(conn: &mut DbConn, rows: &[TicketRow]) -> anyhow::Result<()>
             .map(|(t, id)| NewTicketEvent {
                 ticket_id: id,
                 actor_id: Some(t.resident_id),
-                actor_role: "resident".into(),
-                action: "create".into(),
-                level: "compound".into(),
+                actor_role: ActorRole::Resident,
+                action: EventKind::Create,
+                level: Level::Compound,
                 status_before: None,
-                status_after: "open".into(),
-                level_after: "compound".into(),
+                status_after: Status::Open,
+                level_after: Level::Compound,
                 reason: None,
                 note: None,
                 internal: false,

@@ -84,7 +84,7 @@ pub async fn upload(
     let id = id.into_inner();
     let u = user.clone();
     let (ticket, relation) = state.db.run(move |c| svc::load_visible(c, &u, id)).await?;
-    let status = Status::parse(&ticket.status).unwrap_or(Status::Closed);
+    let status = ticket.status;
     let may = match relation {
         Relation::Owner => matches!(
             status,

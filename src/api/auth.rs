@@ -4,7 +4,6 @@ use utoipa::ToSchema;
 
 use crate::auth::tokens::random_token;
 use crate::db::models::UserRow;
-use crate::domain::role::Role;
 use crate::domain::validate::Phone;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::auth::{self as svc, OtpCheck, RefreshOutcome};
@@ -106,8 +105,7 @@ async fn issue(
 ) -> AppResult<TokenResponse> {
     let cfg = state.settings.auth.clone();
     let now = crate::db::round_ts(state.clock.now());
-    let role =
-        Role::parse(&user.role).ok_or_else(|| AppError::Internal(anyhow::anyhow!("bad role")))?;
+    let role = user.role;
     let access = state
         .jwt
         .issue(user.id, role, state.clock.now(), cfg.access_ttl_secs)?;

@@ -7,7 +7,7 @@ use crate::domain::ticket::Action;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::tickets::query::{self, TicketFilter};
 use crate::service::tickets::view::{self, EventView, TicketView};
-use crate::service::tickets::{self as svc, ActionRequest, CreateTicket, Created, Outcome};
+use crate::service::tickets::{self as svc, Acted, ActionRequest, CreateTicket, Created};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -69,7 +69,7 @@ pub async fn create(
 ) -> AppResult<HttpResponse> {
     let key = idempotency_key(&req)?;
     let input = body.into_inner();
-    svc::precheck_create(&input)?;
+    svc::input::check_call(&input)?;
     let mut attempt = 0;
     let (row, replayed) = loop {
         attempt += 1;
@@ -231,8 +231,8 @@ pub async fn act(
         .write(move |c| svc::act(c, &u, id, action, &body, &sla, now))
         .await?;
     let (row, phone) = match outcome {
-        Outcome::Ticket(t) => (t, None),
-        Outcome::Phone(t, p) => (t, Some(p)),
+        Acted::Ticket(t) => (t, None),
+        Acted::Phone(t, p) => (t, Some(p)),
     };
     let ticket = state
         .db

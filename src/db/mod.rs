@@ -1,8 +1,10 @@
 //! Database access: one diesel code path over SQLite and PostgreSQL.
 
+pub mod claim;
 pub mod models;
 pub mod notify_schema;
 pub mod schema;
+pub mod types;
 
 use std::time::Duration;
 

@@ -4,12 +4,16 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::*;
+use crate::domain::ids::{TicketId, UnitId, UserId};
+use crate::domain::org::OrgKind;
+use crate::domain::role::{ActorRole, Role};
+use crate::domain::ticket::{ClosedBy, EventKind, Level, Status, Ticket, Urgency};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = org_units)]
 pub struct OrgUnitRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: OrgKind,
     pub parent_id: Option<i64>,
     pub code: Option<String>,
     pub name: String,
@@ -21,7 +25,7 @@ pub struct OrgUnitRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = org_units)]
 pub struct NewOrgUnit<'a> {
-    pub kind: &'a str,
+    pub kind: OrgKind,
     pub parent_id: Option<i64>,
     pub code: Option<&'a str>,
     pub name: &'a str,
@@ -33,7 +37,7 @@ pub struct NewOrgUnit<'a> {
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: i64,
-    pub role: String,
+    pub role: Role,
     pub username: Option<String>,
     pub phone: Option<String>,
     pub display_name: String,
@@ -61,7 +65,7 @@ impl std::fmt::Debug for UserRow {
 #[derive(Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
-    pub role: &'a str,
+    pub role: Role,
     pub username: Option<&'a str>,
     pub phone: Option<&'a str>,
     pub display_name: &'a str,
@@ -123,14 +127,14 @@ pub struct TicketRow {
     #[diesel(skip_insertion)]
     pub id: i64,
     pub reference: String,
-    pub status: String,
-    pub level: String,
+    pub status: Status,
+    pub level: Level,
     pub street_id: i64,
     pub community_id: i64,
     pub compound_id: i64,
     pub building_id: Option<i64>,
     pub category_id: i64,
-    pub urgency: String,
+    pub urgency: Urgency,
     pub title: String,
     pub description: String,
     pub location_text: Option<String>,
@@ -144,7 +148,7 @@ pub struct TicketRow {
     pub declined_at: Option<NaiveDateTime>,
     pub rating: Option<i32>,
     pub rating_comment: Option<String>,
-    pub closed_by: Option<String>,
+    pub closed_by: Option<ClosedBy>,
     pub escalation_count: i32,
     pub disputes_at_level: i32,
     pub returned_by_community: bool,
@@ -174,12 +178,12 @@ pub struct TicketEventRow {
     pub id: i64,
     pub ticket_id: i64,
     pub actor_id: Option<i64>,
-    pub actor_role: String,
-    pub action: String,
-    pub level: String,
-    pub status_before: Option<String>,
-    pub status_after: String,
-    pub level_after: String,
+    pub actor_role: ActorRole,
+    pub action: EventKind,
+    pub level: Level,
+    pub status_before: Option<Status>,
+    pub status_after: Status,
+    pub level_after: Level,
     pub reason: Option<String>,
     pub note: Option<String>,
     pub internal: bool,
@@ -191,12 +195,12 @@ pub struct TicketEventRow {
 pub struct NewTicketEvent {
     pub ticket_id: i64,
     pub actor_id: Option<i64>,
-    pub actor_role: String,
-    pub action: String,
-    pub level: String,
-    pub status_before: Option<String>,
-    pub status_after: String,
-    pub level_after: String,
+    pub actor_role: ActorRole,
+    pub action: EventKind,
+    pub level: Level,
+    pub status_before: Option<Status>,
+    pub status_after: Status,
+    pub level_after: Level,
     pub reason: Option<String>,
     pub note: Option<String>,
     pub internal: bool,
@@ -214,4 +218,149 @@ pub struct AttachmentRow {
     pub content_type: String,
     pub size_bytes: i64,
     pub created_at: NaiveDateTime,
+}
+
+/// What people wrote into a ticket and the rules never change.
+#[derive(Debug, Clone)]
+pub struct TicketContent {
+    pub reference: String,
+    pub title: String,
+    pub description: String,
+    pub building_id: Option<i64>,
+    pub location_text: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+impl TicketRow {
+    /// A row for a new ticket (its id is given by the database).
+    pub fn new(t: &Ticket, c: TicketContent, created_at: NaiveDateTime) -> TicketRow {
+        let mut row = TicketRow {
+            id: 0,
+            reference: c.reference,
+            status: t.status,
+            level: t.level,
+            street_id: t.street_id.0,
+            community_id: t.community_id.0,
+            compound_id: t.compound_id.0,
+            building_id: c.building_id,
+            category_id: t.category_id,
+            urgency: t.urgency,
+            title: c.title,
+            description: c.description,
+            location_text: c.location_text,
+            latitude: c.latitude,
+            longitude: c.longitude,
+            resident_id: t.resident_id.0,
+            assignee_id: None,
+            assigned_handler: None,
+            resolution_note: None,
+            decline_reason: None,
+            declined_at: None,
+            rating: None,
+            rating_comment: None,
+            closed_by: None,
+            escalation_count: 0,
+            disputes_at_level: 0,
+            returned_by_community: false,
+            returned_by_street: false,
+            level_entered_at: created_at,
+            level_acknowledged_at: None,
+            ack_due_at: None,
+            resolve_due_at: None,
+            due_at: created_at,
+            next_check_at: None,
+            ack_warned: false,
+            resolve_warned: false,
+            overdue: false,
+            version: 0,
+            created_at,
+            updated_at: created_at,
+            acknowledged_at: None,
+            resolved_at: None,
+            closed_at: None,
+            paused_at: None,
+            paused_minutes: 0,
+        };
+        row.set_state(t);
+        row
+    }
+
+    /// The ticket as the rules see it.
+    pub fn to_domain(&self) -> Ticket {
+        Ticket {
+            id: TicketId(self.id),
+            street_id: UnitId(self.street_id),
+            community_id: UnitId(self.community_id),
+            compound_id: UnitId(self.compound_id),
+            resident_id: UserId(self.resident_id),
+            category_id: self.category_id,
+            urgency: self.urgency,
+            status: self.status,
+            level: self.level,
+            assignee_id: self.assignee_id.map(UserId),
+            assigned_handler: self.assigned_handler.clone(),
+            resolution_note: self.resolution_note.clone(),
+            decline_reason: self.decline_reason.clone(),
+            declined_at: self.declined_at,
+            rating: self.rating,
+            rating_comment: self.rating_comment.clone(),
+            closed_by: self.closed_by,
+            escalation_count: self.escalation_count,
+            disputes_at_level: self.disputes_at_level,
+            returned_by_community: self.returned_by_community,
+            returned_by_street: self.returned_by_street,
+            level_entered_at: self.level_entered_at,
+            level_acknowledged_at: self.level_acknowledged_at,
+            ack_due_at: self.ack_due_at,
+            resolve_due_at: self.resolve_due_at,
+            due_at: self.due_at,
+            next_check_at: self.next_check_at,
+            ack_warned: self.ack_warned,
+            resolve_warned: self.resolve_warned,
+            overdue: self.overdue,
+            version: self.version,
+            updated_at: self.updated_at,
+            acknowledged_at: self.acknowledged_at,
+            resolved_at: self.resolved_at,
+            closed_at: self.closed_at,
+            paused_at: self.paused_at,
+            paused_minutes: self.paused_minutes,
+        }
+    }
+
+    /// Takes over what the rules changed; what only people write (title, description, place)
+    /// stays as it is.
+    pub fn set_state(&mut self, t: &Ticket) {
+        self.status = t.status;
+        self.level = t.level;
+        self.assignee_id = t.assignee_id.map(i64::from);
+        self.assigned_handler = t.assigned_handler.clone();
+        self.resolution_note = t.resolution_note.clone();
+        self.decline_reason = t.decline_reason.clone();
+        self.declined_at = t.declined_at;
+        self.rating = t.rating;
+        self.rating_comment = t.rating_comment.clone();
+        self.closed_by = t.closed_by;
+        self.escalation_count = t.escalation_count;
+        self.disputes_at_level = t.disputes_at_level;
+        self.returned_by_community = t.returned_by_community;
+        self.returned_by_street = t.returned_by_street;
+        self.level_entered_at = t.level_entered_at;
+        self.level_acknowledged_at = t.level_acknowledged_at;
+        self.ack_due_at = t.ack_due_at;
+        self.resolve_due_at = t.resolve_due_at;
+        self.due_at = t.due_at;
+        self.next_check_at = t.next_check_at;
+        self.ack_warned = t.ack_warned;
+        self.resolve_warned = t.resolve_warned;
+        self.overdue = t.overdue;
+        self.version = t.version;
+        self.updated_at = t.updated_at;
+        self.acknowledged_at = t.acknowledged_at;
+        self.resolved_at = t.resolved_at;
+        self.closed_at = t.closed_at;
+        self.paused_at = t.paused_at;
+        self.paused_minutes = t.paused_minutes;
+    }
 }

@@ -28,6 +28,30 @@ impl Role {
     }
 }
 
+text_enum! {
+    /// Who wrote a timeline entry: a person in one of the roles, or the system (the sweeper).
+    pub enum ActorRole {
+        Resident = ("resident", "居民"),
+        CompoundStaff = ("compound_staff", "小区党支部"),
+        CommunityStaff = ("community_staff", "社区党支部"),
+        StreetStaff = ("street_staff", "街党工委"),
+        Admin = ("admin", "管理员"),
+        System = ("system", "系统"),
+    }
+}
+
+impl From<Role> for ActorRole {
+    fn from(r: Role) -> ActorRole {
+        match r {
+            Role::Resident => ActorRole::Resident,
+            Role::CompoundStaff => ActorRole::CompoundStaff,
+            Role::CommunityStaff => ActorRole::CommunityStaff,
+            Role::StreetStaff => ActorRole::StreetStaff,
+            Role::Admin => ActorRole::Admin,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ use crate::db::notify_schema::notifications;
 use crate::db::{round_ts, Db, DbConn};
 use crate::domain::clock::Clock;
 use crate::error::AppResult;
+use crate::load_skip_locked;
 use crate::sms::{SmsError, SmsMessage, SmsSender};
 
 /// What one run did.
@@ -180,8 +181,8 @@ impl Dispatcher {
 
     async fn deliver(&self, row: &NotificationRow, now: DateTime<Utc>) -> Outcome {
         let link = self.link(row);
-        match Channel::parse(&row.channel) {
-            Some(Channel::Sms) => {
+        match row.channel {
+            Channel::Sms => {
                 if !row.urgent {
                     if let Some(at) = self.quiet_until(now) {
                         return Outcome::Defer(at);
@@ -199,7 +200,7 @@ impl Dispatcher {
                     Err(SmsError::Permanent(e)) => Outcome::Dead(e),
                 }
             }
-            Some(Channel::Email) => {
+            Channel::Email => {
                 let Some(mailer) = &self.mailer else {
                     return Outcome::Dead("email disabled (email.enabled = false)".into());
                 };
@@ -219,7 +220,7 @@ impl Dispatcher {
                     Err(SendError::Permanent(e)) => Outcome::Dead(e),
                 }
             }
-            Some(Channel::Wecom) => {
+            Channel::Wecom => {
                 let md = templates::wecom_markdown(&row.subject, &row.body, &link);
                 match wecom::send(&self.http, &row.address, &md).await {
                     Ok(()) => Outcome::Sent,
@@ -228,8 +229,7 @@ impl Dispatcher {
                 }
             }
             // In-app rows are written as sent; nothing to deliver.
-            Some(Channel::InApp) => Outcome::Sent,
-            None => Outcome::Dead(format!("unknown channel `{}`", row.channel)),
+            Channel::InApp => Outcome::Sent,
         }
     }
 }
@@ -283,29 +283,18 @@ fn claim(
         .or(notifications::status
             .eq("sending")
             .and(notifications::locked_until.le(ts)));
-    let rows: Vec<NotificationRow> = match conn {
-        DbConn::Pg(c) => notifications::table
+    let rows: Vec<NotificationRow> = load_skip_locked!(
+        conn,
+        notifications::table
             .filter(due)
             .order((
                 notifications::next_attempt_at.asc(),
                 notifications::id.asc(),
             ))
             .limit(batch)
-            .select(NotificationRow::as_select())
-            .for_update()
-            .skip_locked()
-            .load(c)?,
-        // SQLite: the write transaction (BEGIN IMMEDIATE) already excludes other writers.
-        DbConn::Sqlite(c) => notifications::table
-            .filter(due)
-            .order((
-                notifications::next_attempt_at.asc(),
-                notifications::id.asc(),
-            ))
-            .limit(batch)
-            .select(NotificationRow::as_select())
-            .load(c)?,
-    };
+            .select(NotificationRow::as_select()),
+        load
+    )?;
     if rows.is_empty() {
         return Ok(rows);
     }

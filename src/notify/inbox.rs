@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::rules::Channel;
 use super::{NotificationRow, DEFAULT_PREFS};
 use crate::db::notify_schema::{notification_settings, notifications, unit_webhooks};
 use crate::db::schema::users;
@@ -165,8 +166,8 @@ pub struct NotificationSettings {
 }
 
 pub fn get_settings(conn: &mut DbConn, user_id: i64) -> AppResult<NotificationSettings> {
-    let role: String = users::table.find(user_id).select(users::role).first(conn)?;
-    let resident = Role::parse(&role) == Some(Role::Resident);
+    let role: Role = users::table.find(user_id).select(users::role).first(conn)?;
+    let resident = role == Role::Resident;
     let row: Option<(bool, bool, bool, Option<String>)> = notification_settings::table
         .find(user_id)
         .select((
@@ -197,14 +198,14 @@ pub fn put_settings(
     s: &NotificationSettings,
     now: NaiveDateTime,
 ) -> AppResult<NotificationSettings> {
-    let role: String = users::table.find(user_id).select(users::role).first(conn)?;
+    let role: Role = users::table.find(user_id).select(users::role).first(conn)?;
     let address = s
         .email_address
         .as_deref()
         .map(str::trim)
         .filter(|a| !a.is_empty())
         .map(str::to_string);
-    if Role::parse(&role) == Some(Role::Resident) && (s.email || address.is_some()) {
+    if role == Role::Resident && (s.email || address.is_some()) {
         return Err(AppError::validation(
             "email_not_available",
             "居民只能选择短信或站内消息",
@@ -242,7 +243,7 @@ pub struct OutboxView {
     pub event_id: i64,
     pub ticket_id: i64,
     pub recipient_id: Option<i64>,
-    pub channel: String,
+    pub channel: Channel,
     pub address: String,
     pub kind: String,
     pub subject: String,
@@ -260,11 +261,11 @@ fn outbox_view(r: NotificationRow) -> OutboxView {
         event_id: r.event_id,
         ticket_id: r.ticket_id,
         recipient_id: r.recipient_id,
-        address: match r.channel.as_str() {
-            "sms" => mask_phone(&r.address),
+        address: match r.channel {
+            Channel::Sms => mask_phone(&r.address),
             // A webhook URL carries its key.
-            "wecom" => r.address.split('?').next().unwrap_or("").to_string() + "?key=****",
-            _ => r.address.clone(),
+            Channel::Wecom => r.address.split('?').next().unwrap_or("").to_string() + "?key=****",
+            Channel::Email | Channel::InApp => r.address.clone(),
         },
         channel: r.channel,
         kind: r.kind,

@@ -24,8 +24,8 @@ use crate::db::models::TicketRow;
 use crate::db::notify_schema::{notification_settings, notifications, unit_webhooks};
 use crate::db::schema::{org_units, users};
 use crate::db::DbConn;
-use crate::domain::role::Role;
-use crate::domain::ticket::Level;
+use crate::domain::role::{ActorRole, Role};
+use crate::domain::ticket::{EscalationReason, EventKind, Level, Status, SystemReason, Urgency};
 use crate::error::AppResult;
 use rules::{Channel, Who};
 
@@ -34,10 +34,9 @@ pub struct EventCtx<'a> {
     /// The ticket's state after the event.
     pub ticket: &'a TicketRow,
     pub event_id: i64,
-    pub action: &'a str,
+    pub kind: EventKind,
     pub actor_id: Option<i64>,
-    /// "resident" | "compound_staff" | "community_staff" | "street_staff" | "admin" | "system"
-    pub actor_role: &'a str,
+    pub actor_role: ActorRole,
     pub level_before: Level,
     pub reason: Option<&'a str>,
     pub internal: bool,
@@ -52,7 +51,7 @@ pub struct NotificationRow {
     pub ticket_id: i64,
     pub recipient_id: Option<i64>,
     pub recipient_key: String,
-    pub channel: String,
+    pub channel: Channel,
     pub address: String,
     pub kind: String,
     pub subject: String,
@@ -77,7 +76,7 @@ struct NewNotification {
     ticket_id: i64,
     recipient_id: Option<i64>,
     recipient_key: String,
-    channel: String,
+    channel: Channel,
     address: String,
     kind: String,
     subject: String,
@@ -140,12 +139,12 @@ fn load_people(
     }
     if let Some((role, unit_id)) = unit {
         q = q
-            .filter(users::role.eq(role.as_str()))
+            .filter(users::role.eq(role))
             .filter(users::org_unit_id.eq(unit_id));
     }
     type Raw = (
         i64,
-        String,
+        Role,
         Option<String>,
         Option<String>,
         Option<bool>,
@@ -157,7 +156,6 @@ fn load_people(
     Ok(rows
         .into_iter()
         .map(|(id, role, phone, email, sms, inapp, mail, addr)| {
-            let role = Role::parse(&role).unwrap_or(Role::Resident);
             let addr = addr.filter(|a| !a.is_empty()).or(email);
             Person {
                 id,
@@ -183,20 +181,21 @@ fn unit_at(t: &TicketRow, level: Level) -> i64 {
 }
 
 fn reason_zh(reason: Option<&str>) -> String {
-    match reason.unwrap_or("") {
-        "beyond_authority" => "超出本级职权".into(),
-        "needs_resources" => "需要协调资源".into(),
-        "needs_enforcement" => "需要执法力量".into(),
-        "cross_compound" => "涉及多个小区".into(),
-        "other" => "其他".into(),
-        "sla_breach_acknowledge" => "超时未受理".into(),
-        "sla_breach_resolve" => "超时未办结".into(),
-        "resident_dispute" => "居民再次不满意".into(),
-        "acknowledge" => "受理".into(),
-        "resolve" => "办结".into(),
-        "" => "未说明".into(),
+    let Some(r) = reason.filter(|r| !r.is_empty()) else {
+        return "未说明".into();
+    };
+    if let Some(e) = EscalationReason::parse(r) {
+        return e.label_zh().into();
+    }
+    // Messages name the clock more briefly than the timeline does.
+    match SystemReason::parse(r) {
+        Some(SystemReason::SlaBreachAcknowledge) => "超时未受理".into(),
+        Some(SystemReason::SlaBreachResolve) => "超时未办结".into(),
+        Some(SystemReason::AcknowledgeClock) => "受理".into(),
+        Some(SystemReason::ResolveClock) => "办结".into(),
+        Some(other) => other.label_zh().into(),
         // A decline reason is the staff member's own words.
-        other => other.chars().take(100).collect(),
+        None => r.chars().take(100).collect(),
     }
 }
 
@@ -228,9 +227,9 @@ pub fn deadline_short(due: Option<NaiveDateTime>) -> String {
 /// texts come from the compiled-in templates, recipients and preferences from the database.
 pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> {
     let t = ev.ticket;
-    let level_after = Level::parse(&t.level).unwrap_or(Level::Street);
-    let facts = rules::Facts {
-        action: ev.action,
+    let level_after = t.level;
+    let facts = rules::EventFacts {
+        kind: ev.kind,
         actor_role: ev.actor_role,
         internal: ev.internal,
         level_before: ev.level_before,
@@ -250,9 +249,9 @@ pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> 
             .optional()?
             .unwrap_or_default())
     };
-    let deadline = match t.status.as_str() {
-        "open" => t.ack_due_at,
-        "acknowledged" => t.resolve_due_at,
+    let deadline = match t.status {
+        Status::Open => t.ack_due_at,
+        Status::Acknowledged => t.resolve_due_at,
         _ => None,
     };
     let mut vars: BTreeMap<&str, String> = BTreeMap::new();
@@ -264,7 +263,7 @@ pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> 
     vars.insert("deadline", deadline_zh(deadline));
     vars.insert("deadline_short", deadline_short(deadline));
     vars.insert("reason", reason_zh(ev.reason));
-    let urgent = t.urgency == "urgent";
+    let urgent = t.urgency == Urgency::Urgent;
     let mut seen: BTreeSet<(String, Channel)> = BTreeSet::new();
     let mut rows = Vec::new();
     for rule in rules {
@@ -286,7 +285,7 @@ pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> 
                     ticket_id: t.id,
                     recipient_id,
                     recipient_key: key,
-                    channel: channel.as_str().into(),
+                    channel,
                     address,
                     kind: rule.kind.into(),
                     subject: subject.clone(),

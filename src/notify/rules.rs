@@ -1,6 +1,7 @@
 //! Who hears what: the table as code. Pure: no database.
 
-use crate::domain::ticket::Level;
+use crate::domain::role::ActorRole;
+use crate::domain::ticket::{EventKind, Level};
 
 /// Every template kind the rules use (the template file must define each).
 pub const ALL_KINDS: [&str; 15] = [
@@ -53,9 +54,9 @@ pub struct Rule {
 
 /// What an event is about, as far as the rules care.
 #[derive(Debug, Clone, Copy)]
-pub struct Facts<'a> {
-    pub action: &'a str,
-    pub actor_role: &'a str,
+pub struct EventFacts {
+    pub kind: EventKind,
+    pub actor_role: ActorRole,
     pub internal: bool,
     pub level_before: Level,
     pub level_after: Level,
@@ -74,10 +75,10 @@ fn rule(kind: &'static str, who: Who, channels: &'static [Channel]) -> Rule {
 }
 
 /// The rules for one event; the actor is removed from the recipients later.
-pub fn for_event(f: &Facts<'_>) -> Vec<Rule> {
+pub fn for_event(f: &EventFacts) -> Vec<Rule> {
     let called_up = f.level_after > f.level_before;
-    match f.action {
-        "create" => vec![
+    match f.kind {
+        EventKind::Create => vec![
             rule("created", Who::UnitStaff(Level::Compound), SMS_INAPP),
             rule(
                 "created",
@@ -85,11 +86,11 @@ pub fn for_event(f: &Facts<'_>) -> Vec<Rule> {
                 &[Channel::Wecom],
             ),
         ],
-        "escalate" => called_up_rules(f.level_after),
-        "dispute" if called_up => called_up_rules(f.level_after),
-        "dispute" => vec![rule("disputed", Who::UnitStaff(f.level_after), SMS_INAPP)],
-        "return" => vec![rule("returned", Who::UnitStaff(f.level_after), SMS_INAPP)],
-        "sla_warning" => vec![rule(
+        EventKind::Escalate => called_up_rules(f.level_after),
+        EventKind::Dispute if called_up => called_up_rules(f.level_after),
+        EventKind::Dispute => vec![rule("disputed", Who::UnitStaff(f.level_after), SMS_INAPP)],
+        EventKind::Return => vec![rule("returned", Who::UnitStaff(f.level_after), SMS_INAPP)],
+        EventKind::SlaWarning => vec![rule(
             "sla_warning",
             match f.assignee_id {
                 Some(a) => Who::User(a),
@@ -97,7 +98,7 @@ pub fn for_event(f: &Facts<'_>) -> Vec<Rule> {
             },
             SMS_INAPP,
         )],
-        "overdue" => vec![
+        EventKind::Overdue => vec![
             rule(
                 "overdue",
                 Who::UnitStaff(Level::Street),
@@ -105,24 +106,26 @@ pub fn for_event(f: &Facts<'_>) -> Vec<Rule> {
             ),
             rule("overdue", Who::UnitRobot(Level::Street), &[Channel::Wecom]),
         ],
-        "acknowledge" => vec![rule("acknowledged", Who::Resident, SMS_INAPP)],
-        "resolve" => vec![rule("resolved", Who::Resident, SMS_INAPP)],
-        "decline" => vec![rule("declined", Who::Resident, SMS_INAPP)],
-        "wait_on_resident" => vec![rule("wait_on_resident", Who::Resident, SMS_INAPP)],
-        "auto_close" => vec![rule("auto_closed", Who::Resident, INAPP)],
-        "comment" if f.internal => vec![],
-        "comment" if f.actor_role == "resident" => vec![rule(
+        EventKind::Acknowledge => vec![rule("acknowledged", Who::Resident, SMS_INAPP)],
+        EventKind::Resolve => vec![rule("resolved", Who::Resident, SMS_INAPP)],
+        EventKind::Decline => vec![rule("declined", Who::Resident, SMS_INAPP)],
+        EventKind::WaitOnResident => vec![rule("wait_on_resident", Who::Resident, SMS_INAPP)],
+        EventKind::AutoClose => vec![rule("auto_closed", Who::Resident, INAPP)],
+        EventKind::Comment if f.internal => vec![],
+        EventKind::Comment if f.actor_role == ActorRole::Resident => vec![rule(
             "resident_comment",
             Who::UnitStaff(f.level_after),
             INAPP,
         )],
-        "comment" => vec![rule("replied", Who::Resident, SMS_INAPP)],
-        "assign" => match f.assignee_id {
+        EventKind::Comment => vec![rule("replied", Who::Resident, SMS_INAPP)],
+        EventKind::Assign => match f.assignee_id {
             Some(a) => vec![rule("assigned", Who::User(a), INAPP)],
             None => vec![],
         },
-        // confirm, withdraw, reveal_phone, clock_resumed and anything new: nobody.
-        _ => vec![],
+        EventKind::Confirm
+        | EventKind::Withdraw
+        | EventKind::RevealPhone
+        | EventKind::ClockResumed => vec![],
     }
 }
 
@@ -137,12 +140,10 @@ fn called_up_rules(to: Level) -> Vec<Rule> {
 mod tests {
     use super::*;
 
-    fn facts(action: &str, role: &str, before: Level, after: Level) -> Facts<'static> {
-        let action: &'static str = Box::leak(action.to_string().into_boxed_str());
-        let role: &'static str = Box::leak(role.to_string().into_boxed_str());
-        Facts {
-            action,
-            actor_role: role,
+    fn facts(action: &str, role: &str, before: Level, after: Level) -> EventFacts {
+        EventFacts {
+            kind: EventKind::parse(action).expect("event kind"),
+            actor_role: ActorRole::parse(role).expect("actor role"),
             internal: false,
             level_before: before,
             level_after: after,

@@ -11,6 +11,7 @@ use crate::config::AuthSettings;
 use crate::db::models::{NewRefreshToken, NewUser, OtpRow, RefreshTokenRow, UserRow};
 use crate::db::schema::{app_secrets, otp_codes, refresh_tokens, users};
 use crate::db::DbConn;
+use crate::domain::role::Role;
 use crate::domain::validate::Phone;
 use crate::error::{AppError, AppResult};
 use crate::service::users as user_svc;
@@ -155,7 +156,7 @@ pub fn verify_otp(
             let name = format!("居民{}", &phone.as_str()[7..]);
             let id: i64 = diesel::insert_into(users::table)
                 .values(NewUser {
-                    role: "resident",
+                    role: Role::Resident,
                     username: None,
                     phone: Some(phone.as_str()),
                     display_name: &name,

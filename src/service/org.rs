@@ -42,7 +42,7 @@ impl From<&OrgUnitRow> for OrgUnit {
     fn from(r: &OrgUnitRow) -> Self {
         OrgUnit {
             id: r.id,
-            kind: OrgKind::parse(&r.kind).unwrap_or(OrgKind::Building),
+            kind: r.kind,
             name: r.name.clone(),
             parent_id: r.parent_id,
             code: r.code.clone(),
@@ -67,7 +67,7 @@ pub fn require_kind(
     field: &'static str,
 ) -> AppResult<OrgUnitRow> {
     match find(conn, id)? {
-        Some(u) if u.kind == kind.as_str() => Ok(u),
+        Some(u) if u.kind == kind => Ok(u),
         _ => Err(AppError::validation(
             "unknown_org_unit",
             format!("{field} 指向的{}不存在", kind.label_zh()),
@@ -121,7 +121,7 @@ pub fn create(
     }
     let id: i64 = diesel::insert_into(org_units::table)
         .values(NewOrgUnit {
-            kind: kind.as_str(),
+            kind,
             parent_id: if kind == OrgKind::Street {
                 None
             } else {
@@ -146,7 +146,7 @@ pub fn update(
     now: NaiveDateTime,
 ) -> AppResult<OrgUnitRow> {
     let unit = match find(conn, id)? {
-        Some(u) if u.kind == kind.as_str() => u,
+        Some(u) if u.kind == kind => u,
         _ => return Err(AppError::NotFound),
     };
     if let Some(n) = name {
@@ -202,7 +202,7 @@ fn build_tree(rows: &[OrgUnitRow], include_archived: bool) -> Vec<OrgNode> {
                 list.iter()
                     .map(|r| OrgNode {
                         id: r.id,
-                        kind: OrgKind::parse(&r.kind).unwrap_or(OrgKind::Building),
+                        kind: r.kind,
                         name: r.name.clone(),
                         code: r.code.clone(),
                         archived: r.archived_at.is_some(),

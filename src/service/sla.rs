@@ -12,21 +12,11 @@ use crate::db::schema::{sla_policies, work_calendars};
 use crate::db::DbConn;
 use crate::domain::calendar::{WorkCalendar, WorkingHours, YearCalendar, YearCalendarSpec};
 use crate::domain::sla::{self, ClockKind, SlaPolicy};
-use crate::domain::ticket::{Level, Urgency};
+use crate::domain::ticket::{Clocks, Deadlines, Level, Urgency};
 use crate::error::{AppError, AppResult};
 
 /// The 2026 calendar ships with the binary.
 const CALENDAR_2026: &str = include_str!("../../config/calendars/2026.toml");
-
-/// Deadlines for one ticket at one level, computed when it arrives there.
-#[derive(Debug, Clone, Copy)]
-pub struct Clocks {
-    pub ack_due: DateTime<Utc>,
-    pub ack_warn: DateTime<Utc>,
-    pub resolve_due: DateTime<Utc>,
-    pub resolve_warn: DateTime<Utc>,
-    pub clock: ClockKind,
-}
 
 pub struct SlaEngine {
     calendar: RwLock<WorkCalendar>,
@@ -133,8 +123,14 @@ impl SlaEngine {
                 clock: ClockKind::Working,
             })
     }
+}
 
-    pub fn clocks(
+impl Deadlines for SlaEngine {
+    fn auto_close_after(&self) -> Duration {
+        self.auto_close_after
+    }
+
+    fn clocks(
         &self,
         level: Level,
         category_id: i64,
@@ -175,7 +171,7 @@ impl SlaEngine {
 
     /// How far a pause from `from` to `to` pushes the settle deadline back, given what was already
     /// paused at this level (capped by `pause_cap`): (extension, new total).
-    pub fn pause_extension(
+    fn pause_extension(
         &self,
         clock: ClockKind,
         from: DateTime<Utc>,
@@ -186,13 +182,13 @@ impl SlaEngine {
         sla::paused_extension(&cal, from, to, already, self.pause_cap, clock)
     }
 
-    pub fn extend(&self, clock: ClockKind, due: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    fn extend(&self, clock: ClockKind, due: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
         let cal = self.calendar.read().unwrap_or_else(|p| p.into_inner());
         sla::extend_due(&cal, due, by, clock)
     }
 
     /// When a pause that began at `from` uses up what is left of the cap.
-    pub fn pause_ends(
+    fn pause_ends(
         &self,
         clock: ClockKind,
         from: DateTime<Utc>,

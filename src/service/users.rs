@@ -36,7 +36,7 @@ pub fn view(conn: &mut DbConn, row: &UserRow, full_phone: bool) -> AppResult<Use
     };
     Ok(UserView {
         id: row.id,
-        role: Role::parse(&row.role).unwrap_or(Role::Resident),
+        role: row.role,
         username: row.username.clone(),
         display_name: row.display_name.clone(),
         phone: row.phone.as_ref().map(|p| {
@@ -122,7 +122,7 @@ pub fn create(conn: &mut DbConn, input: &CreateUser, now: NaiveDateTime) -> AppR
     }
     let id: i64 = diesel::insert_into(users::table)
         .values(NewUser {
-            role: input.role.as_str(),
+            role: input.role,
             username: username.as_deref(),
             phone: phone.as_ref().map(|p| p.as_str()),
             display_name: &display_name,
@@ -184,7 +184,7 @@ pub fn update(
     now: NaiveDateTime,
 ) -> AppResult<UserRow> {
     let row = find(conn, id)?.ok_or(AppError::NotFound)?;
-    let role = Role::parse(&row.role).unwrap_or(Role::Resident);
+    let role = row.role;
     if let Some(n) = &input.display_name {
         let n = validate::text("display_name", n, 40)?;
         diesel::update(users::table.find(id))

@@ -10,4 +10,5 @@ mod org_users;
 mod sla;
 mod stats;
 mod tickets;
+mod typed_core;
 mod web;

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::kinds::{Action, Level, Status};
+use crate::domain::ids::{UnitId, UserId};
 use crate::domain::role::Role;
 
 /// How the caller stands towards a ticket.
@@ -22,9 +23,9 @@ pub enum Relation {
 /// How long a resident may dispute a decline.
 pub const DECLINE_DISPUTE_WINDOW_DAYS: i64 = 7;
 
-/// The facts about a ticket that the rules look at.
+/// The facts about a ticket that the permission rules look at.
 #[derive(Debug, Clone)]
-pub struct Facts {
+pub struct RuleFacts {
     pub status: Status,
     pub level: Level,
     pub returned_by_community: bool,
@@ -34,7 +35,7 @@ pub struct Facts {
     pub paused: bool,
 }
 
-impl Facts {
+impl RuleFacts {
     fn returned_from(&self, level: Level) -> bool {
         match level {
             Level::Community => self.returned_by_community,
@@ -68,7 +69,7 @@ pub fn relation_may(relation: Relation, action: Action) -> bool {
 }
 
 /// Whether the ticket's state allows the action now (for a relation that may take it).
-pub fn state_allows(f: &Facts, relation: Relation, action: Action, now: DateTime<Utc>) -> bool {
+pub fn state_allows(f: &RuleFacts, relation: Relation, action: Action, now: DateTime<Utc>) -> bool {
     use Status::*;
     match (relation, action) {
         (Relation::Owner, Action::Comment) => matches!(f.status, Open | Acknowledged | Resolved),
@@ -101,23 +102,25 @@ pub fn state_allows(f: &Facts, relation: Relation, action: Action, now: DateTime
 }
 
 /// What the caller may do now, in a stable order, so a client never guesses.
-pub fn allowed_actions(f: &Facts, relation: Relation, now: DateTime<Utc>) -> Vec<Action> {
+pub fn allowed_actions(f: &RuleFacts, relation: Relation, now: DateTime<Utc>) -> Vec<Action> {
     Action::ALL
         .into_iter()
         .filter(|a| relation_may(relation, *a) && state_allows(f, relation, *a, now))
         .collect()
 }
 
-/// How the caller stands towards a ticket, from roles and the org units involved.
-pub struct Scope {
-    pub street_id: i64,
-    pub community_id: i64,
-    pub compound_id: i64,
-    pub resident_id: i64,
+/// The units and the resident a ticket belongs to, and the level accountable now.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketUnits {
+    pub street_id: UnitId,
+    pub community_id: UnitId,
+    pub compound_id: UnitId,
+    pub resident_id: UserId,
     pub level: Level,
 }
 
-pub fn relation(role: Role, user_id: i64, unit_id: Option<i64>, t: &Scope) -> Relation {
+/// How the caller stands towards a ticket, from roles and the org units involved.
+pub fn relation(role: Role, user_id: UserId, unit_id: Option<UnitId>, t: &TicketUnits) -> Relation {
     match role {
         Role::Resident => {
             if t.resident_id == user_id {
@@ -159,7 +162,7 @@ pub enum DisputeOutcome {
 
 /// The first dispute of a resolution reopens at the same level; the second calls it up (at the
 /// street, the top, it reopens there again). A disputed decline always goes up.
-pub fn dispute_outcome(f: &Facts, disputes_at_level: i32) -> DisputeOutcome {
+pub fn dispute_outcome(f: &RuleFacts, disputes_at_level: i32) -> DisputeOutcome {
     match (f.status, f.level.up()) {
         (Status::Declined, Some(up)) => DisputeOutcome::CallUp(up),
         (_, Some(up)) if disputes_at_level >= 1 => DisputeOutcome::CallUp(up),
@@ -171,8 +174,8 @@ pub fn dispute_outcome(f: &Facts, disputes_at_level: i32) -> DisputeOutcome {
 mod tests {
     use super::*;
 
-    fn facts(status: Status, level: Level) -> Facts {
-        Facts {
+    fn facts(status: Status, level: Level) -> RuleFacts {
+        RuleFacts {
             status,
             level,
             returned_by_community: false,
@@ -182,12 +185,12 @@ mod tests {
         }
     }
 
-    fn scope(level: Level) -> Scope {
-        Scope {
-            street_id: 1,
-            community_id: 2,
-            compound_id: 3,
-            resident_id: 10,
+    fn scope(level: Level) -> TicketUnits {
+        TicketUnits {
+            street_id: UnitId(1),
+            community_id: UnitId(2),
+            compound_id: UnitId(3),
+            resident_id: UserId(10),
             level,
         }
     }
@@ -205,30 +208,36 @@ mod tests {
     fn only_the_accountable_level_acts_and_others_read() {
         let s = scope(Level::Community);
         assert_eq!(
-            relation(Role::CommunityStaff, 5, Some(2), &s),
+            relation(Role::CommunityStaff, UserId(5), Some(UnitId(2)), &s),
             Relation::Accountable
         );
         // The compound it came from keeps reading it.
         assert_eq!(
-            relation(Role::CompoundStaff, 5, Some(3), &s),
+            relation(Role::CompoundStaff, UserId(5), Some(UnitId(3)), &s),
             Relation::Reader
         );
         assert_eq!(
-            relation(Role::StreetStaff, 5, Some(1), &s),
+            relation(Role::StreetStaff, UserId(5), Some(UnitId(1)), &s),
             Relation::Reader
         );
         // Another compound or community sees nothing.
         assert_eq!(
-            relation(Role::CompoundStaff, 5, Some(99), &s),
+            relation(Role::CompoundStaff, UserId(5), Some(UnitId(99)), &s),
             Relation::None
         );
         assert_eq!(
-            relation(Role::CommunityStaff, 5, Some(98), &s),
+            relation(Role::CommunityStaff, UserId(5), Some(UnitId(98)), &s),
             Relation::None
         );
-        assert_eq!(relation(Role::Resident, 10, None, &s), Relation::Owner);
-        assert_eq!(relation(Role::Resident, 11, None, &s), Relation::None);
-        assert_eq!(relation(Role::Admin, 1, None, &s), Relation::Reader);
+        assert_eq!(
+            relation(Role::Resident, UserId(10), None, &s),
+            Relation::Owner
+        );
+        assert_eq!(
+            relation(Role::Resident, UserId(11), None, &s),
+            Relation::None
+        );
+        assert_eq!(relation(Role::Admin, UserId(1), None, &s), Relation::Reader);
     }
 
     #[test]

@@ -59,8 +59,8 @@ impl From<&TicketRow> for StatTicket {
     fn from(t: &TicketRow) -> Self {
         StatTicket {
             id: t.id,
-            status: t.status.clone(),
-            level: t.level.clone(),
+            status: t.status.as_str().into(),
+            level: t.level.as_str().into(),
             street_id: t.street_id,
             community_id: t.community_id,
             compound_id: t.compound_id,

@@ -11,12 +11,12 @@ use crate::auth::AuthUser;
 use crate::db::models::{TicketEventRow, TicketRow};
 use crate::db::schema::{categories, org_units, ticket_attachments, users};
 use crate::db::DbConn;
-use crate::domain::role::Role;
-use crate::domain::ticket::{self, Action, Level, Relation, Status, Urgency};
+use crate::domain::role::{ActorRole, Role};
+use crate::domain::ticket::{self, Action, ClosedBy, EventKind, Level, Status, Urgency};
 use crate::domain::validate::mask_phone;
 use crate::error::AppResult;
 
-use super::{facts, no_deadline, relation_of};
+use super::{no_deadline, relation_of};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NamedRef {
@@ -73,7 +73,7 @@ pub struct TicketView {
     pub escalation_count: i32,
     pub rating: Option<i32>,
     pub rating_comment: Option<String>,
-    pub closed_by: Option<String>,
+    pub closed_by: Option<ClosedBy>,
     pub attachment_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -173,7 +173,7 @@ pub fn tickets(
     Ok(rows
         .iter()
         .map(|t| {
-            let f = facts(t);
+            let f = t.to_domain().facts();
             let relation = relation_of(user, t);
             let running = match f.status {
                 Status::Open => t.ack_due_at,
@@ -200,7 +200,7 @@ pub fn tickets(
                     code: cat_code,
                     name: cat_name,
                 },
-                urgency: Urgency::parse(&t.urgency).unwrap_or(Urgency::Normal),
+                urgency: t.urgency,
                 title: t.title.clone(),
                 description: t.description.clone(),
                 location: if t.location_text.is_some() || t.latitude.is_some() {
@@ -230,7 +230,7 @@ pub fn tickets(
                 escalation_count: t.escalation_count,
                 rating: t.rating,
                 rating_comment: t.rating_comment.clone(),
-                closed_by: t.closed_by.clone(),
+                closed_by: t.closed_by,
                 attachment_count: counts.get(&t.id).copied().unwrap_or(0),
                 created_at: utc(t.created_at),
                 updated_at: utc(t.updated_at),
@@ -254,13 +254,13 @@ pub struct ActorView {
     pub id: Option<i64>,
     /// A person's name for staff; residents see the branch (e.g. 「小区党支部」), not the person.
     pub name: String,
-    pub role: String,
+    pub role: ActorRole,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventView {
     pub id: i64,
-    pub action: String,
+    pub action: EventKind,
     pub actor: ActorView,
     /// The level the action was taken at.
     pub level: Level,
@@ -293,16 +293,14 @@ pub fn events(
         .into_iter()
         .filter(|e| !(is_resident && e.internal))
         .map(|e| {
-            let role = Role::parse(&e.actor_role);
-            let name = match (e.actor_id, role) {
-                (None, _) => "系统".to_string(),
-                (Some(id), _) if is_resident && id == user.id => "我".to_string(),
-                (Some(_), Some(r)) if is_resident && r.is_staff() => r.label_zh().to_string(),
-                (Some(_), Some(Role::Admin)) if is_resident => "管理员".to_string(),
-                (Some(_), Some(Role::Resident)) if is_resident => "居民".to_string(),
-                (Some(id), _) => names.get(&id).cloned().unwrap_or_default(),
+            let name = match e.actor_id {
+                None => ActorRole::System.label_zh().to_string(),
+                Some(id) if is_resident && id == user.id => "我".to_string(),
+                // Residents see the branch or the role, never a staff member's name.
+                Some(_) if is_resident => e.actor_role.label_zh().to_string(),
+                Some(id) => names.get(&id).cloned().unwrap_or_default(),
             };
-            let reason = if is_resident && e.action == "assign" {
+            let reason = if is_resident && e.action == EventKind::Assign {
                 None
             } else {
                 e.reason
@@ -315,10 +313,10 @@ pub fn events(
                     name,
                     role: e.actor_role,
                 },
-                level: Level::parse(&e.level).unwrap_or(Level::Compound),
-                level_after: Level::parse(&e.level_after).unwrap_or(Level::Compound),
-                status_before: e.status_before.as_deref().and_then(Status::parse),
-                status_after: Status::parse(&e.status_after).unwrap_or(Status::Open),
+                level: e.level,
+                level_after: e.level_after,
+                status_before: e.status_before,
+                status_after: e.status_after,
                 reason,
                 note: e.note,
                 internal: e.internal,
@@ -326,9 +324,4 @@ pub fn events(
             }
         })
         .collect())
-}
-
-/// Whether a relation sees the resident's details at all.
-pub fn sees_resident(relation: Relation) -> bool {
-    matches!(relation, Relation::Accountable | Relation::Reader)
 }

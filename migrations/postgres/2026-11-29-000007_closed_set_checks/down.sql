@@ -1,0 +1,15 @@
+ALTER TABLE tickets DROP CONSTRAINT tickets_status_check;
+ALTER TABLE tickets DROP CONSTRAINT tickets_level_check;
+ALTER TABLE tickets DROP CONSTRAINT tickets_urgency_check;
+ALTER TABLE tickets DROP CONSTRAINT tickets_closed_by_check;
+ALTER TABLE ticket_events DROP CONSTRAINT ticket_events_actor_role_check;
+ALTER TABLE ticket_events DROP CONSTRAINT ticket_events_action_check;
+ALTER TABLE ticket_events DROP CONSTRAINT ticket_events_level_check;
+ALTER TABLE ticket_events DROP CONSTRAINT ticket_events_status_before_check;
+ALTER TABLE ticket_events DROP CONSTRAINT ticket_events_status_after_check;
+ALTER TABLE ticket_events DROP CONSTRAINT ticket_events_level_after_check;
+ALTER TABLE notifications DROP CONSTRAINT notifications_channel_check;
+ALTER TABLE notifications DROP CONSTRAINT notifications_status_check;
+ALTER TABLE ticket_stats DROP CONSTRAINT ticket_stats_status_check;
+ALTER TABLE ticket_stats DROP CONSTRAINT ticket_stats_level_check;
+ALTER TABLE ticket_stays DROP CONSTRAINT ticket_stays_level_check;

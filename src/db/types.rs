@@ -1,0 +1,195 @@
+//! The domain's closed sets and ids as column values, written once for both backends: an enum
+//! is stored as its text form, and a value the enum does not know is a read error, never a
+//! guess. The CHECK constraints of migration 000007 refuse such values on the way in too.
+
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::{BigInt, Text};
+
+use crate::domain::org::OrgKind;
+use crate::domain::role::{ActorRole, Role};
+use crate::domain::sla::ClockKind;
+use crate::domain::ticket::{ClosedBy, EventKind, Level, Status, Urgency};
+use crate::notify::rules::Channel;
+
+/// `AsExpression` for a type and its reference, plain and nullable (what the derive writes).
+macro_rules! as_expression {
+    ($t:ty, $st:ty) => {
+        impl diesel::expression::AsExpression<$st> for $t {
+            type Expression = diesel::internal::derives::as_expression::Bound<$st, Self>;
+            fn as_expression(self) -> Self::Expression {
+                diesel::internal::derives::as_expression::Bound::new(self)
+            }
+        }
+        impl<'a> diesel::expression::AsExpression<$st> for &'a $t {
+            type Expression = diesel::internal::derives::as_expression::Bound<$st, Self>;
+            fn as_expression(self) -> Self::Expression {
+                diesel::internal::derives::as_expression::Bound::new(self)
+            }
+        }
+        impl diesel::expression::AsExpression<diesel::sql_types::Nullable<$st>> for $t {
+            type Expression = diesel::internal::derives::as_expression::Bound<
+                diesel::sql_types::Nullable<$st>,
+                Self,
+            >;
+            fn as_expression(self) -> Self::Expression {
+                diesel::internal::derives::as_expression::Bound::new(self)
+            }
+        }
+        impl<'a> diesel::expression::AsExpression<diesel::sql_types::Nullable<$st>> for &'a $t {
+            type Expression = diesel::internal::derives::as_expression::Bound<
+                diesel::sql_types::Nullable<$st>,
+                Self,
+            >;
+            fn as_expression(self) -> Self::Expression {
+                diesel::internal::derives::as_expression::Bound::new(self)
+            }
+        }
+        impl<DB: Backend> ToSql<diesel::sql_types::Nullable<$st>, DB> for $t
+        where
+            Self: ToSql<$st, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                ToSql::<$st, DB>::to_sql(self, out)
+            }
+        }
+
+        impl<DB, ST> diesel::deserialize::Queryable<ST, DB> for $t
+        where
+            DB: Backend,
+            ST: diesel::sql_types::SingleValue,
+            Self: FromSql<ST, DB>,
+        {
+            type Row = Self;
+            fn build(row: Self) -> deserialize::Result<Self> {
+                Ok(row)
+            }
+        }
+    };
+}
+
+macro_rules! text_column {
+    ($($t:ty),+ $(,)?) => {$(
+        as_expression!($t, Text);
+
+        impl<DB: Backend> ToSql<Text, DB> for $t
+        where
+            str: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB: Backend> FromSql<Text, DB> for $t
+        where
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                let s = String::from_sql(bytes)?;
+                <$t>::parse(&s).ok_or_else(|| {
+                    format!(concat!("unknown ", stringify!($t), " in the database: {:?}"), s).into()
+                })
+            }
+        }
+    )+};
+}
+
+text_column!(
+    Status, Level, Urgency, EventKind, ClosedBy, Role, ActorRole, OrgKind, Channel, ClockKind
+);
+
+macro_rules! id_column {
+    ($($t:ty),+ $(,)?) => {$(
+        as_expression!($t, BigInt);
+
+        impl<DB: Backend> ToSql<BigInt, DB> for $t
+        where
+            i64: ToSql<BigInt, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                self.0.to_sql(out)
+            }
+        }
+
+        impl<DB: Backend> FromSql<BigInt, DB> for $t
+        where
+            i64: FromSql<BigInt, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                Ok(Self(i64::from_sql(bytes)?))
+            }
+        }
+    )+};
+}
+
+id_column!(
+    crate::domain::ids::TicketId,
+    crate::domain::ids::UserId,
+    crate::domain::ids::UnitId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::text_enum::TextEnum;
+
+    const PG_CHECKS: &str =
+        include_str!("../../migrations/postgres/2026-11-29-000007_closed_set_checks/up.sql");
+    const SQLITE_CHECKS: &str =
+        include_str!("../../migrations/sqlite/2026-11-29-000007_closed_set_checks/up.sql");
+
+    fn values<T: TextEnum>() -> String {
+        T::all()
+            .iter()
+            .map(|v| format!("'{}'", v.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The values the migrations allow in `table.column`, as written there.
+    fn allowed(sql: &str, table: &str, column: &str, marker: &str) -> String {
+        let line = sql
+            .lines()
+            .skip_while(|l| !l.contains(marker) || !l.contains(table))
+            .find(|l| {
+                l.contains(&format!("{column} NOT IN (")) || l.contains(&format!("{column} IN ("))
+            })
+            .unwrap_or_else(|| panic!("no check for {table}.{column}"));
+        let start = line.find(" IN (").expect("IN list") + 5;
+        let end = line[start..].find(')').expect("closing parenthesis") + start;
+        line[start..end].to_string()
+    }
+
+    #[test]
+    fn the_checks_allow_exactly_the_values_the_code_knows() {
+        let cases: Vec<(&str, &str, String)> = vec![
+            ("tickets", "status", values::<Status>()),
+            ("tickets", "level", values::<Level>()),
+            ("tickets", "urgency", values::<Urgency>()),
+            ("tickets", "closed_by", values::<ClosedBy>()),
+            ("ticket_events", "actor_role", values::<ActorRole>()),
+            ("ticket_events", "action", values::<EventKind>()),
+            ("ticket_events", "status_before", values::<Status>()),
+            ("ticket_events", "level_after", values::<Level>()),
+            ("notifications", "channel", values::<Channel>()),
+            ("ticket_stats", "status", values::<Status>()),
+            ("ticket_stays", "level", values::<Level>()),
+        ];
+        for (table, column, expected) in cases {
+            let pg_marker = format!("ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_check");
+            assert_eq!(
+                allowed(PG_CHECKS, table, column, &pg_marker),
+                expected,
+                "postgres {table}.{column}"
+            );
+            let sqlite_marker = format!("CREATE TRIGGER {table}_{column}_check_insert");
+            assert_eq!(
+                allowed(SQLITE_CHECKS, table, column, &sqlite_marker),
+                expected,
+                "sqlite {table}.{column}"
+            );
+        }
+    }
+}

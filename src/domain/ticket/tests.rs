@@ -1,0 +1,281 @@
+//! Property tests of the transition function: random sequences of commands by every kind of
+//! actor, with time moving, against the invariants the chain must keep.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::*;
+use crate::domain::ids::{UnitId, UserId};
+use crate::domain::role::Role;
+use crate::domain::sla::ClockKind;
+
+/// Fixed-length clocks on a wall clock: enough to exercise every rule without a calendar.
+struct FixedClocks;
+
+impl Deadlines for FixedClocks {
+    fn clocks(&self, _: Level, _: i64, _: Urgency, start: DateTime<Utc>) -> Clocks {
+        Clocks {
+            ack_due: start + Duration::hours(4),
+            ack_warn: start + Duration::hours(3),
+            resolve_due: start + Duration::days(3),
+            resolve_warn: start + Duration::days(2),
+            clock: ClockKind::Calendar,
+        }
+    }
+    fn pause_extension(
+        &self,
+        _: ClockKind,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        already: Duration,
+    ) -> (Duration, Duration) {
+        let left = (Duration::days(3) - already).max(Duration::zero());
+        let ext = (to - from).min(left).max(Duration::zero());
+        (ext, already + ext)
+    }
+    fn extend(&self, _: ClockKind, due: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+        due + by
+    }
+    fn pause_ends(&self, _: ClockKind, from: DateTime<Utc>, already: Duration) -> DateTime<Utc> {
+        from + (Duration::days(3) - already).max(Duration::zero())
+    }
+    fn auto_close_after(&self) -> Duration {
+        Duration::days(7)
+    }
+}
+
+const STREET: UnitId = UnitId(1);
+const COMMUNITY: UnitId = UnitId(2);
+const COMPOUND: UnitId = UnitId(3);
+const RESIDENT: UserId = UserId(10);
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn new_ticket() -> Ticket {
+    call(
+        NewCall {
+            street_id: STREET,
+            community_id: COMMUNITY,
+            compound_id: COMPOUND,
+            resident_id: RESIDENT,
+            category_id: 1,
+            urgency: Urgency::Normal,
+        },
+        &FixedClocks,
+        start(),
+    )
+    .ticket
+}
+
+/// Who tries a command: the resident, staff of each level, or the sweeper.
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    Resident,
+    Staff(Level),
+    Sweeper,
+}
+
+fn actor(t: &Ticket, who: Who) -> Actor {
+    match who {
+        Who::Resident => Actor::Person(relation(Role::Resident, RESIDENT, None, &t.units())),
+        Who::Staff(level) => Actor::Person(relation(
+            level.staff_role(),
+            UserId(100),
+            Some(t.unit_at(level)),
+            &t.units(),
+        )),
+        Who::Sweeper => Actor::System,
+    }
+}
+
+fn command_for(i: u8, t: &Ticket, sla: &FixedClocks, now: DateTime<Utc>) -> Command {
+    let note = || format!("说明{i}");
+    match i % 13 {
+        0 => Command::Acknowledge { note: None },
+        1 => Command::Comment {
+            note: note(),
+            internal: i.is_multiple_of(2),
+        },
+        2 => Command::Assign {
+            assignee: None,
+            handler: Some("物业".into()),
+        },
+        3 => Command::Resolve { note: note() },
+        4 => Command::Escalate {
+            reason: EscalationReason::NeedsResources,
+            note: note(),
+        },
+        5 => Command::Decline { reason: note() },
+        6 => Command::Return { note: note() },
+        7 => Command::Confirm {
+            rating: i32::from(i % 5) + 1,
+            comment: None,
+        },
+        8 => Command::Dispute { note: None },
+        9 => Command::Withdraw { note: None },
+        10 => Command::RevealPhone,
+        11 => Command::WaitOnResident { note: note() },
+        // The sweeper's effect that is due now, else a warning that is not.
+        _ => due_effect(t, sla, now).unwrap_or(Command::Warn(ClockName::Resolve)),
+    }
+}
+
+fn who_of(j: u8) -> Who {
+    match j % 5 {
+        0 => Who::Resident,
+        1 => Who::Staff(Level::Compound),
+        2 => Who::Staff(Level::Community),
+        3 => Who::Staff(Level::Street),
+        _ => Who::Sweeper,
+    }
+}
+
+/// How many staff units stand accountable for the ticket now.
+fn accountable_units(t: &Ticket) -> usize {
+    [Level::Compound, Level::Community, Level::Street]
+        .into_iter()
+        .filter(|l| actor(t, Who::Staff(*l)) == Actor::Person(Relation::Accountable))
+        .count()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn the_chain_keeps_its_invariants(steps in prop::collection::vec((any::<u8>(), any::<u8>(), 0u32..600), 1..60)) {
+        let sla = FixedClocks;
+        let mut t = new_ticket();
+        let mut now = start();
+        let mut returns_from = std::collections::HashMap::<Level, u32>::new();
+        prop_assert_eq!(accountable_units(&t), 1);
+        for (cmd_i, who_j, minutes) in steps {
+            now += Duration::minutes(i64::from(minutes) * 20);
+            let who = who_of(who_j);
+            let cmd = command_for(cmd_i, &t, &sla, now);
+            let finished = t.status.is_final();
+            if let Ok(tr) = apply(&t, actor(&t, who), cmd.clone(), &sla, now) {
+                    // A closed or withdrawn ticket accepts nothing but reads.
+                    prop_assert!(!finished || cmd == Command::RevealPhone, "{:?} changed a finished ticket", cmd);
+                    prop_assert_eq!(tr.ticket.version, t.version + 1);
+                    prop_assert_eq!(tr.events.len(), 1);
+                    let e = &tr.events[0];
+                    prop_assert_eq!(e.level, t.level);
+                    prop_assert_eq!(e.status_before, Some(t.status));
+                    if e.kind == EventKind::Return {
+                        *returns_from.entry(t.level).or_default() += 1;
+                    }
+                    if finished {
+                        prop_assert_eq!(tr.ticket.status, t.status);
+                    }
+                    t = tr.ticket;
+            }
+            // Exactly one accountable level at any time.
+            prop_assert_eq!(accountable_units(&t), 1);
+            // A return at most once per level.
+            prop_assert!(returns_from.values().all(|n| *n <= 1), "{:?}", returns_from);
+            // The queue's key follows the running clock.
+            if t.status.is_active() && t.paused_at.is_none() {
+                prop_assert!(t.next_check_at.is_some() || t.overdue);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_person_cannot_give_the_sweepers_commands_nor_the_sweeper_a_persons() {
+    let t = new_ticket();
+    let sla = FixedClocks;
+    let staff = actor(&t, Who::Staff(Level::Compound));
+    assert_eq!(
+        apply(&t, staff, Command::AutoClose, &sla, start()),
+        Err(Refusal::Forbidden)
+    );
+    assert_eq!(
+        apply(
+            &t,
+            Actor::System,
+            Command::Acknowledge { note: None },
+            &sla,
+            start()
+        ),
+        Err(Refusal::Forbidden)
+    );
+}
+
+#[test]
+fn a_refusal_names_what_is_allowed_instead() {
+    let t = new_ticket();
+    let staff = actor(&t, Who::Staff(Level::Compound));
+    let r = apply(
+        &t,
+        staff,
+        Command::Confirm {
+            rating: 5,
+            comment: None,
+        },
+        &FixedClocks,
+        start(),
+    );
+    assert_eq!(r, Err(Refusal::Forbidden));
+    let resident = actor(&t, Who::Resident);
+    match apply(
+        &t,
+        resident,
+        Command::Confirm {
+            rating: 5,
+            comment: None,
+        },
+        &FixedClocks,
+        start(),
+    ) {
+        Err(Refusal::NotAllowed { allowed, .. }) => {
+            assert_eq!(allowed, vec![Action::Comment, Action::Withdraw])
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_sweeper_warns_then_calls_up_then_marks_overdue_at_the_top() {
+    let sla = FixedClocks;
+    let mut t = new_ticket();
+    let mut now = start() + Duration::hours(3);
+    let mut seen = Vec::new();
+    for _ in 0..12 {
+        if let Some(effect) = due_effect(&t, &sla, now) {
+            let tr = apply(&t, Actor::System, effect, &sla, now).expect("due effect applies");
+            seen.push(tr.events[0].kind);
+            t = tr.ticket;
+        }
+        now += Duration::hours(1);
+    }
+    assert_eq!(
+        seen,
+        vec![
+            EventKind::SlaWarning,
+            EventKind::Escalate,
+            EventKind::SlaWarning,
+            EventKind::Escalate,
+            EventKind::SlaWarning,
+            EventKind::Overdue,
+        ]
+    );
+    assert_eq!(t.level, Level::Street);
+    assert!(t.overdue);
+    assert_eq!(t.next_check_at, None);
+    // Not due any more: the sweeper may not apply it again.
+    assert_eq!(
+        apply(
+            &t,
+            Actor::System,
+            Command::Breach(ClockName::Acknowledge),
+            &sla,
+            now
+        ),
+        Err(Refusal::NotDue)
+    );
+}

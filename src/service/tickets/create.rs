@@ -1,0 +1,158 @@
+//! The call: a resident's new ticket, with its reference number and idempotency key.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Asia::Shanghai;
+use diesel::prelude::*;
+
+use super::commit::{self, Author};
+use super::input::{check_call, request_hash, CreateTicket};
+use crate::auth::AuthUser;
+use crate::db::models::{TicketContent, TicketRow};
+use crate::db::schema::{categories, idempotency_keys, ticket_sequences, tickets};
+use crate::db::DbConn;
+use crate::domain::ids::{UnitId, UserId};
+use crate::domain::org::OrgKind;
+use crate::domain::role::Role;
+use crate::domain::ticket::{self, NewCall};
+use crate::error::{AppError, AppResult};
+use crate::service::org;
+use crate::service::sla::SlaEngine;
+
+pub enum Created {
+    New(TicketRow),
+    /// The same Idempotency-Key was seen before: the ticket it created.
+    Replayed(TicketRow),
+}
+
+fn next_reference(
+    conn: &mut DbConn,
+    street_id: i64,
+    street_code: &str,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    let day = now.with_timezone(&Shanghai).format("%Y%m%d").to_string();
+    let bumped: Option<i32> = diesel::update(
+        ticket_sequences::table
+            .filter(ticket_sequences::street_id.eq(street_id))
+            .filter(ticket_sequences::day.eq(&day)),
+    )
+    .set(ticket_sequences::last_value.eq(ticket_sequences::last_value + 1))
+    .returning(ticket_sequences::last_value)
+    .get_result(conn)
+    .optional()?;
+    let seq = match bumped {
+        Some(v) => v,
+        None => {
+            diesel::insert_into(ticket_sequences::table)
+                .values((
+                    ticket_sequences::street_id.eq(street_id),
+                    ticket_sequences::day.eq(&day),
+                    ticket_sequences::last_value.eq(1),
+                ))
+                .execute(conn)?;
+            1
+        }
+    };
+    Ok(format!("{street_code}-{day}-{seq:04}"))
+}
+
+pub fn create(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    input: &CreateTicket,
+    idempotency_key: Option<&str>,
+    sla: &SlaEngine,
+    now: DateTime<Utc>,
+) -> AppResult<Created> {
+    if user.role != Role::Resident {
+        return Err(AppError::Forbidden);
+    }
+    let texts = check_call(input)?;
+    let hash = request_hash(input)?;
+    if let Some(key) = idempotency_key {
+        let seen: Option<(i64, String)> = idempotency_keys::table
+            .filter(idempotency_keys::user_id.eq(user.id))
+            .filter(idempotency_keys::idem_key.eq(key))
+            .select((idempotency_keys::ticket_id, idempotency_keys::request_hash))
+            .first(conn)
+            .optional()?;
+        if let Some((ticket_id, seen_hash)) = seen {
+            if seen_hash != hash {
+                return Err(AppError::conflict(
+                    "idempotency_key_reused",
+                    "该 Idempotency-Key 已用于另一内容不同的请求",
+                ));
+            }
+            let t = tickets::table
+                .find(ticket_id)
+                .select(TicketRow::as_select())
+                .first(conn)?;
+            return Ok(Created::Replayed(t));
+        }
+    }
+    let compound = org::require_kind(conn, input.compound_id, OrgKind::Compound, "compound_id")?;
+    if compound.archived_at.is_some() {
+        return Err(AppError::validation("unknown_org_unit", "该小区已停用"));
+    }
+    let community_id = compound
+        .parent_id
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("compound without community")))?;
+    let community = org::require_kind(conn, community_id, OrgKind::Community, "compound_id")?;
+    let street_id = community
+        .parent_id
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("community without street")))?;
+    let street = org::require_kind(conn, street_id, OrgKind::Street, "compound_id")?;
+    if let Some(b) = input.building_id {
+        let building = org::require_kind(conn, b, OrgKind::Building, "building_id")?;
+        if building.parent_id != Some(compound.id) {
+            return Err(AppError::validation(
+                "unknown_org_unit",
+                "该楼栋不属于所选小区",
+            ));
+        }
+    }
+    let category_ok: i64 = categories::table
+        .filter(categories::id.eq(input.category_id))
+        .filter(categories::archived_at.is_null())
+        .count()
+        .get_result(conn)?;
+    if category_ok == 0 {
+        return Err(AppError::validation("unknown_category", "问题类别不存在"));
+    }
+    let reference = next_reference(conn, street.id, street.code.as_deref().unwrap_or("HY"), now)?;
+    let call = ticket::call(
+        NewCall {
+            street_id: UnitId(street.id),
+            community_id: UnitId(community.id),
+            compound_id: UnitId(compound.id),
+            resident_id: UserId(user.id),
+            category_id: input.category_id,
+            urgency: input.urgency,
+        },
+        sla,
+        now,
+    );
+    let content = TicketContent {
+        reference,
+        title: texts.title,
+        description: texts.description,
+        building_id: input.building_id,
+        location_text: texts.location_text,
+        latitude: input.location.as_ref().and_then(|l| l.latitude),
+        longitude: input.location.as_ref().and_then(|l| l.longitude),
+    };
+    let row = commit::insert_new(conn, content, &call, Author::from(user), now)?;
+    if let Some(key) = idempotency_key {
+        diesel::insert_into(idempotency_keys::table)
+            .values((
+                idempotency_keys::user_id.eq(user.id),
+                idempotency_keys::idem_key.eq(key),
+                idempotency_keys::ticket_id.eq(row.id),
+                idempotency_keys::request_hash.eq(&hash),
+                idempotency_keys::created_at.eq(now.naive_utc()),
+            ))
+            .execute(conn)?;
+    }
+    tracing::info!(ticket_id = row.id, reference = %row.reference, "ticket created");
+    Ok(Created::New(row))
+}
