@@ -486,11 +486,29 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     b.screenshot("staff-ticket").await;
     b.click(".action[data-action='escalate']").await;
     b.wait("dialog#action-dialog[open]").await;
-    // The API takes one of five reason codes; the page offers them as a select.
+    // The API takes one of five reason codes; the page offers them as a select, with the words
+    // of GET /meta/labels, in the order a secretary weighs them and "other" last.
+    assert_eq!(
+        b.js("[...document.querySelectorAll('#action-reason option')].map(o => [o.value, o.textContent])")
+            .await,
+        json!([
+            ["", "请选择上报原因"],
+            ["beyond_authority", "超出本级职权"],
+            ["needs_resources", "需要协调资源"],
+            ["needs_enforcement", "需要执法力量"],
+            ["cross_compound", "涉及多个小区"],
+            ["other", "其他"],
+        ])
+    );
     b.select_value("#action-reason", "beyond_authority").await;
     let note = "涉及楼道线路改造，需社区协调物业和电力公司。";
     submit_action_dialog(&b, &[("#action-note", note)]).await;
     b.wait_text("#status-text", |t| t.contains("社区")).await;
+    // The timeline speaks the labels: the level called up to, the reason's words.
+    b.wait_text("#timeline", |t| {
+        t.contains("上报至社区党支部") && t.contains("原因：超出本级职权")
+    })
+    .await;
     assert_no_page_errors(b.page_errors().await, "staff");
 
     // ---- Community secretary resolves.
@@ -592,6 +610,22 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     );
     assert_eq!(b.text(&kpi("overdue")).await.trim(), "0");
     b.screenshot("dashboard").await;
+    // Chart tooltips are built as elements (no HTML strings): the ranking's names the unit and
+    // its numbers, the flows' the two levels.
+    b.js(r#"(() => {
+          for (const id of ['chart-ranking', 'chart-flows']) {
+            echarts.getInstanceByDom(document.getElementById(id))
+              .dispatchAction({ type: 'showTip', seriesIndex: 0, dataIndex: 0 });
+          }
+          return true;
+        })()"#)
+        .await;
+    b.wait_text("#chart-ranking", |t| {
+        t.contains("1. ") && t.contains("响应率")
+    })
+    .await;
+    b.wait_text("#chart-flows", |t| t.contains("小区→社区 上报：1 次"))
+        .await;
     // The same numbers the API gives (the page computes nothing of its own).
     let token = app.login_staff(&street_staff).await;
     let today = chrono::Utc::now()
