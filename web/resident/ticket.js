@@ -33,7 +33,7 @@ function eventTitle(e) {
     case 'resolve':
       return `${label('level', e.level)}已办结`;
     case 'escalate':
-      return e.actor && e.actor.id == null && e.actor.name === '系统' ? `超时自动上报${after}` : `上报${after}`;
+      return e.actor?.role === 'system' ? `超时自动上报${after}` : `上报${after}`;
     case 'return':
       return `退回${after}办理`;
     case 'confirm':

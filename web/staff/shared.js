@@ -62,7 +62,7 @@ export function countdownEl(t, fetchedAt) {
   const el = h('span.countdown');
   if (t.waiting_on_resident) {
     el.classList.add('paused');
-    el.textContent = '等待居民补充 · 暂停计时';
+    el.textContent = `${label('action', 'wait_on_resident')} · 暂停计时`;
     return el;
   }
   if (t.due_in_seconds === null || t.due_in_seconds === undefined) {
