@@ -3,6 +3,7 @@
 //! Skipped, loudly, when Chromium or chromedriver is not installed; `HUYING_REQUIRE_BROWSER=1`
 //! (set by CI) turns that skip into a failure. Screenshots land in `docs/screenshots/`.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -28,6 +29,13 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Killing chromedriver alone leaves its Chromium running (on a pass as on a panic):
+        // chromedriver leads its own process group, so end the whole group, Chromium included.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.driver.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -84,6 +92,7 @@ impl Browser {
         let port = free_port();
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             // Chromium takes its UI locale (date inputs, number formats) from the environment.
             .env("LANGUAGE", "zh_CN")
             .env("LANG", "zh_CN.UTF-8")
@@ -338,6 +347,31 @@ async fn assert_phone_usable(b: &Browser, page: &str) {
     assert_eq!(bad, json!([]), "{page}: too small for a finger at 375×667");
 }
 
+/// The page's `<link rel="modulepreload">` list names exactly the ES modules it loads: the browser
+/// then fetches them all at once instead of one import level after another (on 3G each level
+/// costs a round trip). The entry script (`app.js`) and the vendored ECharts are loaded by
+/// `<script>` tags.
+async fn assert_modules_preloaded(b: &Browser, page: &str) {
+    let diff = b
+        .js(r#"(() => {
+          const path = (u) => new URL(u, location.href).pathname;
+          const listed = new Set([...document.querySelectorAll('link[rel=modulepreload]')].map((l) => path(l.href)));
+          const loaded = new Set(performance.getEntriesByType('resource').map((e) => path(e.name))
+            .filter((p) => p.startsWith('/static/') && p.endsWith('.js'))
+            .filter((p) => !p.startsWith('/static/vendor/') && !p.endsWith('/app.js')));
+          return {
+            unlisted: [...loaded].filter((p) => !listed.has(p)).sort(),
+            unused: [...listed].filter((p) => !loaded.has(p)).sort(),
+          };
+        })()"#)
+        .await;
+    assert_eq!(
+        diff,
+        json!({"unlisted": [], "unused": []}),
+        "{page}: the modulepreload list is out of step with the modules"
+    );
+}
+
 fn assert_no_page_errors(errors: Vec<String>, page: &str) {
     assert!(
         errors.is_empty(),
@@ -377,6 +411,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
         json!([375, 667])
     );
     b.fill("#phone", phone).await;
+    assert_modules_preloaded(&b, "resident").await;
     b.screenshot("resident-sign-in").await;
     assert_phone_usable(&b, "resident-sign-in").await;
     b.click("#send-code").await;
@@ -455,6 +490,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
         .await;
     let row = format!(".ticket-row[data-id='{ticket_id}']");
     b.wait_text(&row, |t| t.contains("3号楼楼道灯坏了")).await;
+    assert_modules_preloaded(&b, "staff").await;
     b.screenshot("staff-queue").await;
     // Another resident calls while the secretary watches the queue: it appears without a
     // reload (the page polls every 20 s).
@@ -594,6 +630,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     b.click("#login").await;
     b.wait_js("the dashboard's first load", "document.body.dataset.loaded")
         .await;
+    assert_modules_preloaded(&b, "dashboard").await;
     let kpi = |k: &str| format!("[data-kpi='{k}'] .value");
     // Two tickets: the one that went the whole way, and the neighbour's, still waiting.
     b.wait_text(&kpi("total"), |t| t.trim() == "2").await;

@@ -5,7 +5,7 @@
 // rankings.js and exports.js.
 
 import { $, h, mount, toast, errorText } from '/static/common/ui.js';
-import { label } from '/static/common/labels.js';
+import { label, loadLabels } from '/static/common/labels.js';
 import { passwordSignIn } from '/static/common/signin.js';
 import { client, state, ALLOWED_ROLES, readHash, syncInputs } from './shared.js';
 import { buildKpis } from './figures.js';
@@ -121,4 +121,6 @@ function wire() {
 }
 
 wire();
+// The labels load while ECharts does; start() waits for both (and tries the labels again if need be).
+loadLabels().catch(() => {});
 echartsReady().then(() => signIn.start());
