@@ -3,6 +3,7 @@
 //! Skipped, loudly, when Chromium or chromedriver is not installed; `HUYING_REQUIRE_BROWSER=1`
 //! (set by CI) turns that skip into a failure. Screenshots land in `docs/screenshots/`.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -28,6 +29,13 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Killing chromedriver alone leaves its Chromium running (on a pass as on a panic):
+        // chromedriver leads its own process group, so end the whole group, Chromium included.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.driver.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -84,6 +92,7 @@ impl Browser {
         let port = free_port();
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             // Chromium takes its UI locale (date inputs, number formats) from the environment.
             .env("LANGUAGE", "zh_CN")
             .env("LANG", "zh_CN.UTF-8")
@@ -338,6 +347,31 @@ async fn assert_phone_usable(b: &Browser, page: &str) {
     assert_eq!(bad, json!([]), "{page}: too small for a finger at 375×667");
 }
 
+/// The page's `<link rel="modulepreload">` list names exactly the ES modules it loads: the browser
+/// then fetches them all at once instead of one import level after another (on 3G each level
+/// costs a round trip). The entry script (`app.js`) and the vendored ECharts are loaded by
+/// `<script>` tags.
+async fn assert_modules_preloaded(b: &Browser, page: &str) {
+    let diff = b
+        .js(r#"(() => {
+          const path = (u) => new URL(u, location.href).pathname;
+          const listed = new Set([...document.querySelectorAll('link[rel=modulepreload]')].map((l) => path(l.href)));
+          const loaded = new Set(performance.getEntriesByType('resource').map((e) => path(e.name))
+            .filter((p) => p.startsWith('/static/') && p.endsWith('.js'))
+            .filter((p) => !p.startsWith('/static/vendor/') && !p.endsWith('/app.js')));
+          return {
+            unlisted: [...loaded].filter((p) => !listed.has(p)).sort(),
+            unused: [...listed].filter((p) => !loaded.has(p)).sort(),
+          };
+        })()"#)
+        .await;
+    assert_eq!(
+        diff,
+        json!({"unlisted": [], "unused": []}),
+        "{page}: the modulepreload list is out of step with the modules"
+    );
+}
+
 fn assert_no_page_errors(errors: Vec<String>, page: &str) {
     assert!(
         errors.is_empty(),
@@ -377,6 +411,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
         json!([375, 667])
     );
     b.fill("#phone", phone).await;
+    assert_modules_preloaded(&b, "resident").await;
     b.screenshot("resident-sign-in").await;
     assert_phone_usable(&b, "resident-sign-in").await;
     b.click("#send-code").await;
@@ -455,6 +490,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
         .await;
     let row = format!(".ticket-row[data-id='{ticket_id}']");
     b.wait_text(&row, |t| t.contains("3号楼楼道灯坏了")).await;
+    assert_modules_preloaded(&b, "staff").await;
     b.screenshot("staff-queue").await;
     // Another resident calls while the secretary watches the queue: it appears without a
     // reload (the page polls every 20 s).
@@ -486,11 +522,29 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     b.screenshot("staff-ticket").await;
     b.click(".action[data-action='escalate']").await;
     b.wait("dialog#action-dialog[open]").await;
-    // The API takes one of five reason codes; the page offers them as a select.
+    // The API takes one of five reason codes; the page offers them as a select, with the words
+    // of GET /meta/labels, in the order a secretary weighs them and "other" last.
+    assert_eq!(
+        b.js("[...document.querySelectorAll('#action-reason option')].map(o => [o.value, o.textContent])")
+            .await,
+        json!([
+            ["", "请选择上报原因"],
+            ["beyond_authority", "超出本级职权"],
+            ["needs_resources", "需要协调资源"],
+            ["needs_enforcement", "需要执法力量"],
+            ["cross_compound", "涉及多个小区"],
+            ["other", "其他"],
+        ])
+    );
     b.select_value("#action-reason", "beyond_authority").await;
     let note = "涉及楼道线路改造，需社区协调物业和电力公司。";
     submit_action_dialog(&b, &[("#action-note", note)]).await;
     b.wait_text("#status-text", |t| t.contains("社区")).await;
+    // The timeline speaks the labels: the level called up to, the reason's words.
+    b.wait_text("#timeline", |t| {
+        t.contains("上报至社区党支部") && t.contains("原因：超出本级职权")
+    })
+    .await;
     assert_no_page_errors(b.page_errors().await, "staff");
 
     // ---- Community secretary resolves.
@@ -576,6 +630,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     b.click("#login").await;
     b.wait_js("the dashboard's first load", "document.body.dataset.loaded")
         .await;
+    assert_modules_preloaded(&b, "dashboard").await;
     let kpi = |k: &str| format!("[data-kpi='{k}'] .value");
     // Two tickets: the one that went the whole way, and the neighbour's, still waiting.
     b.wait_text(&kpi("total"), |t| t.trim() == "2").await;
@@ -592,6 +647,22 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     );
     assert_eq!(b.text(&kpi("overdue")).await.trim(), "0");
     b.screenshot("dashboard").await;
+    // Chart tooltips are built as elements (no HTML strings): the ranking's names the unit and
+    // its numbers, the flows' the two levels.
+    b.js(r#"(() => {
+          for (const id of ['chart-ranking', 'chart-flows']) {
+            echarts.getInstanceByDom(document.getElementById(id))
+              .dispatchAction({ type: 'showTip', seriesIndex: 0, dataIndex: 0 });
+          }
+          return true;
+        })()"#)
+        .await;
+    b.wait_text("#chart-ranking", |t| {
+        t.contains("1. ") && t.contains("响应率")
+    })
+    .await;
+    b.wait_text("#chart-flows", |t| t.contains("小区→社区 上报：1 次"))
+        .await;
     // The same numbers the API gives (the page computes nothing of its own).
     let token = app.login_staff(&street_staff).await;
     let today = chrono::Utc::now()

@@ -109,23 +109,6 @@ export function fmtDuration(seconds) {
   return `${s}秒`;
 }
 
-export const LEVEL_ZH = { compound: '小区党支部', community: '社区党支部', street: '街道党工委' };
-export const URGENCY_ZH = { normal: '一般', urgent: '紧急' };
-export const ACTION_ZH = {
-  acknowledge: '受理',
-  comment: '回复',
-  assign: '指派',
-  resolve: '办结',
-  escalate: '上报',
-  decline: '不予受理',
-  return: '退回',
-  confirm: '确认办结',
-  dispute: '有异议',
-  withdraw: '撤回',
-  reveal_phone: '查看电话',
-  wait_on_resident: '等待居民补充',
-};
-
 // Every page imports this module: record script errors (the browser tests assert there are
 // none) and tell the user about a failed request nobody caught instead of failing silently.
 window.__huyingErrors = window.__huyingErrors || [];

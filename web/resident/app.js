@@ -4,6 +4,7 @@
 //   #/t/<id>          a request        #/notices  notices
 
 import { h, mount, toast, errorText, fmtShort, fmtTime } from '/static/common/ui.js';
+import { label, loadLabels } from '/static/common/labels.js';
 import { client, statusBadge, setTitle } from './ctx.js';
 import { newRequestView, resetOnSignOut } from './newreq.js';
 import { showTicket, leaveTicket } from './ticket.js';
@@ -130,7 +131,6 @@ function showLogin(message) {
 // ---------------------------------------------------------------------------------------------
 // Unread notices badge
 
-let unreadTimer = null;
 async function refreshUnread() {
   try {
     const me = await client.get('/me');
@@ -163,7 +163,7 @@ async function showList(seq) {
   const tabs = h(
     'div.segmented',
     { role: 'tablist' },
-    FILTERS.map(([key, label]) =>
+    FILTERS.map(([key, caption]) =>
       h(
         'button',
         {
@@ -177,7 +177,7 @@ async function showList(seq) {
             route();
           },
         },
-        label,
+        caption,
       ),
     ),
   );
@@ -236,7 +236,7 @@ function requestItem(t) {
       t.compound.name,
       ' · ',
       t.category.name,
-      t.urgency === 'urgent' ? [' · ', h('span.urgent', '紧急')] : null,
+      t.urgency === 'urgent' ? [' · ', h('span.urgent', label('urgency', 'urgent'))] : null,
     ),
     h(
       'div.ri-meta',
@@ -407,7 +407,7 @@ window.addEventListener('hashchange', () => {
 document.addEventListener('visibilitychange', () => {
   if (!document.hidden && client.signedIn && !document.querySelector('dialog[open]')) refreshUnread();
 });
-unreadTimer = setInterval(() => {
+setInterval(() => {
   if (!document.hidden && client.signedIn) refreshUnread();
 }, 60000);
 
@@ -423,4 +423,13 @@ if (pathTicket) {
   }
 }
 
-route();
+loadLabels().then(route, (e) =>
+  mount(
+    view,
+    h(
+      'div.card.error-box',
+      h('p', errorText(e)),
+      h('button.block', { type: 'button', onclick: () => location.reload() }, '重试'),
+    ),
+  ),
+);

@@ -6,26 +6,26 @@ import { h } from '/static/common/ui.js';
 
 export const client = createClient('resident');
 
-const cache = { tree: null, categories: null };
+const cache = new Map();
+
+/// A public list, fetched once; `failure` is what the resident reads when it cannot be had.
+async function publicList(path, failure) {
+  if (!cache.has(path)) {
+    const res = await fetch('/api/v1' + path);
+    if (!res.ok) throw new Error(failure);
+    cache.set(path, await res.json());
+  }
+  return cache.get(path);
+}
 
 /// Org tree (public) — streets → communities → compounds → buildings.
-export async function orgTree() {
-  if (!cache.tree) {
-    const res = await fetch('/api/v1/org/tree');
-    if (!res.ok) throw new Error('无法加载小区列表，请稍后重试');
-    cache.tree = await res.json();
-  }
-  return cache.tree;
+export function orgTree() {
+  return publicList('/org/tree', '无法加载小区列表，请稍后重试');
 }
 
 /// Categories (public).
-export async function categories() {
-  if (!cache.categories) {
-    const res = await fetch('/api/v1/categories');
-    if (!res.ok) throw new Error('无法加载诉求类别，请稍后重试');
-    cache.categories = await res.json();
-  }
-  return cache.categories;
+export function categories() {
+  return publicList('/categories', '无法加载诉求类别，请稍后重试');
 }
 
 /// Every compound of the tree with its community and street: [{id, name, community, street, buildings}].

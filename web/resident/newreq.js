@@ -2,6 +2,7 @@
 // around the page, so nothing typed is lost; a draft also survives a reload (sessionStorage).
 
 import { h, toast, errorText } from '/static/common/ui.js';
+import { label } from '/static/common/labels.js';
 import { client, orgTree, categories, compoundsOf, newKey } from './ctx.js';
 import { PhotoSet, MAX_PHOTOS } from './photos.js';
 
@@ -69,8 +70,8 @@ function build(compounds, cats) {
   const urgency = h(
     'select#urgency',
     { name: 'urgency' },
-    h('option', { value: 'normal' }, '一般'),
-    h('option', { value: 'urgent' }, '紧急（如漏水、停电、安全隐患）'),
+    h('option', { value: 'normal' }, label('urgency', 'normal')),
+    h('option', { value: 'urgent' }, `${label('urgency', 'urgent')}（如漏水、停电、安全隐患）`),
   );
   const title = h('input#title', {
     name: 'title',

@@ -1,42 +1,39 @@
 // The request page: what was asked, where it stands, who owns it and until when, the timeline,
 // the photos, and the resident's actions (add information, confirm with stars, dispute, withdraw).
 
-import { h, mount, toast, errorText, fmtTime, fmtDuration, LEVEL_ZH, URGENCY_ZH } from '/static/common/ui.js';
+import { h, mount, toast, errorText, fmtTime, fmtDuration } from '/static/common/ui.js';
+import { label, hasLabel, reasonLabel } from '/static/common/labels.js';
 import { client, statusBadge, sheet } from './ctx.js';
 import { PhotoSet, MAX_PHOTOS } from './photos.js';
 
-const REASON_ZH = {
-  beyond_authority: '超出本级职权',
-  needs_resources: '需要协调资源',
-  needs_enforcement: '需要执法力量',
-  cross_compound: '涉及多个小区',
-  other: '其他原因',
-  sla_breach_acknowledge: '超时未受理',
-  sla_breach_resolve: '超时未办结',
-  resident_dispute: '居民再次不满意',
-};
+// The coded reasons a resident reads on the timeline besides the escalation reasons (clock
+// names and pauses are the staff's business).
+const SHOWN_SYSTEM_REASONS = new Set(['sla_breach_acknowledge', 'sla_breach_resolve', 'resident_dispute']);
+
+function shownReason(code) {
+  return hasLabel('escalation_reason', code) || SHOWN_SYSTEM_REASONS.has(code);
+}
 
 const STARS_ZH = ['', '很不满意', '不满意', '一般', '满意', '非常满意'];
 
 /// What a timeline entry says, from the resident's point of view.
 function eventTitle(e) {
-  const after = LEVEL_ZH[e.level_after] || '';
+  const after = label('level', e.level_after);
   const mine = e.actor && e.actor.name === '我';
   switch (e.action) {
     case 'create':
-      return '提交诉求';
+    case 'decline':
+      return label('event_kind', e.action);
     case 'acknowledge':
-      return `${LEVEL_ZH[e.level] || ''}已受理`;
+      return `${label('level', e.level)}已受理`;
     case 'comment':
-      return mine ? '我补充了信息' : '回复';
+      return mine ? '我补充了信息' : label('event_kind', 'comment');
     case 'assign':
       return '已安排专人处理';
     case 'resolve':
-      return `${LEVEL_ZH[e.level] || ''}已办结`;
+      return `${label('level', e.level)}已办结`;
     case 'escalate':
-      return e.actor && e.actor.id == null && e.actor.name === '系统' ? `超时自动上报${after}` : `上报${after}`;
-    case 'decline':
-      return '不予受理';
+      return e.actor?.role === 'system' ? `超时自动上报${after}` : `上报${after}`;
     case 'return':
       return `退回${after}办理`;
     case 'confirm':
@@ -56,7 +53,7 @@ function eventTitle(e) {
     case 'auto_close':
       return '超时未确认，系统自动办结';
     default:
-      return e.action;
+      return label('event_kind', e.action);
   }
 }
 
@@ -69,8 +66,8 @@ function timelineItem(e) {
     extra = h('div.ev-rating', { 'aria-label': `评分 ${n} 星` }, '★'.repeat(n), h('span.off', '★'.repeat(5 - n)));
   } else if (r && e.action === 'decline') {
     extra = h('div.ev-reason', '理由：', r);
-  } else if (r && (e.action === 'escalate' || REASON_ZH[r]) && e.action !== 'dispute') {
-    extra = h('div.ev-reason', '原因：', REASON_ZH[r] || r);
+  } else if (r && (e.action === 'escalate' || shownReason(r)) && e.action !== 'dispute') {
+    extra = h('div.ev-reason', '原因：', reasonLabel(r) || r);
   } else if (r === 'clock_resumed') {
     extra = h('div.ev-reason', '办理计时已恢复');
   }
@@ -86,7 +83,7 @@ function timelineItem(e) {
 
 /// The running deadline, or null when no clock runs.
 function deadlineText(t, dueAtMs) {
-  const owner = LEVEL_ZH[t.level] || '';
+  const owner = label('level', t.level);
   const verb = t.status === 'open' ? '受理' : '办结';
   const due = t.status === 'open' ? t.ack_due_at : t.resolve_due_at;
   const left = Math.round((dueAtMs - Date.now()) / 1000);
@@ -157,10 +154,10 @@ function render(root, t, events, photos, isCurrent) {
     h('dt', '类别'),
     h('dd', t.category.name),
     h('dt', '紧急程度'),
-    h('dd', t.urgency === 'urgent' ? h('span.badge.red', URGENCY_ZH.urgent) : URGENCY_ZH.normal),
+    h('dd', t.urgency === 'urgent' ? h('span.badge.red', label('urgency', 'urgent')) : label('urgency', t.urgency)),
     h('dt', '提交时间'),
     h('dd', fmtTime(t.created_at)),
-    t.status === 'open' || t.status === 'acknowledged' ? [h('dt', '当前负责'), h('dd', LEVEL_ZH[t.level] || t.level)] : null,
+    t.status === 'open' || t.status === 'acknowledged' ? [h('dt', '当前负责'), h('dd', label('level', t.level))] : null,
   );
 
   const result = [];
@@ -168,7 +165,12 @@ function render(root, t, events, photos, isCurrent) {
     result.push(h('div.result', h('h3', '办结说明'), h('p.pre', t.resolution_note)));
   }
   if (t.status === 'resolved') {
-    result.push(h('p.hint', '请确认问题是否已解决：满意请点“确认办结”并评分，仍未解决请点“不满意”。'));
+    result.push(
+      h(
+        'p.hint',
+        `请确认问题是否已解决：满意请点“${label('action', 'confirm')}”并评分，仍未解决请点“${label('action', 'dispute')}”。`,
+      ),
+    );
   }
   if (t.decline_reason && t.status === 'declined') {
     result.push(h('div.result.declined', h('h3', '不予受理的理由'), h('p.pre', t.decline_reason)));
@@ -185,10 +187,10 @@ function render(root, t, events, photos, isCurrent) {
   }
 
   const buttons = [];
-  if (actions.includes('confirm')) buttons.push(h('button#confirm-open.primary', { type: 'button', onclick: () => openConfirm(t, reload) }, '确认办结'));
-  if (actions.includes('dispute')) buttons.push(h('button#dispute-open', { type: 'button', onclick: () => openDispute(t, reload) }, '不满意'));
+  if (actions.includes('confirm')) buttons.push(h('button#confirm-open.primary', { type: 'button', onclick: () => openConfirm(t, reload) }, label('action', 'confirm')));
+  if (actions.includes('dispute')) buttons.push(h('button#dispute-open', { type: 'button', onclick: () => openDispute(t, reload) }, label('action', 'dispute')));
   if (actions.includes('comment')) buttons.push(h('button#comment-open', { type: 'button', onclick: () => openComment(t, reload) }, '补充信息'));
-  if (actions.includes('withdraw')) buttons.push(h('button#withdraw-open.danger', { type: 'button', onclick: () => openWithdraw(t, reload) }, '撤回'));
+  if (actions.includes('withdraw')) buttons.push(h('button#withdraw-open.danger', { type: 'button', onclick: () => openWithdraw(t, reload) }, label('action', 'withdraw')));
 
   // Newest first, like a parcel tracking page.
   const sorted = [...events].sort((a, b) => b.id - a.id);
@@ -296,7 +298,7 @@ async function act(t, action, body, button, close, reload, done) {
 
 function openConfirm(t, reload) {
   let rating = 0;
-  const label = h('p.star-label.hint', '请点星星评分');
+  const starLabel = h('p.star-label.hint', '请点星星评分');
   const stars = [1, 2, 3, 4, 5].map((v) =>
     h(
       'button.star',
@@ -311,7 +313,7 @@ function openConfirm(t, reload) {
             s.classList.toggle('on', i < v);
             s.setAttribute('aria-pressed', String(i < v));
           });
-          label.textContent = `${v} 星 · ${STARS_ZH[v]}`;
+          starLabel.textContent = `${v} 星 · ${STARS_ZH[v]}`;
           submit.disabled = false;
         },
       },
@@ -319,12 +321,12 @@ function openConfirm(t, reload) {
     ),
   );
   const comment = h('textarea#rating-comment', { maxlength: '500', rows: 3, placeholder: '说说您的感受（选填）' });
-  const submit = h('button#confirm-submit.primary.block', { type: 'button', disabled: true }, '确认办结');
+  const submit = h('button#confirm-submit.primary.block', { type: 'button', disabled: true }, label('action', 'confirm'));
   const { close } = sheet(
     '确认办结并评价',
     h('p.hint', '问题已解决请确认。您的评价会帮助改进服务。'),
     h('div.stars', { role: 'group', 'aria-label': '满意度评分' }, stars),
-    label,
+    starLabel,
     h('label', { for: 'rating-comment' }, '评价（选填）'),
     comment,
     submit,
@@ -345,7 +347,7 @@ function openDispute(t, reload) {
       ? '对“不予受理”有异议，诉求将上报上一级党组织。'
       : '诉求将退回重新办理；同一级再次不满意将上报上一级党组织。';
   const { close } = sheet(
-    '不满意',
+    label('action', 'dispute'),
     h('p.hint', explain),
     h('label', { for: 'dispute-reason' }, '原因'),
     reason,

@@ -1,8 +1,12 @@
 // The action dialog: one form per action with exactly the fields the API wants
 // (src/service/tickets/mod.rs check_body), then POST /tickets/{id}/{action}.
 
-import { h, mount, toast, errorText, ACTION_ZH } from '/static/common/ui.js';
-import { client, state, ESCALATE_REASONS, LEVEL_OF_ROLE } from './shared.js';
+import { h, mount, toast, errorText } from '/static/common/ui.js';
+import { label, options } from '/static/common/labels.js';
+import { client, state, LEVEL_OF_ROLE } from './shared.js';
+
+// The escalation reasons in the order a secretary weighs them (the labels come alphabetically).
+const REASON_ORDER = ['beyond_authority', 'needs_resources', 'needs_enforcement', 'cross_compound'];
 
 /// What each action asks for. `note` → textarea#action-note, `reason` → textarea#action-reason,
 /// `reasonCode` → select#action-reason, `internal` → input#action-internal,
@@ -114,7 +118,7 @@ function field(spec, ticket, events) {
           'select#action-reason',
           { name: 'reason', required: true },
           h('option', { value: '' }, '请选择上报原因'),
-          ESCALATE_REASONS.map(([v, t]) => h('option', { value: v }, t)),
+          options('escalation_reason', REASON_ORDER).map(([v, t]) => h('option', { value: v }, t)),
         ),
       );
     case 'internal':
@@ -160,15 +164,15 @@ export function openActionDialog(action, ticket, events) {
   const spec = SPECS[action] || { help: '', fields: [] };
   const dlg = document.getElementById('action-dialog');
   current = { action, ticket, submitting: false };
-  const label = ACTION_ZH[action] || action;
-  document.getElementById('action-title').textContent = `${label} · ${ticket.reference}`;
+  const name = label('action', action);
+  document.getElementById('action-title').textContent = `${name} · ${ticket.reference}`;
   document.getElementById('action-help').textContent = spec.help;
   mount(
     document.getElementById('action-fields'),
     spec.fields.map((f) => field(f, ticket, events)),
   );
   const submitBtn = document.getElementById('action-submit');
-  submitBtn.textContent = spec.fields.length ? `确定${label}` : label;
+  submitBtn.textContent = spec.fields.length ? `确定${name}` : name;
   submitBtn.disabled = false;
   submitBtn.dataset.action = action;
   dlg.dataset.action = action;
@@ -257,7 +261,7 @@ async function submit() {
       if (onDone) await onDone(res.ticket, action);
     } finally {
       document.getElementById('action-dialog').close();
-      toast(action === 'reveal_phone' ? `居民电话：${res.phone}` : `已${ACTION_ZH[action] || action}`);
+      toast(action === 'reveal_phone' ? `居民电话：${res.phone}` : `已${label('action', action)}`);
     }
   } catch (e) {
     // Keep what was typed; show the API's message in the dialog.

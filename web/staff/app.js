@@ -3,72 +3,22 @@
 //   #/t/<id>            one ticket
 //   #/notices           my notices
 
-import { h, toast, errorText } from '/static/common/ui.js';
-import { client, state, LEVEL_OF_ROLE, ROLE_ZH, qs, tickCountdowns } from './shared.js';
+import { $, toast } from '/static/common/ui.js';
+import { label } from '/static/common/labels.js';
+import { passwordSignIn } from '/static/common/signin.js';
+import { client, state, LEVEL_OF_ROLE, qs, tickCountdowns } from './shared.js';
 import { showQueue, parseQueueRoute, refreshQueue, markFresh, setOnRefresh, resetQueue } from './queue.js';
 import { showTicket, afterAction, pollTicket, reloadTicket, currentTicketId } from './ticket.js';
 import { initActionDialog, dialogOpen } from './actions.js';
 import { showNotices, setUnread } from './notices.js';
 
 const POLL_MS = 20000;
-const $ = (id) => document.getElementById(id);
 
 let view = null; // 'queue' | 'ticket' | 'notices'
 let pollTimer = null;
 let lastPoll = 0;
 let polling = false;
 let seenOpen = null; // ids of the open tickets at my level at the last look (null before the first)
-
-// ---- sign-in ---------------------------------------------------------------------------------
-
-function showLogin(message = '') {
-  stopPolling();
-  state.me = null;
-  $('app-view').classList.add('hidden');
-  $('login-view').classList.remove('hidden');
-  $('login-error').textContent = message;
-  $('login').disabled = false;
-  document.title = '登录 · 呼应工作台';
-  setTimeout(() => ($('username').value ? $('password') : $('username')).focus(), 0);
-}
-
-async function onLogin(e) {
-  e.preventDefault();
-  const username = $('username').value.trim();
-  const password = $('password').value;
-  const err = $('login-error');
-  if (!username || !password) {
-    err.textContent = '请输入用户名和密码';
-    return;
-  }
-  err.textContent = '';
-  $('login').disabled = true;
-  $('login').textContent = '登录中…';
-  try {
-    await client.loginWithPassword(username, password);
-    $('password').value = '';
-    await boot();
-  } catch (ex) {
-    // Keep the username and password typed; say why.
-    err.textContent = errorText(ex);
-    $('login').disabled = false;
-  } finally {
-    $('login').textContent = '登录';
-  }
-}
-
-async function logout() {
-  stopPolling();
-  await client.logout();
-  state.fresh.clear();
-  state.phones.clear();
-  seenOpen = null;
-  resetQueue();
-  $('main').replaceChildren();
-  history.replaceState(null, '', location.pathname);
-  $('username').value = '';
-  showLogin();
-}
 
 // ---- start ---------------------------------------------------------------------------------
 
@@ -101,13 +51,7 @@ function scopeFrom(tree, me) {
   };
 }
 
-async function boot() {
-  const me = await client.get('/me');
-  if (me.role === 'resident') {
-    await client.logout();
-    showLogin('此页面供党组织工作人员使用；居民请在首页提交诉求。');
-    return;
-  }
+async function enter(me) {
   state.me = me;
   state.level = LEVEL_OF_ROLE[me.role] || null;
   const [cats, tree] = await Promise.all([
@@ -116,16 +60,36 @@ async function boot() {
   ]);
   state.categories = cats;
   Object.assign(state, scopeFrom(tree, me));
-
-  $('login-view').classList.add('hidden');
-  $('app-view').classList.remove('hidden');
-  $('me-unit').textContent =
-    `${me.org_unit ? me.org_unit.name : ROLE_ZH[me.role] || ''} · ${me.display_name}`;
+  $('#me-unit').textContent =
+    `${me.org_unit ? me.org_unit.name : label('role', me.role)} · ${me.display_name}`;
   setUnread(me.unread_notifications);
   await checkArrivals().catch(() => {});
   route();
   startPolling();
 }
+
+function leave() {
+  stopPolling();
+  state.me = null;
+}
+
+/// Nothing of the previous user stays in the page.
+function forget() {
+  state.fresh.clear();
+  state.phones.clear();
+  seenOpen = null;
+  resetQueue();
+  $('#main').replaceChildren();
+  history.replaceState(null, '', location.pathname);
+}
+
+const signIn = passwordSignIn(client, {
+  accept: (me) => (me.role === 'resident' ? '此页面供党组织工作人员使用；居民请在首页提交诉求。' : null),
+  enter,
+  leave,
+  forget,
+  title: '登录 · 呼应工作台',
+});
 
 // ---- routing -------------------------------------------------------------------------------
 
@@ -134,8 +98,8 @@ function route() {
   const hash = location.hash.replace(/^#/, '');
   const [path, search] = hash.split('?');
   const parts = path.split('/').filter(Boolean);
-  const main = $('main');
-  if (dialogOpen()) $('action-dialog').close();
+  const main = $('#main');
+  if (dialogOpen()) $('#action-dialog').close();
   if (parts[0] === 't' && /^\d+$/.test(parts[1] || '')) {
     view = 'ticket';
     showTicket(main, Number(parts[1]));
@@ -220,10 +184,6 @@ document.addEventListener('visibilitychange', () => {
 
 // ---- wiring --------------------------------------------------------------------------------
 
-client.onSignedOut = () => {
-  if (state.me) showLogin('登录已过期，请重新登录');
-};
-
 initActionDialog((ticket, action, error) => {
   if (error) {
     // 409: the ticket changed meanwhile; show what it allows now behind the open dialog.
@@ -241,22 +201,7 @@ setOnRefresh(async () => {
 });
 
 window.addEventListener('hashchange', route);
-$('login-form').addEventListener('submit', onLogin);
-$('logout').addEventListener('click', logout);
-$('nav-notices').addEventListener('click', () => (location.hash = '#/notices'));
+$('#nav-notices').addEventListener('click', () => (location.hash = '#/notices'));
 setInterval(tickCountdowns, 1000);
 
-(async function start() {
-  if (!client.signedIn) return showLogin();
-  try {
-    if (!(await client.resume())) return showLogin();
-    await boot();
-  } catch (e) {
-    if (e.status === 401) return showLogin();
-    $('login-view').classList.remove('hidden');
-    $('login-error').textContent = errorText(e);
-    $('login-error').append(
-      h('button', { type: 'button', onclick: () => location.reload() }, '重试'),
-    );
-  }
-})();
+signIn.start();

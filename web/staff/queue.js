@@ -1,14 +1,16 @@
 // The queue: five tabs with counts, filters, search, a table (cards on a phone), "load more".
 
 import { h, mount, toast, errorText, fmtShort } from '/static/common/ui.js';
+import { label, options } from '/static/common/labels.js';
 import { client, state, qs, beijingDayStart, countdownEl, urgencyBadge, staffStatusText } from './shared.js';
 
 const DUE_SOON_HOURS = 2;
 const PAGE = 50;
 
+/// A tab named after a status takes the status's word.
 export const TABS = [
-  { id: 'open', label: '待受理', hint: '本级待受理的工单' },
-  { id: 'in_progress', label: '处理中', hint: '本级已受理、尚未办结的工单' },
+  { id: 'open', status: 'open', hint: '本级待受理的工单' },
+  { id: 'in_progress', status: 'acknowledged', hint: '本级已受理、尚未办结的工单' },
   { id: 'due_soon', label: '即将超时', hint: `${DUE_SOON_HOURS} 小时内到期、尚未超时的本级工单` },
   { id: 'overdue', label: '已超时', hint: '本级已超过时限的工单' },
   { id: 'went_up', label: '已上报', hint: '从本单位上报、现由上级负责的工单' },
@@ -122,7 +124,7 @@ export function showQueue(main, route) {
             if (t.id !== q.tab) location.hash = queueHash(t.id, q.filters);
           },
         },
-        h('span.tab-label', t.label),
+        h('span.tab-label', t.label || label('status', t.status)),
         h('span.count', { 'aria-label': '件数' }, q.counts?.[t.id] ?? '…'),
       ),
     ),
@@ -222,14 +224,14 @@ function setFilter(key, value) {
   loadCounts();
 }
 
-function select(id, label, options, value, key) {
+function select(id, caption, choices, value, key) {
   return h(
     'div.filter',
-    h('label', { for: id }, label),
+    h('label', { for: id }, caption),
     h(
       'select',
       { id, onchange: (e) => setFilter(key, e.target.value) },
-      options.map(([v, text]) => h('option', { value: v, selected: String(v) === String(value || '') }, text)),
+      choices.map(([v, text]) => h('option', { value: v, selected: String(v) === String(value || '') }, text)),
     ),
   );
 }
@@ -247,11 +249,7 @@ function buildFilters() {
     select(
       'f-urgency',
       '紧急程度',
-      [
-        ['', '全部'],
-        ['normal', '一般'],
-        ['urgent', '紧急'],
-      ],
+      [['', '全部'], ...options('urgency', ['normal', 'urgent'])],
       f.urgency,
       'urgency',
     ),
@@ -281,10 +279,10 @@ function buildFilters() {
       ),
     );
   }
-  const date = (id, label, key) =>
+  const date = (id, caption, key) =>
     h(
       'div.filter',
-      h('label', { for: id }, label),
+      h('label', { for: id }, caption),
       h('input', { id, type: 'date', value: f[key] || '', onchange: (e) => setFilter(key, e.target.value) }),
     );
   parts.push(date('f-from', '创建日期 从', 'from'), date('f-to', '至', 'to'));

@@ -2,6 +2,7 @@
 
 import { createClient } from '/static/common/api.js';
 import { h } from '/static/common/ui.js';
+import { label, reasonLabel } from '/static/common/labels.js';
 
 export const client = createClient('staff');
 
@@ -25,50 +26,13 @@ export const LEVEL_OF_ROLE = {
   street_staff: 'street',
 };
 
-export const ROLE_ZH = {
-  resident: '居民',
-  compound_staff: '小区党支部',
-  community_staff: '社区党支部',
-  street_staff: '街党工委',
-  admin: '管理员',
-  system: '系统',
-};
-
-export const STATUS_ZH = {
-  open: '待受理',
-  acknowledged: '处理中',
-  resolved: '已办结',
-  closed: '已完成',
-  declined: '不予受理',
-  withdrawn: '已撤回',
-};
-
-export const ESCALATE_REASONS = [
-  ['beyond_authority', '超出本级职权'],
-  ['needs_resources', '需要协调资源'],
-  ['needs_enforcement', '需要执法力量'],
-  ['cross_compound', '涉及多个小区'],
-  ['other', '其他'],
-];
-
-const REASON_ZH = {
-  ...Object.fromEntries(ESCALATE_REASONS),
-  sla_breach_acknowledge: '超时未受理，自动上报',
-  sla_breach_resolve: '超时未办结，自动上报',
-  resident_dispute: '居民再次不满意',
-  clock_resumed: '居民已补充，恢复计时',
-  pause_cap_reached: '暂停时长已满，恢复计时',
-  acknowledge: '受理时限',
-  resolve: '办结时限',
-};
-
 /// Plain words for an event's `reason` (assign: `user:ID`, confirm: `rating:N`).
 export function reasonText(action, reason) {
   if (!reason) return '';
   if (action === 'assign' && reason.startsWith('user:')) return '';
   if (reason.startsWith('rating:')) return `评分 ${reason.slice(7)} 星`;
   if (action === 'decline') return reason;
-  return REASON_ZH[reason] || reason;
+  return reasonLabel(reason) || reason;
 }
 
 /// '?a=1&b=2' from an object, leaving out empty values.
@@ -98,12 +62,12 @@ export function countdownEl(t, fetchedAt) {
   const el = h('span.countdown');
   if (t.waiting_on_resident) {
     el.classList.add('paused');
-    el.textContent = '等待居民补充 · 暂停计时';
+    el.textContent = `${label('action', 'wait_on_resident')} · 暂停计时`;
     return el;
   }
   if (t.due_in_seconds === null || t.due_in_seconds === undefined) {
     el.classList.add('idle');
-    el.textContent = t.overdue ? '已超时' : STATUS_ZH[t.status] || '—';
+    el.textContent = t.overdue ? '已超时' : label('status', t.status) || '—';
     if (t.overdue) el.classList.add('overdue');
     return el;
   }
@@ -144,18 +108,16 @@ export function tickCountdowns() {
   for (const el of document.querySelectorAll('.countdown[data-deadline]')) paint(el, now);
 }
 
-const LEVEL_NAME = { compound: '小区党支部', community: '社区党支部', street: '街党工委' };
-
 /// `status_text` is worded for the resident (「已办结，待您确认」); staff read whose turn it is.
 export function staffStatusText(t) {
-  if (t.status === 'resolved') return `${LEVEL_NAME[t.level] || ''}已办结，待居民确认`;
+  if (t.status === 'resolved') return `${label('level', t.level)}已办结，待居民确认`;
   // Nothing is called up *to* the compound: open there after a call up means it came back.
   if (t.status === 'open' && t.level === 'compound' && t.escalation_count > 0) {
-    return '上级退回，待小区党支部受理';
+    return `上级退回，待${label('level', 'compound')}受理`;
   }
   return (t.status_text || '').replace('待您确认', '待居民确认');
 }
 
 export function urgencyBadge(t) {
-  return t.urgency === 'urgent' ? h('span.badge.red', '紧急') : null;
+  return t.urgency === 'urgent' ? h('span.badge.red', label('urgency', 'urgent')) : null;
 }

@@ -1,29 +1,10 @@
 // One ticket: facts, photos, the timeline (internal notes marked) and the allowed actions.
 
-import { h, mount, toast, errorText, fmtTime, LEVEL_ZH, ACTION_ZH } from '/static/common/ui.js';
-import { client, state, countdownEl, urgencyBadge, reasonText, staffStatusText, ROLE_ZH, STATUS_ZH } from './shared.js';
+import { h, mount, toast, errorText, fmtTime } from '/static/common/ui.js';
+import { label } from '/static/common/labels.js';
+import { client, state, countdownEl, urgencyBadge, reasonText, staffStatusText } from './shared.js';
 import { openActionDialog, dialogOpen } from './actions.js';
 import { lastQueueHash } from './queue.js';
-
-const EVENT_ZH = {
-  create: '居民提交诉求',
-  acknowledge: '受理',
-  comment: '回复',
-  assign: '指派',
-  resolve: '办结',
-  escalate: '上报',
-  decline: '不予受理',
-  return: '退回',
-  confirm: '居民确认办结',
-  dispute: '居民有异议',
-  withdraw: '居民撤回',
-  reveal_phone: '查看居民电话',
-  wait_on_resident: '等待居民补充',
-  clock_resumed: '恢复计时',
-  sla_warning: '时限预警',
-  overdue: '标记超时',
-  auto_close: '自动完成',
-};
 
 const cur = { id: null, ticket: null, events: [], fetchedAt: 0, photos: new Map(), seq: 0 };
 
@@ -131,10 +112,10 @@ function backButton() {
   );
 }
 
-function fact(label, ...value) {
+function fact(caption, ...value) {
   const v = value.filter((x) => x !== null && x !== undefined && x !== '');
   if (!v.length) return null;
-  return [h('dt', label), h('dd', ...v)];
+  return [h('dt', caption), h('dd', ...v)];
 }
 
 function render(main) {
@@ -159,9 +140,9 @@ function render(main) {
     h(
       'div.ticket-tags',
       h('span#ticket-ref.ref', t.reference),
-      h('span.badge', LEVEL_ZH[t.level] || t.level),
+      h('span.badge', label('level', t.level)),
       urgencyBadge(t),
-      t.waiting_on_resident ? h('span.badge.orange', '等待居民补充') : null,
+      t.waiting_on_resident ? h('span.badge.orange', label('action', 'wait_on_resident')) : null,
     ),
     h('h2#ticket-title', t.title),
     h(
@@ -205,15 +186,15 @@ function render(main) {
           class: 'action' + (a === 'acknowledge' || a === 'resolve' ? ' primary' : '') + (a === 'decline' ? ' danger' : ''),
           onclick: () => openActionDialog(a, t, cur.events),
         },
-        ACTION_ZH[a] || a,
+        label('action', a),
       ),
     ),
   );
   const noActions = allowed.length
     ? null
     : h('p.hint', t.status === 'open' || t.status === 'acknowledged'
-      ? `现由${LEVEL_ZH[t.level]}负责，您可查看进展。`
-      : `工单${STATUS_ZH[t.status] || ''}，无需操作。`);
+      ? `现由${label('level', t.level)}负责，您可查看进展。`
+      : `工单${label('status', t.status)}，无需操作。`);
   const actionCard = h('div.card.actions-card', h('h3', '操作'), actions, noActions);
 
   const timeline = h(
@@ -233,11 +214,11 @@ function render(main) {
 }
 
 function eventItem(e) {
-  const who = e.actor?.name || ROLE_ZH[e.actor?.role] || '系统';
-  let what = EVENT_ZH[e.action] || e.action;
-  if (e.action === 'escalate') what = `上报至${LEVEL_ZH[e.level_after] || ''}`;
-  if (e.action === 'return') what = `退回${LEVEL_ZH[e.level_after] || ''}`;
-  if (e.action === 'dispute' && e.level_after !== e.level) what = `居民有异议，上报至${LEVEL_ZH[e.level_after]}`;
+  const who = e.actor?.name || label('role', e.actor?.role || 'system');
+  let what = label('event_kind', e.action);
+  if (e.action === 'escalate') what = `${what}至${label('level', e.level_after)}`;
+  if (e.action === 'return') what = `${what}${label('level', e.level_after)}`;
+  if (e.action === 'dispute' && e.level_after !== e.level) what = `${what}，上报至${label('level', e.level_after)}`;
   if (e.action === 'comment' && e.internal) what = '备注';
   let reason = reasonText(e.action, e.reason);
   let note = e.note;
@@ -251,7 +232,7 @@ function eventItem(e) {
       parts.push(`给 ${known || `工作人员 #${id}`}`);
     }
     if (e.note) parts.push(`交办 ${e.note}`);
-    what = `指派${parts.length ? '：' + parts.join('，') : ''}`;
+    what = `${what}${parts.length ? '：' + parts.join('，') : ''}`;
     reason = '';
     note = null;
   }
