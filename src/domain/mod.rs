@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod clock;
+pub mod metrics;
 pub mod org;
 pub mod role;
 pub mod sla;

@@ -7,18 +7,19 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{outcome, pair_events, secs, Outcome, StatEvent, StatTicket, HISTORY_ACTIONS};
+use crate::db::dialect::insert_all;
 use crate::db::models::TicketRow;
 use crate::db::schema::{ticket_events, ticket_stats, ticket_stays, tickets};
 use crate::db::{write_tx, DbConn};
+use crate::domain::metrics::{
+    outcome, pair_events, secs, Outcome, StatEvent, StatTicket, HISTORY_ACTIONS,
+};
 use crate::error::AppResult;
 
 /// Bump when the rules in `outcome` change: [`backfill`] then recomputes every row.
 pub const FACTS_VERSION: i32 = 1;
 /// Tickets per back-fill transaction.
 const BACKFILL_BATCH: i64 = 1_000;
-/// Rows per INSERT statement (SQLite allows 32,766 parameters; 17 columns × 500 stays below).
-const INSERT_CHUNK: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Insertable, Queryable, Selectable)]
 #[diesel(table_name = ticket_stats)]
@@ -134,22 +135,8 @@ fn replace(conn: &mut DbConn, ids: &[i64], rows: &[StatsRow], stays: &[StayRow])
         .execute(conn)?;
     diesel::delete(ticket_stats::table.filter(ticket_stats::ticket_id.eq_any(ids)))
         .execute(conn)?;
-    // Multi-row INSERTs go to the backend's own connection (MultiConnection has no batch insert).
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let q = diesel::insert_into(ticket_stats::table).values(chunk);
-        match conn {
-            DbConn::Sqlite(c) => q.execute(c)?,
-            DbConn::Pg(c) => q.execute(c)?,
-        };
-    }
-    for chunk in stays.chunks(INSERT_CHUNK) {
-        let q = diesel::insert_into(ticket_stays::table).values(chunk);
-        match conn {
-            DbConn::Sqlite(c) => q.execute(c)?,
-            DbConn::Pg(c) => q.execute(c)?,
-        };
-    }
-    Ok(())
+    insert_all::<_, StatsRow>(conn, ticket_stats::table, rows)?;
+    insert_all::<_, StayRow>(conn, ticket_stays::table, stays)
 }
 
 /// Rewrites the facts of `t` (as just written) from its state and its whole history. Called by
