@@ -4,8 +4,8 @@
 //! confirm / auto-close), back-fills the statistics facts as `huying migrate` does after
 //! migration 000006 (timed), then times the dashboard queries for the last 30 days straight on a
 //! connection (what the handlers run inside `Db::run`; JSON encoding of the small answers is not
-//! included). Summary and ranking are also timed the original way (`*_from_history`: replay every
-//! history in Rust) and the answers compared.
+//! included). Summary and ranking are also timed the original way (`*_from_history` in
+//! `tests/api/stats/reference.rs`: replay every history in Rust) and the answers compared.
 //!
 //! ```text
 //! cargo bench --bench stats_load -- --backend sqlite --tickets 1000000
@@ -15,6 +15,9 @@
 //! Results are markdown table rows on stdout; progress goes to stderr. See docs/benchmarks.md.
 
 mod common;
+// The original computation (every history replayed in Rust), shared with the equivalence test.
+#[path = "../tests/api/stats/reference.rs"]
+mod reference;
 
 use std::process::ExitCode;
 use std::time::{Duration as StdDuration, Instant};
@@ -196,7 +199,7 @@ fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
     let bench_db = BenchDb::create(backend)?;
     let settings = bench_settings(&bench_db)?;
     let db = Db::connect(&settings)?;
-    db.migrate()?;
+    huying::startup::migrate(&db)?;
     let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
     let now: DateTime<Utc> = round_ts(Utc::now()).and_utc();
     let street = seed(&mut conn, now.naive_utc(), 0)?;
@@ -262,7 +265,7 @@ fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
         println!("| {name} | summary | {label} | {k} | **{ms:.1}** (5) |");
         if history_runs > 0 {
             let (ms, old) = time(history_runs, || {
-                stats::summary_from_history(&mut conn, &scope, &range, now).map_err(err)
+                reference::summary_from_history(&mut conn, &scope, &range, now).map_err(err)
             })?;
             let same = serde_json::to_value(&old)? == serde_json::to_value(&s)?;
             println!(
@@ -289,7 +292,7 @@ fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
         println!("| {name} | ranking (compounds) | {label} | {k} | **{ms:.1}** (5) |");
         if history_runs > 0 {
             let (ms, old) = time(history_runs, || {
-                stats::ranking_from_history(
+                reference::ranking_from_history(
                     &mut conn,
                     &scope,
                     &range,

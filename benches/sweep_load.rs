@@ -100,7 +100,7 @@ fn run(backend: Backend, n: usize, due_percent: usize) -> anyhow::Result<()> {
     let bench = BenchDb::create(backend)?;
     let settings = bench_settings(&bench)?;
     let db = Db::connect(&settings)?;
-    db.migrate()?;
+    huying::startup::migrate(&db)?;
     let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = Utc::now();
     let street = seed(&mut conn, round_ts(now), 0)?;

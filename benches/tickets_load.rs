@@ -381,7 +381,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // Seed and fill straight into the database, before the server starts.
     let db = Db::connect(&settings)?;
-    db.migrate()?;
+    huying::startup::migrate(&db)?;
     let street = {
         let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
         let now = round_ts(Utc::now());

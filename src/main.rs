@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use huying::config::Settings;
 use huying::db::Db;
 use huying::domain::role::Role;
-use huying::startup::Application;
+use huying::startup::{self, Application};
 
 /// 呼应 Huying: 三级呼叫响应 / the three-tier call-and-response service.
 #[derive(Parser)]
@@ -149,13 +149,13 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 
 fn open_db(settings: &Settings) -> anyhow::Result<Db> {
     let db = Db::connect(settings)?;
-    db.migrate()?;
+    startup::migrate(&db)?;
     Ok(db)
 }
 
 fn migrate(settings: Settings) -> anyhow::Result<()> {
     let db = Db::connect(&settings)?;
-    let applied = db.migrate()?;
+    let applied = startup::migrate(&db)?;
     if applied.is_empty() {
         eprintln!("数据库已是最新 / database is up to date");
     } else {

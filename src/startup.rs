@@ -16,11 +16,22 @@ use crate::db::Db;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::state::AppState;
 
+/// Runs the pending migrations and then, under the same lock, the back-fill of the statistics
+/// facts of tickets written before they existed (or under older rules): those are computed in
+/// Rust, where the rules are.
+pub fn migrate(db: &Db) -> anyhow::Result<Vec<String>> {
+    db.migrate(|conn| {
+        crate::service::stats::facts::backfill(conn)
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("back-filling statistics facts: {e}"))
+    })
+}
+
 /// Opens the database (migrating if configured) and builds the shared state.
 pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let db = Db::connect(&settings)?;
     if settings.database.migrate_on_start {
-        let applied = db.migrate()?;
+        let applied = migrate(&db)?;
         if !applied.is_empty() {
             tracing::info!(?applied, "migrations applied");
         }

@@ -10,9 +10,10 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::auth::AuthUser;
 use crate::db::DbConn;
+use crate::domain::metrics::Flows;
 use crate::error::{AppResult, ErrorBody};
 use crate::service::stats::{
-    self, xlsx, CategoryCount, Flows, OverdueList, Range, RankRow, RankSort, RankUnit, StatsScope,
+    self, xlsx, CategoryCount, OverdueList, Range, RankRow, RankSort, RankUnit, StatsScope,
     Summary, TrendDay,
 };
 use crate::service::tickets::query::TicketFilter;

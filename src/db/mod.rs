@@ -1,6 +1,7 @@
 //! Database access: one diesel code path over SQLite and PostgreSQL.
 
 pub mod claim;
+pub mod dialect;
 pub mod models;
 pub mod notify_schema;
 pub mod schema;
@@ -185,9 +186,13 @@ impl Db {
         self.run(move |conn| write_tx(conn, f)).await
     }
 
-    pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
+    /// Runs the pending migrations, then `after` (see [`run_migrations`]).
+    pub fn migrate(
+        &self,
+        after: impl FnOnce(&mut DbConn) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Vec<String>> {
         let mut conn = self.pool.get()?;
-        run_migrations(&mut conn)
+        run_migrations(&mut conn, after)
     }
 }
 
@@ -219,7 +224,14 @@ where
     }
 }
 
-pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
+/// Runs the pending migrations, then `after`: the work that must follow them before anyone
+/// uses the database (the caller's, e.g. back-filling data computed in Rust). On PostgreSQL
+/// both run under an advisory lock: when several instances start at once, one migrates and
+/// runs `after`, the others wait and then find nothing to do.
+pub fn run_migrations(
+    conn: &mut DbConn,
+    after: impl FnOnce(&mut DbConn) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<String>> {
     let applied = match conn {
         DbConn::Sqlite(c) => {
             let applied = c
@@ -228,18 +240,16 @@ pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
                 .iter()
                 .map(|v| v.to_string())
                 .collect();
-            backfill_stats(conn)?;
+            after(conn)?;
             applied
         }
         DbConn::Pg(c) => {
-            // Several instances may start at once: one migrates, the others wait for it.
             c.batch_execute("SELECT pg_advisory_lock(4826001)")?;
             let result = c
                 .run_pending_migrations(PG_MIGRATIONS)
                 .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
                 .map_err(|e| anyhow::anyhow!("migration failed: {e}"));
-            // Still under the lock: one instance back-fills, the others find nothing to do.
-            let result = result.and_then(|applied| backfill_stats(conn).map(|()| applied));
+            let result = result.and_then(|applied| after(conn).map(|()| applied));
             if let DbConn::Pg(c) = conn {
                 c.batch_execute("SELECT pg_advisory_unlock(4826001)")?;
             }
@@ -247,14 +257,6 @@ pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
         }
     };
     Ok(applied)
-}
-
-/// The statistics facts of tickets written before they existed (migration 000006) are
-/// computed in Rust, where the rules are, right after the SQL migrations.
-fn backfill_stats(conn: &mut DbConn) -> anyhow::Result<()> {
-    crate::service::stats::facts::backfill(conn)
-        .map_err(|e| anyhow::anyhow!("back-filling statistics facts: {e}"))?;
-    Ok(())
 }
 
 /// `now()` for the database: UTC, rounded to microseconds because PostgreSQL keeps no more.

@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod clock;
 pub mod ids;
+pub mod metrics;
 pub mod org;
 pub mod role;
 pub mod sla;

@@ -13,6 +13,8 @@ use crate::both_backends;
 use crate::helpers::{error_code, TestApp, JWT_SECRET};
 use crate::tickets::act;
 
+mod reference;
+
 both_backends!(
     the_dashboard_tells_a_known_history_exactly,
     each_role_sees_its_own_scope_and_no_more,
@@ -529,10 +531,11 @@ async fn each_role_sees_its_own_scope_and_no_more(app: TestApp) {
 }
 
 /// The dashboard aggregates facts stored when tickets change; replaying every ticket's history
-/// (the original computation, kept as `*_from_history`) must give the same answers, for every
-/// scope and at instants where running clocks flip verdicts.
+/// (the original computation, kept in `stats/reference.rs`) must give the same answers, for
+/// every scope and at instants where running clocks flip verdicts.
 async fn stored_facts_give_the_numbers_of_replayed_histories(app: TestApp) {
     use huying::service::stats::{self, RankSort, RankUnit, StatsScope};
+    use reference::{ranking_from_history, summary_from_history};
 
     let d = dash(&app).await;
     history(&app, &d).await;
@@ -569,8 +572,7 @@ async fn stored_facts_give_the_numbers_of_replayed_histories(app: TestApp) {
         ] {
             for scope in &scopes {
                 let facts = stats::summary(&mut conn, scope, &range, now).expect("summary");
-                let replay =
-                    stats::summary_from_history(&mut conn, scope, &range, now).expect("replay");
+                let replay = summary_from_history(&mut conn, scope, &range, now).expect("replay");
                 assert_eq!(
                     serde_json::to_value(&facts).expect("json"),
                     serde_json::to_value(&replay).expect("json"),
@@ -580,7 +582,7 @@ async fn stored_facts_give_the_numbers_of_replayed_histories(app: TestApp) {
                     let facts =
                         stats::ranking(&mut conn, scope, &range, unit, RankSort::ResponseRate, now)
                             .expect("ranking");
-                    let replay = stats::ranking_from_history(
+                    let replay = ranking_from_history(
                         &mut conn,
                         scope,
                         &range,

@@ -7,18 +7,20 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{outcome, pair_events, secs, Outcome, StatEvent, StatTicket, HISTORY_ACTIONS};
+use crate::db::dialect::insert_all;
 use crate::db::models::TicketRow;
 use crate::db::schema::{ticket_events, ticket_stats, ticket_stays, tickets};
 use crate::db::{write_tx, DbConn};
+use crate::domain::metrics::{
+    outcome, pair_events, secs, Outcome, StatEvent, StatTicket, HISTORY_ACTIONS,
+};
+use crate::domain::ticket::{Level, Status};
 use crate::error::AppResult;
 
 /// Bump when the rules in `outcome` change: [`backfill`] then recomputes every row.
 pub const FACTS_VERSION: i32 = 1;
 /// Tickets per back-fill transaction.
 const BACKFILL_BATCH: i64 = 1_000;
-/// Rows per INSERT statement (SQLite allows 32,766 parameters; 17 columns × 500 stays below).
-const INSERT_CHUNK: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Insertable, Queryable, Selectable)]
 #[diesel(table_name = ticket_stats)]
@@ -30,8 +32,8 @@ pub struct StatsRow {
     pub compound_id: i64,
     pub category_id: i64,
     pub created_at: NaiveDateTime,
-    pub status: String,
-    pub level: String,
+    pub status: Status,
+    pub level: Level,
     pub went_up: bool,
     pub rating: Option<i32>,
     pub response: Option<bool>,
@@ -50,7 +52,7 @@ pub struct StayRow {
     pub street_id: i64,
     pub community_id: i64,
     pub created_at: NaiveDateTime,
-    pub level: String,
+    pub level: Level,
     pub answer_secs: i64,
     pub settle_secs: Option<i64>,
 }
@@ -59,8 +61,8 @@ impl From<&TicketRow> for StatTicket {
     fn from(t: &TicketRow) -> Self {
         StatTicket {
             id: t.id,
-            status: t.status.as_str().into(),
-            level: t.level.as_str().into(),
+            status: t.status,
+            level: t.level,
             street_id: t.street_id,
             community_id: t.community_id,
             compound_id: t.compound_id,
@@ -89,8 +91,8 @@ pub fn rows_for(t: &StatTicket, o: &Outcome) -> (StatsRow, Vec<StayRow>) {
         compound_id: t.compound_id,
         category_id: t.category_id,
         created_at: t.created_at,
-        status: t.status.clone(),
-        level: t.level.clone(),
+        status: t.status,
+        level: t.level,
         went_up: t.escalation_count > 0,
         rating: t.rating,
         response: o.response,
@@ -111,7 +113,7 @@ pub fn rows_for(t: &StatTicket, o: &Outcome) -> (StatsRow, Vec<StayRow>) {
                 street_id: t.street_id,
                 community_id: t.community_id,
                 created_at: t.created_at,
-                level: v.level.as_str().into(),
+                level: v.level,
                 answer_secs: secs(v.arrived, v.answered?),
                 settle_secs: v.resolved.map(|r| secs(v.arrived, r)),
             })
@@ -134,22 +136,8 @@ fn replace(conn: &mut DbConn, ids: &[i64], rows: &[StatsRow], stays: &[StayRow])
         .execute(conn)?;
     diesel::delete(ticket_stats::table.filter(ticket_stats::ticket_id.eq_any(ids)))
         .execute(conn)?;
-    // Multi-row INSERTs go to the backend's own connection (MultiConnection has no batch insert).
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let q = diesel::insert_into(ticket_stats::table).values(chunk);
-        match conn {
-            DbConn::Sqlite(c) => q.execute(c)?,
-            DbConn::Pg(c) => q.execute(c)?,
-        };
-    }
-    for chunk in stays.chunks(INSERT_CHUNK) {
-        let q = diesel::insert_into(ticket_stays::table).values(chunk);
-        match conn {
-            DbConn::Sqlite(c) => q.execute(c)?,
-            DbConn::Pg(c) => q.execute(c)?,
-        };
-    }
-    Ok(())
+    insert_all::<_, StatsRow>(conn, ticket_stats::table, rows)?;
+    insert_all::<_, StayRow>(conn, ticket_stays::table, stays)
 }
 
 /// Rewrites the facts of `t` (as just written) from its state and its whole history. Called by

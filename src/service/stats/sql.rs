@@ -1,111 +1,46 @@
 //! The statistics' aggregate queries over the stored facts (`ticket_stats`, `ticket_stays`) and
 //! the active tickets. Written as SQL text because they need `CASE` inside `SUM` and `GROUP BY`
-//! over both backends; the text is the same on both except the placeholders (`?` / `$n`) and
-//! the hour bucket of the trend.
+//! over both backends; what differs between the backends (placeholders, the hour bucket of the
+//! trend, planner hints) is asked of `db::dialect`.
 
 use chrono::NaiveDateTime;
-use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::BoxedSqlQuery;
-use diesel::sql_types::{BigInt, Text, Timestamp};
-use diesel::sqlite::Sqlite;
+use diesel::sql_types::{BigInt, Text};
 
-use super::{Range, StatsScope};
+use super::scope::{Range, ScopeFilter, StatsScope};
+use crate::db::dialect::{count_per_utc_hour, HourCount, Sql};
 use crate::db::schema::{ticket_stats, ticket_stays};
 use crate::db::{DbConn, MultiBackend};
+use crate::domain::metrics::RateCounts;
+use crate::domain::role::ActorRole;
+use crate::domain::ticket::{EventKind, Level, Status};
 use crate::error::AppResult;
 
-enum Bind {
-    Id(i64),
-    Ts(NaiveDateTime),
-}
-
-/// SQL text with `?` placeholders and the values bound to them, in order.
-#[derive(Default)]
-pub struct Sql {
-    text: String,
-    binds: Vec<Bind>,
-}
-
-impl Sql {
-    pub fn push(&mut self, s: &str) -> &mut Self {
-        self.text.push_str(s);
-        self
-    }
-
-    pub fn id(&mut self, v: i64) -> &mut Self {
-        self.text.push('?');
-        self.binds.push(Bind::Id(v));
-        self
-    }
-
-    pub fn ts(&mut self, v: NaiveDateTime) -> &mut Self {
-        self.text.push('?');
-        self.binds.push(Bind::Ts(v));
-        self
-    }
-
-    /// ` AND street_id = ?` / ` AND community_id = ?` for the scope (nothing for all).
-    pub fn scope(&mut self, scope: &StatsScope) -> &mut Self {
-        match (scope.community_id, scope.street_id) {
-            (Some(c), _) => self.push(" AND community_id = ").id(c),
-            (None, Some(s)) => self.push(" AND street_id = ").id(s),
-            (None, None) => self,
-        }
-    }
-
+/// The clauses every statistics query narrows with.
+trait Narrow {
+    /// ` AND <prefix>street_id = ?` / ` AND <prefix>community_id = ?` (nothing for all).
+    fn scope(&mut self, scope: &StatsScope, prefix: &str) -> &mut Self;
     /// ` AND created_at >= ? AND created_at < ?`.
-    pub fn created_in(&mut self, range: &Range) -> &mut Self {
+    fn created_in(&mut self, range: &Range) -> &mut Self;
+}
+
+impl Narrow for Sql {
+    fn scope(&mut self, scope: &StatsScope, prefix: &str) -> &mut Self {
+        if let Some((column, id)) = scope.filter().column() {
+            self.push(" AND ")
+                .push(prefix)
+                .push(column)
+                .push(" = ")
+                .id(id);
+        }
+        self
+    }
+
+    fn created_in(&mut self, range: &Range) -> &mut Self {
         self.push(" AND created_at >= ")
             .ts(range.from.naive_utc())
             .push(" AND created_at < ")
             .ts(range.to.naive_utc())
-    }
-
-    /// PostgreSQL numbers its placeholders. The texts built here contain no other `?`.
-    fn numbered(&self) -> String {
-        let mut out = String::with_capacity(self.text.len() + 16);
-        let mut n = 0;
-        for ch in self.text.chars() {
-            if ch == '?' {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            } else {
-                out.push(ch);
-            }
-        }
-        out
-    }
-
-    pub fn load<R>(&self, conn: &mut DbConn) -> AppResult<Vec<R>>
-    where
-        R: QueryableByName<Sqlite> + QueryableByName<Pg> + 'static,
-    {
-        Ok(match conn {
-            DbConn::Sqlite(c) => {
-                let mut q: BoxedSqlQuery<'_, Sqlite, _> =
-                    diesel::sql_query(self.text.clone()).into_boxed();
-                for b in &self.binds {
-                    q = match b {
-                        Bind::Id(v) => q.bind::<BigInt, _>(*v),
-                        Bind::Ts(v) => q.bind::<Timestamp, _>(*v),
-                    };
-                }
-                q.load(c)?
-            }
-            DbConn::Pg(c) => {
-                let mut q: BoxedSqlQuery<'_, Pg, _> =
-                    diesel::sql_query(self.numbered()).into_boxed();
-                for b in &self.binds {
-                    q = match b {
-                        Bind::Id(v) => q.bind::<BigInt, _>(*v),
-                        Bind::Ts(v) => q.bind::<Timestamp, _>(*v),
-                    };
-                }
-                q.load(c)?
-            }
-        })
     }
 }
 
@@ -125,6 +60,23 @@ impl GroupBy {
             GroupBy::Compound => "compound_id",
         }
     }
+
+    /// `SELECT <unit> AS unit, <columns>`.
+    fn select(self, q: &mut Sql, columns: &str) {
+        q.push("SELECT ")
+            .push(self.column())
+            .push(" AS unit, ")
+            .push(columns);
+    }
+
+    /// ` GROUP BY <unit>, <columns>` (the unit only when grouping by one).
+    fn group_by(self, q: &mut Sql, columns: &str) {
+        q.push(" GROUP BY ");
+        if self != GroupBy::Nothing {
+            q.push(self.column()).push(", ");
+        }
+        q.push(columns);
+    }
 }
 
 /// Cohort tickets of one (unit, status, level), with the sums of the rates.
@@ -133,9 +85,9 @@ pub struct CohortGroup {
     #[diesel(sql_type = BigInt)]
     pub unit: i64,
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: Status,
     #[diesel(sql_type = Text)]
-    pub level: String,
+    pub level: Level,
     #[diesel(sql_type = BigInt)]
     pub tickets: i64,
     #[diesel(sql_type = BigInt)]
@@ -154,6 +106,24 @@ pub struct CohortGroup {
     pub never_up: i64,
 }
 
+impl CohortGroup {
+    /// Adds this group's sums to the rates' fractions.
+    pub fn add_to(&self, c: &mut RateCounts) {
+        c.response.numerator += self.response_num;
+        c.response.denominator += self.response_den;
+        c.resolution.numerator += self.resolution_num;
+        c.resolution.denominator += self.resolution_den;
+        c.satisfaction.numerator += self.satisfied;
+        c.satisfaction.denominator += self.rated;
+        if self.status == Status::Closed {
+            c.settled_in_compound.denominator += self.tickets;
+            if self.level == Level::Compound {
+                c.settled_in_compound.numerator += self.never_up;
+            }
+        }
+    }
+}
+
 /// The cohort per (unit, status, level): counts and rate sums, the clock applied at `now` as
 /// `Outcome::response_at` / `resolution_at` do (a deadline before `now` makes the verdict false).
 pub fn cohort_groups(
@@ -163,11 +133,9 @@ pub fn cohort_groups(
     group: GroupBy,
     now: NaiveDateTime,
 ) -> AppResult<Vec<CohortGroup>> {
-    let mut q = Sql::default();
-    q.push("SELECT ")
-        .push(group.column())
-        .push(" AS unit, status, level, COUNT(*) AS tickets")
-        .push(", SUM(CASE WHEN response_due < ")
+    let mut q = Sql::new(conn);
+    group.select(&mut q, "status, level, COUNT(*) AS tickets");
+    q.push(", SUM(CASE WHEN response_due < ")
         .ts(now)
         .push(" THEN 1 WHEN response IS NOT NULL THEN 1 ELSE 0 END) AS response_den")
         .push(", SUM(CASE WHEN response_due < ")
@@ -183,24 +151,20 @@ pub fn cohort_groups(
         .push(", SUM(CASE WHEN rating >= 4 THEN 1 ELSE 0 END) AS satisfied")
         .push(", SUM(CASE WHEN went_up THEN 0 ELSE 1 END) AS never_up")
         .push(" FROM ticket_stats WHERE 1 = 1")
-        .scope(scope)
-        .created_in(range)
-        .push(" GROUP BY ");
-    if group != GroupBy::Nothing {
-        q.push(group.column()).push(", ");
-    }
-    q.push("status, level");
+        .scope(scope, "")
+        .created_in(range);
+    group.group_by(&mut q, "status, level");
     q.load(conn)
 }
 
 /// Active tickets in scope now, per (unit, level), and how many of them are overdue: the
-/// queue's rule, as `ActiveTicket::is_overdue`.
+/// queue's rule (`GET /tickets?overdue=true`): past the running deadline, or marked overdue.
 #[derive(Debug, QueryableByName)]
 pub struct ActiveGroup {
     #[diesel(sql_type = BigInt)]
     pub unit: i64,
     #[diesel(sql_type = Text)]
-    pub level: String,
+    pub level: Level,
     #[diesel(sql_type = BigInt)]
     pub active: i64,
     #[diesel(sql_type = BigInt)]
@@ -213,11 +177,9 @@ pub fn active_groups(
     group: GroupBy,
     now: NaiveDateTime,
 ) -> AppResult<Vec<ActiveGroup>> {
-    let mut q = Sql::default();
-    q.push("SELECT ")
-        .push(group.column())
-        .push(" AS unit, level, COUNT(*) AS active")
-        .push(", SUM(CASE WHEN overdue OR (due_at <> ")
+    let mut q = Sql::new(conn);
+    group.select(&mut q, "level, COUNT(*) AS active");
+    q.push(", SUM(CASE WHEN overdue OR (due_at <> ")
         .ts(crate::service::tickets::no_deadline())
         .push(" AND due_at < ")
         .ts(now)
@@ -225,64 +187,15 @@ pub fn active_groups(
         .push(" FROM tickets");
     // SQLite's planner, asked to group by compound, may pick any index on street_id and read
     // every ticket of the street; the partial covering index reads only the active ones.
-    if let DbConn::Sqlite(_) = conn {
-        match (scope.community_id, scope.street_id) {
-            (Some(_), _) => q.push(" INDEXED BY tickets_active_community"),
-            (None, Some(_)) => q.push(" INDEXED BY tickets_active_street"),
-            (None, None) => &mut q,
-        };
-    }
+    match scope.filter() {
+        ScopeFilter::Community(_) => q.index_hint("tickets_active_community"),
+        ScopeFilter::Street(_) => q.index_hint("tickets_active_street"),
+        ScopeFilter::All => &mut q,
+    };
     // Literal, not bound: the partial indexes tickets_active_* have this very condition.
     q.push(" WHERE status IN ('open', 'acknowledged')")
-        .scope(scope)
-        .push(" GROUP BY ");
-    if group != GroupBy::Nothing {
-        q.push(group.column()).push(", ");
-    }
-    q.push("level");
-    q.load(conn)
-}
-
-#[derive(Debug, QueryableByName)]
-pub struct HourCount {
-    /// `YYYY-MM-DD HH` in UTC.
-    #[diesel(sql_type = Text)]
-    pub hour: String,
-    #[diesel(sql_type = BigInt)]
-    pub n: i64,
-}
-
-/// Wraps `SELECT <bucket> AS h, COUNT(*) AS n FROM … GROUP BY <bucket>` (built by `body` after
-/// the bucket expression) so that it returns `hour` as `YYYY-MM-DD HH` text in UTC.
-fn per_hour(
-    conn: &mut DbConn,
-    column: &str,
-    body: impl FnOnce(&mut Sql),
-) -> AppResult<Vec<HourCount>> {
-    let mut q = Sql::default();
-    let bucket = match conn {
-        // Diesel stores SQLite timestamps as text `YYYY-MM-DD HH:MM:SS[.ffffff]`.
-        DbConn::Sqlite(_) => {
-            q.push("SELECT ");
-            format!("substr({column}, 1, 13)")
-        }
-        // Truncate per row (cheap), format per hour only (to_char per row is not).
-        DbConn::Pg(_) => {
-            q.push("SELECT to_char(h, 'YYYY-MM-DD HH24') AS hour, n FROM (SELECT ");
-            format!("date_trunc('hour', {column})")
-        }
-    };
-    q.push(&bucket).push(if matches!(conn, DbConn::Pg(_)) {
-        " AS h"
-    } else {
-        " AS hour"
-    });
-    q.push(", COUNT(*) AS n");
-    body(&mut q);
-    q.push(" GROUP BY ").push(&bucket);
-    if let DbConn::Pg(_) = conn {
-        q.push(") AS b");
-    }
+        .scope(scope, "");
+    group.group_by(&mut q, "level");
     q.load(conn)
 }
 
@@ -293,9 +206,9 @@ pub fn created_per_hour(
     scope: &StatsScope,
     range: &Range,
 ) -> AppResult<Vec<HourCount>> {
-    per_hour(conn, "created_at", |q| {
+    count_per_utc_hour(conn, "created_at", |q| {
         q.push(" FROM ticket_stats WHERE 1 = 1")
-            .scope(scope)
+            .scope(scope, "")
             .created_in(range);
     })
 }
@@ -306,13 +219,13 @@ pub fn closed_per_hour(
     scope: &StatsScope,
     range: &Range,
 ) -> AppResult<Vec<HourCount>> {
-    per_hour(conn, "closed_at", |q| {
+    count_per_utc_hour(conn, "closed_at", |q| {
         q.push(" FROM tickets WHERE closed_at >= ")
             .ts(range.from.naive_utc())
             .push(" AND closed_at < ")
             .ts(range.to.naive_utc())
             .push(" AND status = 'closed'")
-            .scope(scope);
+            .scope(scope, "");
     })
 }
 
@@ -331,11 +244,11 @@ pub fn category_groups(
     scope: &StatsScope,
     range: &Range,
 ) -> AppResult<Vec<CategoryGroup>> {
-    let mut q = Sql::default();
+    let mut q = Sql::new(conn);
     q.push("SELECT category_id, COUNT(*) AS tickets")
         .push(", SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) AS closed")
         .push(" FROM ticket_stats WHERE 1 = 1")
-        .scope(scope)
+        .scope(scope, "")
         .created_in(range)
         .push(" GROUP BY category_id");
     q.load(conn)
@@ -344,13 +257,14 @@ pub fn category_groups(
 type StatsBoxed<'a> = ticket_stats::BoxedQuery<'a, MultiBackend>;
 
 fn stats_cohort<'a>(scope: &StatsScope, range: &Range) -> StatsBoxed<'a> {
-    let q = ticket_stats::table.into_boxed::<MultiBackend>();
-    let q = match (scope.community_id, scope.street_id) {
-        (Some(c), _) => q.filter(ticket_stats::community_id.eq(c)),
-        (None, Some(s)) => q.filter(ticket_stats::street_id.eq(s)),
-        (None, None) => q,
-    };
-    q.filter(ticket_stats::created_at.ge(range.from.naive_utc()))
+    scope
+        .filter()
+        .apply(
+            ticket_stats::table.into_boxed::<MultiBackend>(),
+            ticket_stats::street_id,
+            ticket_stats::community_id,
+        )
+        .filter(ticket_stats::created_at.ge(range.from.naive_utc()))
         .filter(ticket_stats::created_at.lt(range.to.naive_utc()))
 }
 
@@ -394,12 +308,11 @@ pub fn stay_durations(
     range: &Range,
     level: &str,
 ) -> AppResult<Vec<(i64, Option<i64>)>> {
-    let q = ticket_stays::table.into_boxed::<MultiBackend>();
-    let q = match (scope.community_id, scope.street_id) {
-        (Some(c), _) => q.filter(ticket_stays::community_id.eq(c)),
-        (None, Some(s)) => q.filter(ticket_stays::street_id.eq(s)),
-        (None, None) => q,
-    };
+    let q = scope.filter().apply(
+        ticket_stays::table.into_boxed::<MultiBackend>(),
+        ticket_stays::street_id,
+        ticket_stays::community_id,
+    );
     Ok(q.filter(ticket_stays::level.eq(level.to_string()))
         .filter(ticket_stays::created_at.ge(range.from.naive_utc()))
         .filter(ticket_stays::created_at.lt(range.to.naive_utc()))
@@ -411,13 +324,13 @@ pub fn stay_durations(
 #[derive(Debug, QueryableByName)]
 pub struct MoveGroup {
     #[diesel(sql_type = Text)]
-    pub action: String,
+    pub action: EventKind,
     #[diesel(sql_type = Text)]
-    pub level: String,
+    pub level: Level,
     #[diesel(sql_type = Text)]
-    pub level_after: String,
+    pub level_after: Level,
     #[diesel(sql_type = Text)]
-    pub actor_role: String,
+    pub actor_role: ActorRole,
     #[diesel(sql_type = BigInt)]
     pub n: i64,
 }
@@ -427,26 +340,21 @@ pub fn move_groups(
     scope: &StatsScope,
     range: &Range,
 ) -> AppResult<Vec<MoveGroup>> {
-    let mut q = Sql::default();
+    let mut q = Sql::new(conn);
     q.push("SELECT e.action AS action, e.level AS level, e.level_after AS level_after")
         .push(", e.actor_role AS actor_role, COUNT(*) AS n")
-        // SQLite: CROSS JOIN fixes the order (events in the range first, then their tickets);
-        // left to itself it may walk every ticket of the street instead.
-        .push(match conn {
-            DbConn::Sqlite(_) => " FROM ticket_events e CROSS JOIN tickets t ON t.id = e.ticket_id",
-            DbConn::Pg(_) => " FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id",
-        })
+        // Events in the range first, then their tickets: SQLite left to itself may walk every
+        // ticket of the street instead.
+        .push(" FROM ticket_events e")
+        .join_in_order()
+        .push("tickets t ON t.id = e.ticket_id")
         // Literal, not bound: the partial index ticket_events_moves has this very condition.
         .push(" WHERE e.action IN ('escalate', 'dispute', 'return')")
         .push(" AND e.created_at >= ")
         .ts(range.from.naive_utc())
         .push(" AND e.created_at < ")
-        .ts(range.to.naive_utc());
-    match (scope.community_id, scope.street_id) {
-        (Some(c), _) => q.push(" AND t.community_id = ").id(c),
-        (None, Some(s)) => q.push(" AND t.street_id = ").id(s),
-        (None, None) => &mut q,
-    };
-    q.push(" GROUP BY e.action, e.level, e.level_after, e.actor_role");
+        .ts(range.to.naive_utc())
+        .scope(scope, "t.")
+        .push(" GROUP BY e.action, e.level, e.level_after, e.actor_role");
     q.load(conn)
 }

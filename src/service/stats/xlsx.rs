@@ -7,7 +7,8 @@
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 
-use super::{ranking_headers, ExportRow, RankRow, RankUnit, TICKET_EXPORT_HEADERS};
+use super::export::{ranking_headers, ExportRow, TICKET_EXPORT_HEADERS};
+use super::ranking::{RankRow, RankUnit};
 use crate::error::{AppError, AppResult};
 
 /// The content type of an `.xlsx` file.

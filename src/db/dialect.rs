@@ -1,0 +1,185 @@
+//! What differs between SQLite and PostgreSQL in the SQL written by hand: placeholders, the
+//! hour a timestamp falls in, planner hints, and multi-row INSERTs. Everything else runs
+//! unchanged on both through [`DbConn`]; code outside `db/` asks here instead of matching on
+//! the connection.
+
+use chrono::NaiveDateTime;
+use diesel::backend::Backend as DieselBackend;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, InsertStatement, SqlQuery};
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Text, Timestamp};
+use diesel::sqlite::Sqlite;
+use diesel::{Insertable, Table};
+
+use super::{Backend, DbConn};
+use crate::error::AppResult;
+
+impl DbConn {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Sqlite(_) => Backend::Sqlite,
+            DbConn::Pg(_) => Backend::Postgres,
+        }
+    }
+}
+
+enum Bind {
+    Id(i64),
+    Ts(NaiveDateTime),
+}
+
+/// SQL text for one backend, with the values bound to its placeholders in order.
+pub struct Sql {
+    backend: Backend,
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Sql {
+    /// An empty statement for the backend of `conn`.
+    pub fn new(conn: &DbConn) -> Sql {
+        Sql {
+            backend: conn.backend(),
+            text: String::new(),
+            binds: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    fn placeholder(&mut self, b: Bind) -> &mut Self {
+        self.binds.push(b);
+        match self.backend {
+            Backend::Sqlite => self.text.push('?'),
+            // PostgreSQL numbers its placeholders.
+            Backend::Postgres => {
+                self.text.push('$');
+                self.text.push_str(&self.binds.len().to_string());
+            }
+        }
+        self
+    }
+
+    pub fn id(&mut self, v: i64) -> &mut Self {
+        self.placeholder(Bind::Id(v))
+    }
+
+    pub fn ts(&mut self, v: NaiveDateTime) -> &mut Self {
+        self.placeholder(Bind::Ts(v))
+    }
+
+    /// Asks SQLite to read `index` (` INDEXED BY …`, after the table name): its planner may
+    /// otherwise pick an index that reads far more rows. PostgreSQL has no such hint.
+    pub fn index_hint(&mut self, index: &str) -> &mut Self {
+        if self.backend == Backend::Sqlite {
+            self.push(" INDEXED BY ").push(index);
+        }
+        self
+    }
+
+    /// ` JOIN `, in the written order: SQLite may otherwise start from the other table
+    /// (`CROSS JOIN` fixes its order); PostgreSQL plans joins well on its own.
+    pub fn join_in_order(&mut self) -> &mut Self {
+        self.push(match self.backend {
+            Backend::Sqlite => " CROSS JOIN ",
+            Backend::Postgres => " JOIN ",
+        })
+    }
+
+    fn boxed<DB>(&self) -> BoxedSqlQuery<'_, DB, SqlQuery>
+    where
+        DB: DieselBackend + HasSqlType<BigInt> + HasSqlType<Timestamp>,
+        i64: ToSql<BigInt, DB>,
+        NaiveDateTime: ToSql<Timestamp, DB>,
+    {
+        let mut q = diesel::sql_query(self.text.clone()).into_boxed();
+        for b in &self.binds {
+            q = match b {
+                Bind::Id(v) => q.bind::<BigInt, _>(*v),
+                Bind::Ts(v) => q.bind::<Timestamp, _>(*v),
+            };
+        }
+        q
+    }
+
+    pub fn load<R>(&self, conn: &mut DbConn) -> AppResult<Vec<R>>
+    where
+        R: QueryableByName<Sqlite> + QueryableByName<Pg> + 'static,
+    {
+        Ok(match conn {
+            DbConn::Sqlite(c) => self.boxed::<Sqlite>().load(c)?,
+            DbConn::Pg(c) => self.boxed::<Pg>().load(c)?,
+        })
+    }
+}
+
+/// A count per UTC hour.
+#[derive(Debug, QueryableByName)]
+pub struct HourCount {
+    /// `YYYY-MM-DD HH` in UTC.
+    #[diesel(sql_type = Text)]
+    pub hour: String,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// `SELECT <hour of column> AS hour, COUNT(*) AS n <from> GROUP BY <hour of column>`, loading
+/// [`HourCount`]s; `from` writes the FROM and WHERE clauses.
+pub fn count_per_utc_hour(
+    conn: &mut DbConn,
+    column: &str,
+    from: impl FnOnce(&mut Sql),
+) -> AppResult<Vec<HourCount>> {
+    let mut q = Sql::new(conn);
+    match q.backend {
+        Backend::Sqlite => {
+            // Diesel stores SQLite timestamps as text `YYYY-MM-DD HH:MM:SS[.ffffff]`.
+            let bucket = format!("substr({column}, 1, 13)");
+            q.push("SELECT ")
+                .push(&bucket)
+                .push(" AS hour, COUNT(*) AS n");
+            from(&mut q);
+            q.push(" GROUP BY ").push(&bucket);
+        }
+        Backend::Postgres => {
+            // Truncate per row (cheap), format per hour only (to_char per row is not).
+            let bucket = format!("date_trunc('hour', {column})");
+            q.push("SELECT to_char(h, 'YYYY-MM-DD HH24') AS hour, n FROM (SELECT ")
+                .push(&bucket)
+                .push(" AS h, COUNT(*) AS n");
+            from(&mut q);
+            q.push(" GROUP BY ").push(&bucket).push(") AS b");
+        }
+    }
+    q.load(conn)
+}
+
+/// Rows per INSERT statement: SQLite allows 32,766 bound parameters, and 500 rows of up to 64
+/// columns stay below.
+const INSERT_CHUNK: usize = 500;
+
+/// Inserts `rows` into `table` with multi-row INSERTs, which `MultiConnection` does not offer:
+/// each statement goes to the backend's own connection. Name the row type at the call
+/// (`insert_all::<_, Row>(…)`): inferring it from `rows` overflows the trait solver.
+pub fn insert_all<'r, T, V>(conn: &mut DbConn, table: T, rows: &'r [V]) -> AppResult<()>
+where
+    T: Table + Copy,
+    &'r [V]: Insertable<T>,
+    InsertStatement<T, <&'r [V] as Insertable<T>>::Values>:
+        ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
+{
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let q = diesel::insert_into(table).values(chunk);
+        match conn {
+            DbConn::Sqlite(c) => q.execute(c)?,
+            DbConn::Pg(c) => q.execute(c)?,
+        };
+    }
+    Ok(())
+}
