@@ -1,7 +1,9 @@
 use actix_web::{post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::doc::{DbBusy, JsonBody};
 use crate::auth::tokens::random_token;
 use crate::db::models::UserRow;
 use crate::domain::role::Role;
@@ -33,7 +35,9 @@ pub struct OtpSent {
     request_body = OtpRequest,
     responses(
         (status = 200, body = OtpSent),
-        (status = 422, description = "Bad phone number", body = ErrorBody),
+        JsonBody,
+        DbBusy,
+        (status = 422, description = "Bad phone number, or a malformed body", body = ErrorBody),
         (status = 429, description = "Asked again within the resend interval", body = ErrorBody),
         (status = 502, description = "SMS gateway failed", body = ErrorBody),
     )
@@ -139,6 +143,8 @@ async fn issue(
     request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse),
+        JsonBody,
+        DbBusy,
         (status = 401, description = "Wrong credentials (no hint which part)", body = ErrorBody),
         (status = 429, description = "Too many wrong codes: ask for a new one", body = ErrorBody),
     )
@@ -201,6 +207,8 @@ pub struct RefreshRequest {
     request_body = RefreshRequest,
     responses(
         (status = 200, body = TokenResponse),
+        JsonBody,
+        DbBusy,
         (status = 401, description = "Unknown, expired, revoked or reused token", body = ErrorBody),
     )
 )]
@@ -232,7 +240,7 @@ pub async fn refresh(
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshRequest,
-    responses((status = 204, description = "Signed out"))
+    responses((status = 204, description = "Signed out"), JsonBody, DbBusy)
 )]
 #[post("/auth/logout")]
 pub async fn logout(
@@ -243,4 +251,11 @@ pub async fn logout(
     let now = crate::db::round_ts(state.clock.now());
     state.db.write(move |c| svc::logout(c, &token, now)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(request_otp)
+        .service(login)
+        .service(refresh)
+        .service(logout);
 }
