@@ -132,7 +132,7 @@ fn optional_text(field: &'static str, v: &Option<String>, max: usize) -> AppResu
 }
 
 fn required_text(field: &'static str, v: &Option<String>, max: usize) -> AppResult<String> {
-    validate::text(field, v.as_deref().unwrap_or(""), max)
+    Ok(validate::text(field, v.as_deref().unwrap_or(""), max)?)
 }
 
 fn check_body(action: Action, b: &ActionRequest) -> AppResult<Checked> {
