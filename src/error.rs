@@ -5,6 +5,8 @@ use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::validate::ValidationError;
+
 /// The JSON body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -149,6 +151,15 @@ impl ResponseError for AppError {
     }
 }
 
+impl From<ValidationError> for AppError {
+    fn from(e: ValidationError) -> Self {
+        AppError::Validation {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
@@ -221,4 +232,19 @@ pub fn path_error_handler(
 ) -> actix_web::Error {
     let _ = err;
     AppError::NotFound.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_input_answers_422_with_its_own_code_and_message() {
+        let e: AppError = crate::domain::validate::Phone::parse("12345")
+            .expect_err("not a phone")
+            .into();
+        assert_eq!(e.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.code(), "invalid_phone");
+        assert_eq!(e.message(), "手机号格式不正确，应为 11 位中国大陆手机号");
+    }
 }

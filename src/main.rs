@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use huying::config::Settings;
 use huying::db::Db;
 use huying::domain::role::Role;
+use huying::error::AppError;
 use huying::startup::{self, Application};
 
 /// 呼应 Huying: 三级呼叫响应 / the three-tier call-and-response service.
@@ -132,7 +133,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("错误 / error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(1)
         }
     }
 }
@@ -181,10 +182,10 @@ fn sweep(settings: Settings, once: bool, at: Option<&str>) -> anyhow::Result<()>
     let batch = settings.sla.sweep_batch;
     loop {
         let now = at.unwrap_or_else(chrono::Utc::now);
-        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-        sla.reload(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let report = huying::service::sweeper::sweep_once(&mut conn, &sla, now, batch)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut conn = db.get().map_err(failed)?;
+        sla.reload(&mut conn).map_err(failed)?;
+        let report =
+            huying::service::sweeper::sweep_once(&mut conn, &sla, now, batch).map_err(failed)?;
         if once {
             println!("{}", serde_json::to_string(&report)?);
             return Ok(());
@@ -205,10 +206,7 @@ fn dispatch(settings: Settings, once: bool) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let d = huying::notify::dispatch::Dispatcher::new(&settings, db, sms)?;
         if once {
-            let report = d
-                .dispatch_once(chrono::Utc::now())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report = d.dispatch_once(chrono::Utc::now()).await.map_err(failed)?;
             println!("{}", serde_json::to_string(&report)?);
             return Ok(());
         }
@@ -220,10 +218,9 @@ fn dispatch(settings: Settings, once: bool) -> anyhow::Result<()> {
 
 fn seed(settings: Settings, code: &str, password: Option<&str>) -> anyhow::Result<()> {
     let db = open_db(&settings)?;
-    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut conn = db.get().map_err(failed)?;
     let now = huying::db::round_ts(chrono::Utc::now());
-    let data = huying::cli::seed_demo(&mut conn, code, password, now)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let data = huying::cli::seed_demo(&mut conn, code, password, now).map_err(failed)?;
     println!("{}", serde_json::to_string_pretty(&data)?);
     Ok(())
 }
@@ -242,7 +239,7 @@ fn add_user(
     std::io::stdin().lock().read_line(&mut password)?;
     let password = password.trim_end_matches(['\r', '\n']).to_string();
     let db = open_db(&settings)?;
-    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut conn = db.get().map_err(failed)?;
     let now = huying::db::round_ts(chrono::Utc::now());
     let input = huying::service::users::CreateUser {
         role,
@@ -256,7 +253,7 @@ fn add_user(
     let row = huying::db::write_tx(&mut conn, |c| {
         huying::service::users::create(c, &input, now)
     })
-    .map_err(|e| anyhow::anyhow!("{e}: {}", describe(&e)))?;
+    .map_err(failed)?;
     println!(
         "{}",
         serde_json::json!({"id": row.id, "username": row.username, "role": row.role})
@@ -264,8 +261,8 @@ fn add_user(
     Ok(())
 }
 
-fn describe(e: &huying::error::AppError) -> String {
-    use actix_web::ResponseError;
-    let body = e.error_response();
-    format!("{} ({})", e.code(), body.status())
+/// A failed use case as the operator reads it: the error and its stable code. Not through
+/// `error_response`, which builds the HTTP answer and logs a failed request.
+fn failed(e: AppError) -> anyhow::Error {
+    anyhow::anyhow!("{e} ({})", e.code())
 }

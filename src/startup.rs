@@ -7,8 +7,11 @@ use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::doc::{ApiDoc, ErrorStatuses};
 
 use crate::auth::tokens::JwtKeys;
 use crate::config::Settings;
@@ -116,24 +119,29 @@ impl Application {
 
 fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result<Server> {
     let data = web::Data::new(state);
-    let openapi = crate::api::ApiDoc::openapi();
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(middleware::Compress::default())
-            .wrap(
-                middleware::DefaultHeaders::new()
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("Referrer-Policy", "same-origin")),
-            )
-            .wrap(TracingLogger::default())
-            .app_data(data.clone())
-            .configure(crate::api::extractor_configs)
-            .service(crate::api::health::healthz)
-            .service(crate::api::health::readyz)
-            .service(web::scope("/api/v1").configure(crate::api::configure_v1))
-            .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi.clone()))
-            .configure(crate::web::configure)
+            .into_utoipa_app()
+            .openapi(ApiDoc::openapi())
+            .map(|app| {
+                app.wrap(middleware::Compress::default())
+                    .wrap(
+                        middleware::DefaultHeaders::new()
+                            .add(("X-Content-Type-Options", "nosniff"))
+                            .add(("Referrer-Policy", "same-origin")),
+                    )
+                    .wrap(TracingLogger::default())
+                    .app_data(data.clone())
+                    .configure(crate::api::extractor_configs)
+            })
+            .configure(crate::api::configure)
+            .openapi_service(|mut doc| {
+                ErrorStatuses.modify(&mut doc);
+                SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", doc)
+            })
+            .map(|app| app.configure(crate::web::configure))
             .default_service(web::to(crate::api::not_found))
+            .into_app()
     })
     .listen(listener)?;
     if workers > 0 {

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use futures_util::TryStreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::AuthUser;
 use crate::db::models::AttachmentRow;
@@ -68,10 +69,11 @@ fn multipart_error(e: actix_multipart::MultipartError) -> AppError {
     request_body(content_type = "multipart/form-data", description = "Field `file`: a JPEG, PNG or WebP image ≤ 5 MB"),
     responses(
         (status = 201, body = AttachmentView),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Already 9 photos", body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 422, description = "Not an image", body = ErrorBody),
+        (status = 403, description = "The caller may only read this ticket", body = ErrorBody),
+        (status = 404, description = "Missing or not visible to the caller", body = ErrorBody),
+        (status = 409, description = "Already 9 photos, or the ticket is finished", body = ErrorBody),
+        (status = 413, description = "Photo over 5 MB", body = ErrorBody),
+        (status = 422, description = "Not multipart, no `file` field, or not a JPEG, PNG or WebP image", body = ErrorBody),
     )
 )]
 #[post("/tickets/{id}/attachments")]
@@ -184,7 +186,7 @@ pub async fn upload(
     tag = "tickets",
     security(("bearer" = [])),
     params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<AttachmentView>), (status = 404, body = ErrorBody))
+    responses((status = 200, body = Vec<AttachmentView>))
 )]
 #[get("/tickets/{id}/attachments")]
 pub async fn list(
@@ -212,7 +214,7 @@ pub async fn list(
     tag = "tickets",
     security(("bearer" = [])),
     params(("id" = i64, Path), ("attachment_id" = i64, Path)),
-    responses((status = 200, description = "The image", content_type = "image/*"), (status = 404, body = ErrorBody))
+    responses((status = 200, description = "The image", content_type = "image/*"))
 )]
 #[get("/tickets/{id}/attachments/{attachment_id}")]
 pub async fn download(
@@ -251,4 +253,9 @@ pub async fn download(
         .insert_header(("Cache-Control", "private, max-age=3600"))
         .insert_header(("Content-Disposition", "inline"))
         .body(bytes))
+}
+
+/// Mounted by `tickets::configure`, ahead of the ticket action route.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(upload).service(list).service(download);
 }

@@ -1,7 +1,9 @@
 use actix_web::{post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::doc::{DbBusy, JsonBody};
 use crate::auth::tokens::random_token;
 use crate::db::models::UserRow;
 use crate::domain::validate::Phone;
@@ -32,7 +34,9 @@ pub struct OtpSent {
     request_body = OtpRequest,
     responses(
         (status = 200, body = OtpSent),
-        (status = 422, description = "Bad phone number", body = ErrorBody),
+        JsonBody,
+        DbBusy,
+        (status = 422, description = "Bad phone number, or a malformed body", body = ErrorBody),
         (status = 429, description = "Asked again within the resend interval", body = ErrorBody),
         (status = 502, description = "SMS gateway failed", body = ErrorBody),
     )
@@ -137,6 +141,8 @@ async fn issue(
     request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse),
+        JsonBody,
+        DbBusy,
         (status = 401, description = "Wrong credentials (no hint which part)", body = ErrorBody),
         (status = 429, description = "Too many wrong codes: ask for a new one", body = ErrorBody),
     )
@@ -199,6 +205,8 @@ pub struct RefreshRequest {
     request_body = RefreshRequest,
     responses(
         (status = 200, body = TokenResponse),
+        JsonBody,
+        DbBusy,
         (status = 401, description = "Unknown, expired, revoked or reused token", body = ErrorBody),
     )
 )]
@@ -230,7 +238,7 @@ pub async fn refresh(
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshRequest,
-    responses((status = 204, description = "Signed out"))
+    responses((status = 204, description = "Signed out"), JsonBody, DbBusy)
 )]
 #[post("/auth/logout")]
 pub async fn logout(
@@ -241,4 +249,11 @@ pub async fn logout(
     let now = crate::db::round_ts(state.clock.now());
     state.db.write(move |c| svc::logout(c, &token, now)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(request_otp)
+        .service(login)
+        .service(refresh)
+        .service(logout);
 }

@@ -2,7 +2,9 @@ use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::doc::{AdminOnly, DbBusy, JsonBody};
 use crate::auth::AuthUser;
 use crate::db::models::CategoryRow;
 use crate::db::schema::categories;
@@ -18,7 +20,7 @@ pub struct Category {
 }
 
 /// Ticket categories (public).
-#[utoipa::path(tag = "categories", responses((status = 200, body = Vec<Category>)))]
+#[utoipa::path(tag = "categories", responses((status = 200, body = Vec<Category>), DbBusy))]
 #[get("/categories")]
 pub async fn list(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     let rows: Vec<CategoryRow> = state
@@ -73,7 +75,12 @@ fn to_view(r: CategoryRow) -> Category {
     tag = "categories",
     security(("bearer" = [])),
     request_body = CreateCategory,
-    responses((status = 201, body = Category), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 201, body = Category),
+        AdminOnly,
+        JsonBody,
+        (status = 409, description = "Code already used", body = ErrorBody),
+    )
 )]
 #[post("/categories")]
 pub async fn create(
@@ -130,7 +137,7 @@ pub async fn create(
     security(("bearer" = [])),
     params(("id" = i64, Path)),
     request_body = UpdateCategory,
-    responses((status = 200, body = Category), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = Category), AdminOnly, JsonBody)
 )]
 #[patch("/categories/{id}")]
 pub async fn update(
@@ -182,4 +189,8 @@ pub async fn update(
         })
         .await?;
     Ok(HttpResponse::Ok().json(to_view(row)))
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(create).service(update);
 }

@@ -1,7 +1,9 @@
 use actix_web::{get, web, HttpResponse};
 use diesel::connection::SimpleConnection;
 use serde_json::json;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::error::ErrorBody;
 use crate::state::AppState;
 
 /// The process is up.
@@ -12,7 +14,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// The database answers.
-#[utoipa::path(tag = "health", responses((status = 200, description = "Ready"), (status = 503, description = "Database unreachable")))]
+#[utoipa::path(tag = "health", responses((status = 200, description = "Ready"), (status = 503, description = "Database unreachable", body = ErrorBody)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let backend = state.db.backend();
@@ -25,4 +27,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 .json(json!({"code": "database_unavailable", "message": "数据库不可用"}))
         }
     }
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(healthz).service(readyz);
 }

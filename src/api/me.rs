@@ -1,7 +1,8 @@
 use actix_web::{get, web, HttpResponse};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::AuthUser;
-use crate::error::{AppError, AppResult, ErrorBody};
+use crate::error::{AppError, AppResult};
 use crate::service::users::{self, UserView};
 use crate::state::AppState;
 
@@ -17,7 +18,7 @@ pub struct MeView {
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = MeView), (status = 401, body = ErrorBody))
+    responses((status = 200, body = MeView))
 )]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
@@ -32,4 +33,8 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpRes
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(me);
 }

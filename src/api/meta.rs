@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use actix_web::{get, http::header, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::org::OrgKind;
 use crate::domain::role::Role;
@@ -81,6 +82,10 @@ pub async fn get_labels() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(labels())
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(get_labels);
 }
 
 #[cfg(test)]

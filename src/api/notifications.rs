@@ -3,7 +3,9 @@
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::doc::{AdminOnly, JsonBody};
 use crate::auth::AuthUser;
 use crate::db::round_ts;
 use crate::error::{AppResult, ErrorBody};
@@ -20,7 +22,7 @@ pub struct InboxQuery {
 
 /// My notifications: unread first, newest first.
 #[utoipa::path(tag = "notifications", security(("bearer" = [])), params(InboxQuery),
-    responses((status = 200, body = InboxPage), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = InboxPage)))]
 #[get("/notifications")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -37,7 +39,7 @@ pub async fn list(
 
 /// Mark one notification read.
 #[utoipa::path(tag = "notifications", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 404, description = "Not one of my notifications", body = ErrorBody)))]
 #[post("/notifications/{id}/read")]
 pub async fn read_one(
     state: web::Data<AppState>,
@@ -80,7 +82,7 @@ pub async fn get_settings(state: web::Data<AppState>, user: AuthUser) -> AppResu
 
 /// Choose my notification channels (residents: SMS and/or in-app only).
 #[utoipa::path(tag = "notifications", security(("bearer" = [])), request_body = NotificationSettings,
-    responses((status = 200, body = NotificationSettings), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = NotificationSettings), JsonBody))]
 #[put("/me/notification-settings")]
 pub async fn put_settings(
     state: web::Data<AppState>,
@@ -107,7 +109,7 @@ pub struct OutboxQuery {
 
 /// The outbox (SMS, email, robot deliveries), newest first (admin).
 #[utoipa::path(tag = "notifications", security(("bearer" = [])), params(OutboxQuery),
-    responses((status = 200, body = OutboxPage), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = OutboxPage), AdminOnly))]
 #[get("/admin/notifications")]
 pub async fn admin_list(
     state: web::Data<AppState>,
@@ -125,7 +127,8 @@ pub async fn admin_list(
 
 /// Retry a dead notification now (admin).
 #[utoipa::path(tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, body = OutboxView), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = OutboxView), AdminOnly,
+        (status = 409, description = "Only a dead notification can be retried", body = ErrorBody)))]
 #[post("/admin/notifications/{id}/retry")]
 pub async fn admin_retry(
     state: web::Data<AppState>,
@@ -148,7 +151,7 @@ pub struct WebhookBody {
 
 /// Set the WeCom group robot of a unit (admin).
 #[utoipa::path(tag = "notifications", security(("bearer" = [])), request_body = WebhookBody,
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), AdminOnly, JsonBody, (status = 404, description = "No such unit", body = ErrorBody)))]
 #[put("/org/units/{id}/webhook")]
 pub async fn put_webhook(
     state: web::Data<AppState>,
@@ -169,7 +172,7 @@ pub async fn put_webhook(
 
 /// Remove the WeCom group robot of a unit (admin).
 #[utoipa::path(tag = "notifications", security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), AdminOnly, (status = 404, description = "No such unit", body = ErrorBody)))]
 #[delete("/org/units/{id}/webhook")]
 pub async fn delete_webhook(
     state: web::Data<AppState>,
@@ -186,8 +189,8 @@ pub async fn delete_webhook(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Routes of this module (mounted under `/api/v1` before the ticket routes).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Routes of this module.
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list)
         .service(read_all)
         .service(read_one)

@@ -1,7 +1,9 @@
 use actix_web::{get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::doc::{AdminOnly, DbBusy, JsonBody};
 use crate::auth::AuthUser;
 use crate::domain::org::OrgKind;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -16,7 +18,7 @@ pub struct TreeQuery {
 }
 
 /// The org tree: streets → communities → compounds → buildings. Public: the resident form needs it.
-#[utoipa::path(tag = "org", params(TreeQuery), responses((status = 200, body = Vec<OrgNode>)))]
+#[utoipa::path(tag = "org", params(TreeQuery), responses((status = 200, body = Vec<OrgNode>), DbBusy))]
 #[get("/org/tree")]
 pub async fn tree(state: web::Data<AppState>, q: web::Query<TreeQuery>) -> AppResult<HttpResponse> {
     let include = q.include_archived;
@@ -59,7 +61,13 @@ fn kind_from_path(plural: &str) -> AppResult<OrgKind> {
     security(("bearer" = [])),
     params(("kind" = String, Path, description = "streets | communities | compounds | buildings")),
     request_body = CreateUnit,
-    responses((status = 201, body = OrgUnit), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 201, body = OrgUnit),
+        AdminOnly,
+        JsonBody,
+        (status = 404, description = "Unknown kind", body = ErrorBody),
+        (status = 409, description = "Street code already used", body = ErrorBody),
+    )
 )]
 #[post("/org/{kind}")]
 pub async fn create(
@@ -96,7 +104,7 @@ pub async fn create(
         ("id" = i64, Path),
     ),
     request_body = UpdateUnit,
-    responses((status = 200, body = OrgUnit), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = OrgUnit), AdminOnly, JsonBody)
 )]
 #[patch("/org/{kind}/{id}")]
 pub async fn update(
@@ -114,4 +122,8 @@ pub async fn update(
         .write(move |c| org::update(c, kind, id, body.name.as_deref(), body.archived, now))
         .await?;
     Ok(HttpResponse::Ok().json(OrgUnit::from(&row)))
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(tree).service(create).service(update);
 }

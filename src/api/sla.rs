@@ -3,7 +3,9 @@
 use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::doc::{AdminOnly, JsonBody};
 use crate::auth::AuthUser;
 use crate::domain::calendar::{YearCalendar, YearCalendarSpec};
 use crate::domain::role::Role;
@@ -11,6 +13,11 @@ use crate::domain::sla::SlaPolicy;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::sla as svc;
 use crate::state::AppState;
+
+/// `403` of the routes `require_staff` guards.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 403, description = "Staff and admins only")]
+pub struct StaffOnly(pub ErrorBody);
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -28,7 +35,7 @@ fn require_staff(user: &AuthUser) -> AppResult<()> {
 }
 
 /// The SLA policies in force.
-#[utoipa::path(tag = "sla", security(("bearer" = [])), responses((status = 200, body = PolicySet), (status = 403, body = ErrorBody)))]
+#[utoipa::path(tag = "sla", security(("bearer" = [])), responses((status = 200, body = PolicySet), StaffOnly))]
 #[get("/sla-policies")]
 pub async fn get_policies(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
     require_staff(&user)?;
@@ -43,7 +50,12 @@ pub async fn get_policies(state: web::Data<AppState>, user: AuthUser) -> AppResu
     tag = "sla",
     security(("bearer" = [])),
     request_body = PolicySet,
-    responses((status = 200, body = PolicySet), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 200, body = PolicySet),
+        AdminOnly,
+        JsonBody,
+        (status = 422, description = "Malformed body, or a policy is invalid", body = ErrorBody),
+    )
 )]
 #[put("/sla-policies")]
 pub async fn put_policies(
@@ -76,7 +88,7 @@ pub struct CalendarYear {
 }
 
 /// The years that have a holiday calendar; other years fall back to Monday–Friday.
-#[utoipa::path(tag = "sla", security(("bearer" = [])), responses((status = 200, body = Vec<CalendarYear>)))]
+#[utoipa::path(tag = "sla", security(("bearer" = [])), responses((status = 200, body = Vec<CalendarYear>), StaffOnly))]
 #[get("/calendars")]
 pub async fn list_calendars(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
     require_staff(&user)?;
@@ -94,7 +106,12 @@ pub async fn list_calendars(state: web::Data<AppState>, user: AuthUser) -> AppRe
 }
 
 /// One year's public holidays and make-up working days.
-#[utoipa::path(tag = "sla", security(("bearer" = [])), params(("year" = i32, Path)), responses((status = 200, body = YearCalendarSpec), (status = 404, body = ErrorBody)))]
+#[utoipa::path(
+    tag = "sla",
+    security(("bearer" = [])),
+    params(("year" = i32, Path)),
+    responses((status = 200, body = YearCalendarSpec), StaffOnly, (status = 404, description = "No calendar for this year", body = ErrorBody))
+)]
 #[get("/calendars/{year}")]
 pub async fn get_calendar(
     state: web::Data<AppState>,
@@ -117,7 +134,11 @@ pub async fn get_calendar(
     security(("bearer" = [])),
     params(("year" = i32, Path)),
     request_body = YearCalendarSpec,
-    responses((status = 200, body = YearCalendarSpec), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 200, body = YearCalendarSpec),
+        AdminOnly,
+        (status = 422, description = "Malformed, an invalid calendar, or another year than the path's", body = ErrorBody),
+    )
 )]
 #[put("/calendars/{year}")]
 pub async fn put_calendar(
@@ -162,4 +183,12 @@ pub async fn put_calendar(
         .await?;
     tracing::info!(admin = user.id, year, "calendar loaded");
     Ok(HttpResponse::Ok().json(parsed.spec()))
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(get_policies)
+        .service(put_policies)
+        .service(list_calendars)
+        .service(get_calendar)
+        .service(put_calendar);
 }

@@ -4,7 +4,8 @@
 
 use actix_web::{get, web, HttpResponse};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, IntoResponses};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
@@ -18,6 +19,25 @@ use crate::service::stats::{
 };
 use crate::service::tickets::query::TicketFilter;
 use crate::state::AppState;
+
+/// The errors of every range-and-scope route, in the order `in_window` checks them.
+#[derive(IntoResponses)]
+pub enum WindowErrors {
+    #[response(status = 403, description = "Compound staff and residents")]
+    Role(ErrorBody),
+    #[response(
+        status = 404,
+        description = "community_id / street_id outside the caller's scope"
+    )]
+    Scope(ErrorBody),
+    #[response(status = 422, description = "Bad from / to, or an unknown parameter")]
+    Range(ErrorBody),
+}
+
+/// `403` of `stats::require_stats_role`.
+#[derive(IntoResponses)]
+#[response(status = 403, description = "Compound staff and residents")]
+pub struct StatsRole(pub ErrorBody);
 
 /// Range and scope of a statistics request.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -164,12 +184,7 @@ fn csv_response(body: String, filename: &str) -> HttpResponse {
     tag = "stats",
     security(("bearer" = [])),
     params(StatsParams),
-    responses(
-        (status = 200, body = Summary),
-        (status = 403, description = "Compound staff and residents", body = ErrorBody),
-        (status = 404, description = "community_id / street_id outside the caller's scope", body = ErrorBody),
-        (status = 422, description = "Bad from / to", body = ErrorBody),
-    )
+    responses((status = 200, body = Summary), WindowErrors)
 )]
 #[get("/stats/summary")]
 pub async fn summary(
@@ -193,7 +208,7 @@ pub async fn summary(
     tag = "stats",
     security(("bearer" = [])),
     params(StatsParams),
-    responses((status = 200, body = Vec<TrendDay>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Vec<TrendDay>), WindowErrors)
 )]
 #[get("/stats/trend")]
 pub async fn trend(
@@ -213,7 +228,7 @@ pub async fn trend(
     tag = "stats",
     security(("bearer" = [])),
     params(StatsParams),
-    responses((status = 200, body = Vec<CategoryCount>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Vec<CategoryCount>), WindowErrors)
 )]
 #[get("/stats/categories")]
 pub async fn categories(
@@ -247,7 +262,7 @@ async fn ranked(
     tag = "stats",
     security(("bearer" = [])),
     params(RankingParams),
-    responses((status = 200, body = Vec<RankRow>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Vec<RankRow>), WindowErrors)
 )]
 #[get("/stats/ranking")]
 pub async fn ranking(
@@ -265,7 +280,7 @@ pub async fn ranking(
     tag = "stats",
     security(("bearer" = [])),
     params(RankingParams),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, content_type = "text/csv", body = String), WindowErrors)
 )]
 #[get("/stats/ranking.csv")]
 pub async fn ranking_csv(
@@ -287,7 +302,7 @@ pub async fn ranking_csv(
     tag = "stats",
     security(("bearer" = [])),
     params(StatsParams),
-    responses((status = 200, body = Flows), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, body = Flows), WindowErrors)
 )]
 #[get("/stats/flows")]
 pub async fn flows(
@@ -307,7 +322,7 @@ pub async fn flows(
     tag = "stats",
     security(("bearer" = [])),
     params(ScopeParams),
-    responses((status = 200, body = OverdueList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = OverdueList), StatsRole, (status = 404, description = "community_id / street_id outside the caller's scope", body = ErrorBody))
 )]
 #[get("/stats/overdue")]
 pub async fn overdue(
@@ -335,7 +350,7 @@ pub async fn overdue(
     tag = "stats",
     security(("bearer" = [])),
     params(TicketFilter),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, content_type = "text/csv", body = String), StatsRole)
 )]
 #[get("/stats/tickets.csv")]
 pub async fn tickets_csv(
@@ -361,7 +376,7 @@ pub async fn tickets_csv(
     tag = "stats",
     security(("bearer" = [])),
     params(RankingParams),
-    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>), WindowErrors)
 )]
 #[get("/stats/ranking.xlsx")]
 pub async fn ranking_xlsx(
@@ -386,7 +401,7 @@ pub async fn ranking_xlsx(
     tag = "stats",
     security(("bearer" = [])),
     params(TicketFilter),
-    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>), StatsRole)
 )]
 #[get("/stats/tickets.xlsx")]
 pub async fn tickets_xlsx(
@@ -405,4 +420,17 @@ pub async fn tickets_xlsx(
     let mut resp = xlsx_response(body, "tickets.xlsx", "工单导出.xlsx");
     mark_truncated(&mut resp, truncated);
     Ok(resp)
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(summary)
+        .service(trend)
+        .service(categories)
+        .service(ranking)
+        .service(ranking_csv)
+        .service(flows)
+        .service(overdue)
+        .service(tickets_csv)
+        .service(ranking_xlsx)
+        .service(tickets_xlsx);
 }

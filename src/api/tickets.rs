@@ -1,7 +1,10 @@
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Serialize;
+use tracing::Instrument;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::doc::JsonBody;
 use crate::auth::AuthUser;
 use crate::domain::ticket::Action;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -55,9 +58,10 @@ fn idempotency_key(req: &HttpRequest) -> AppResult<Option<String>> {
     request_body = CreateTicket,
     responses(
         (status = 201, body = TicketView),
+        JsonBody,
         (status = 403, description = "Only residents create tickets", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused for a different request", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "Invalid body or Idempotency-Key", body = ErrorBody),
     )
 )]
 #[post("/tickets")]
@@ -109,7 +113,7 @@ pub async fn create(
     tag = "tickets",
     security(("bearer" = [])),
     params(TicketFilter),
-    responses((status = 200, body = TicketPage), (status = 422, body = ErrorBody))
+    responses((status = 200, body = TicketPage))
 )]
 #[get("/tickets")]
 pub async fn list(
@@ -164,7 +168,7 @@ pub async fn get_one(
     tag = "tickets",
     security(("bearer" = [])),
     params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<EventView>), (status = 404, body = ErrorBody))
+    responses((status = 200, body = Vec<EventView>))
 )]
 #[get("/tickets/{id}/events")]
 pub async fn events(
@@ -200,9 +204,9 @@ pub async fn events(
     responses(
         (status = 200, body = ActionResponse),
         (status = 403, description = "The caller's role may not take this action on this ticket", body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "No such ticket or action, or the ticket is not visible to the caller", body = ErrorBody),
         (status = 409, description = "Not allowed in the current status (details.allowed_actions), or changed meanwhile", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "Malformed body, or a field the action needs is missing or invalid", body = ErrorBody),
     )
 )]
 #[post("/tickets/{id}/{action}")]
@@ -225,21 +229,35 @@ pub async fn act(
     let sla = state.sla.clone();
     let u = user.clone();
     let span = tracing::info_span!("ticket_action", ticket_id = id, action = action.as_str());
-    let _guard = span.enter();
-    let outcome = state
-        .db
-        .write(move |c| svc::act(c, &u, id, action, &body, &sla, now))
-        .await?;
-    let (row, phone) = match outcome {
-        Acted::Ticket(t) => (t, None),
-        Acted::Phone(t, p) => (t, Some(p)),
-    };
-    let ticket = state
-        .db
-        .run(move |c| view::tickets(c, &user, &[row], now))
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(AppError::NotFound)?;
-    Ok(HttpResponse::Ok().json(ActionResponse { ticket, phone }))
+    async move {
+        let outcome = state
+            .db
+            .write(move |c| svc::act(c, &u, id, action, &body, &sla, now))
+            .await?;
+        let (row, phone) = match outcome {
+            Acted::Ticket(t) => (t, None),
+            Acted::Phone(t, p) => (t, Some(p)),
+        };
+        let ticket = state
+            .db
+            .run(move |c| view::tickets(c, &user, &[row], now))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(AppError::NotFound)?;
+        Ok(HttpResponse::Ok().json(ActionResponse { ticket, phone }))
+    }
+    .instrument(span)
+    .await
+}
+
+/// The ticket routes and their photos. `act` matches any `POST /tickets/{id}/{word}`, so it
+/// comes after the photo upload; `get_one` after the other reads, to keep the specific first.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(events)
+        .configure(super::attachments::configure)
+        .service(get_one)
+        .service(act);
 }

@@ -1,7 +1,9 @@
 use actix_web::{get, patch, post, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::doc::{AdminOnly, JsonBody};
 use crate::auth::AuthUser;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::users::{self, CreateUser, ListUsers, UpdateUser, UserView};
@@ -19,7 +21,12 @@ pub struct UserPage {
     tag = "users",
     security(("bearer" = [])),
     request_body = CreateUser,
-    responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 201, body = UserView),
+        AdminOnly,
+        JsonBody,
+        (status = 409, description = "Username or resident phone already used", body = ErrorBody),
+    )
 )]
 #[post("/users")]
 pub async fn create(
@@ -45,7 +52,7 @@ pub async fn create(
     tag = "users",
     security(("bearer" = [])),
     params(ListUsers),
-    responses((status = 200, body = UserPage), (status = 403, body = ErrorBody))
+    responses((status = 200, body = UserPage), AdminOnly)
 )]
 #[get("/users")]
 pub async fn list(
@@ -77,7 +84,7 @@ pub async fn list(
     tag = "users",
     security(("bearer" = [])),
     params(("id" = i64, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody))
+    responses((status = 200, body = UserView), AdminOnly)
 )]
 #[get("/users/{id}")]
 pub async fn get_one(
@@ -103,7 +110,12 @@ pub async fn get_one(
     security(("bearer" = [])),
     params(("id" = i64, Path)),
     request_body = UpdateUser,
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 200, body = UserView),
+        AdminOnly,
+        JsonBody,
+        (status = 409, description = "Resident phone already used", body = ErrorBody),
+    )
 )]
 #[patch("/users/{id}")]
 pub async fn update(
@@ -129,4 +141,11 @@ pub async fn update(
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get_one)
+        .service(update);
 }

@@ -1,13 +1,29 @@
 //! Parsing at the boundary: once one of these values exists, it is valid.
 
-use crate::error::AppError;
+/// Why an input was refused: a stable snake_case `code` and a zh-CN `message` for the person
+/// who typed it. The HTTP layer answers it with 422 (`From<ValidationError> for AppError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ValidationError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        ValidationError {
+            code,
+            message: message.into(),
+        }
+    }
+}
 
 /// A mainland China mobile number, normalised to 11 digits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone(String);
 
 impl Phone {
-    pub fn parse(raw: &str) -> Result<Phone, AppError> {
+    pub fn parse(raw: &str) -> Result<Phone, ValidationError> {
         let digits: String = raw
             .trim()
             .trim_start_matches("+86")
@@ -21,7 +37,7 @@ impl Phone {
         if ok {
             Ok(Phone(digits))
         } else {
-            Err(AppError::validation(
+            Err(ValidationError::new(
                 "invalid_phone",
                 "手机号格式不正确，应为 11 位中国大陆手机号",
             ))
@@ -47,7 +63,7 @@ pub fn mask_phone(p: &str) -> String {
 }
 
 /// A staff or admin login name: 3–32 of a–z, 0–9, `_`, `.`, `-`; stored lowercase.
-pub fn username(raw: &str) -> Result<String, AppError> {
+pub fn username(raw: &str) -> Result<String, ValidationError> {
     let u = raw.trim().to_lowercase();
     let ok = (3..=32).contains(&u.len())
         && u.chars()
@@ -55,19 +71,19 @@ pub fn username(raw: &str) -> Result<String, AppError> {
     if ok {
         Ok(u)
     } else {
-        Err(AppError::validation(
+        Err(ValidationError::new(
             "invalid_username",
             "用户名须为 3–32 位小写字母、数字、下划线、点或短横线",
         ))
     }
 }
 
-pub fn password(raw: &str) -> Result<(), AppError> {
+pub fn password(raw: &str) -> Result<(), ValidationError> {
     let n = raw.chars().count();
     if (8..=128).contains(&n) {
         Ok(())
     } else {
-        Err(AppError::validation(
+        Err(ValidationError::new(
             "weak_password",
             "密码长度须为 8–128 个字符",
         ))
@@ -75,17 +91,17 @@ pub fn password(raw: &str) -> Result<(), AppError> {
 }
 
 /// A trimmed, non-empty text of at most `max` characters.
-pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, AppError> {
+pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, ValidationError> {
     let t = raw.trim();
     let n = t.chars().count();
     if n == 0 {
-        return Err(AppError::validation(
+        return Err(ValidationError::new(
             "missing_field",
             format!("{field} 不能为空"),
         ));
     }
     if n > max {
-        return Err(AppError::validation(
+        return Err(ValidationError::new(
             "field_too_long",
             format!("{field} 不能超过 {max} 个字符"),
         ));
@@ -93,7 +109,7 @@ pub fn text(field: &'static str, raw: &str, max: usize) -> Result<String, AppErr
     Ok(t.to_string())
 }
 
-pub fn email(raw: &str) -> Result<String, AppError> {
+pub fn email(raw: &str) -> Result<String, ValidationError> {
     let e = raw.trim();
     let valid = e.len() <= 254
         && e.split_once('@').is_some_and(|(local, domain)| {
@@ -103,12 +119,12 @@ pub fn email(raw: &str) -> Result<String, AppError> {
     if valid {
         Ok(e.to_string())
     } else {
-        Err(AppError::validation("invalid_email", "邮箱地址格式不正确"))
+        Err(ValidationError::new("invalid_email", "邮箱地址格式不正确"))
     }
 }
 
 /// A street's short code used in ticket references (`YC-20261127-0042`).
-pub fn street_code(raw: &str) -> Result<String, AppError> {
+pub fn street_code(raw: &str) -> Result<String, ValidationError> {
     let c = raw.trim().to_uppercase();
     if (2..=8).contains(&c.len())
         && c.chars()
@@ -116,7 +132,7 @@ pub fn street_code(raw: &str) -> Result<String, AppError> {
     {
         Ok(c)
     } else {
-        Err(AppError::validation(
+        Err(ValidationError::new(
             "invalid_code",
             "街道代码须为 2–8 位大写字母或数字",
         ))

@@ -214,22 +214,3 @@ fn build_tree(rows: &[OrgUnitRow], include_archived: bool) -> Vec<OrgNode> {
     }
     build(None, &children, 0)
 }
-
-/// The chain from a unit up to its street, nearest first.
-pub fn ancestry(conn: &mut DbConn, id: i64) -> AppResult<Vec<OrgUnitRow>> {
-    let mut out = Vec::new();
-    let mut next = Some(id);
-    while let Some(cur) = next {
-        if out.len() > 4 {
-            break;
-        }
-        match find(conn, cur)? {
-            Some(u) => {
-                next = u.parent_id;
-                out.push(u);
-            }
-            None => break,
-        }
-    }
-    Ok(out)
-}

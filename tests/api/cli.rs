@@ -78,7 +78,11 @@ fn seed_and_add_user(db: &TestDb) {
         .arg("seed-demo")
         .output()
         .expect("seed again");
-    assert!(!again.status.success());
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(err.matches("错误 / error: ").count(), 1, "{err}");
+    assert!(err.contains("(demo_exists)"), "{err}");
+    assert!(!err.contains("request failed"), "{err}");
 
     let mut child = huying()
         .env("DATABASE_URL", &db.url)

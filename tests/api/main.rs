@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod cli;
 mod notifications;
+mod openapi;
 mod org_users;
 mod sla;
 mod stats;
