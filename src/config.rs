@@ -29,6 +29,9 @@ pub struct ServerSettings {
     pub bind: String,
     pub public_url: String,
     pub workers: usize,
+    /// Peers whose `X-Request-Id` (and client address headers) are believed; empty = none.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +73,8 @@ pub enum SmsProviderKind {
 #[serde(deny_unknown_fields)]
 pub struct SmsSettings {
     pub provider: SmsProviderKind,
+    /// Lets the `log` provider (sign-in codes in the log) run with a non-loopback `public_url`.
+    pub allow_log_provider_in_production: bool,
     pub http: SmsHttpSettings,
     pub aliyun: SmsAliyunSettings,
 }
@@ -214,6 +219,8 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies")
                 .source(Some(huying_env)),
         );
         if let Some((_, url)) = env.iter().find(|(k, _)| k == "DATABASE_URL") {
@@ -228,91 +235,232 @@ impl Settings {
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         settings.validate()?;
+        // RUST_LOG wins over log.level (telemetry::init), so it is held to the same rule.
+        if let Some((_, filter)) = env.iter().find(|(k, _)| k == "RUST_LOG") {
+            log_filter(filter).map_err(|why| ConfigError::Invalid(format!("RUST_LOG: {why}")))?;
+        }
         Ok(settings)
     }
 
+    /// Every value checked before anything is opened; each failure names its key.
     fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        let at_least = |key: &str, v: i64, min: i64| {
+            if v < min {
+                bad(key, format!("must be ≥ {min}, got {v}"))
+            } else {
+                Ok(())
+            }
+        };
         if self.server.bind.parse::<std::net::SocketAddr>().is_err()
             && !self.server.bind.contains(':')
         {
-            return Err(ConfigError::Invalid(format!(
-                "server.bind must be HOST:PORT, got `{}`",
-                self.server.bind
-            )));
+            return bad(
+                "server.bind",
+                format!("must be HOST:PORT, got `{}`", self.server.bind),
+            );
         }
-        if self.sms.provider == SmsProviderKind::Http && self.sms.http.url.trim().is_empty() {
-            return Err(ConfigError::Invalid(
-                "sms.provider = \"http\" needs sms.http.url".into(),
-            ));
+        let public_url = http_url("server.public_url", &self.server.public_url)?;
+        database_url(self.database.url.expose_secret())?;
+        at_least("database.pool_size", self.database.pool_size.into(), 1)?;
+        at_least(
+            "database.pool_timeout_secs",
+            secs(self.database.pool_timeout_secs),
+            1,
+        )?;
+        if self.data.dir.as_os_str().is_empty() {
+            return bad("data.dir", "must not be empty".into());
         }
-        if self.sla.sweep_interval_secs == 0 || self.sla.sweep_batch <= 0 {
-            return Err(ConfigError::Invalid(
-                "sla.sweep_interval_secs and sla.sweep_batch must be > 0".into(),
-            ));
+
+        let secret = self.auth.jwt_secret.expose_secret();
+        if !secret.is_empty() && secret.len() < 32 {
+            return bad(
+                "auth.jwt_secret",
+                format!("must be at least 32 bytes when set, got {}", secret.len()),
+            );
         }
-        if self.sla.pause_cap_minutes < 0 || self.sla.auto_close_days <= 0 {
-            return Err(ConfigError::Invalid(
-                "sla.pause_cap_minutes must be ≥ 0 and sla.auto_close_days > 0".into(),
-            ));
+        at_least("auth.access_ttl_secs", self.auth.access_ttl_secs, 1)?;
+        at_least("auth.refresh_ttl_secs", self.auth.refresh_ttl_secs, 1)?;
+        at_least("auth.otp_ttl_secs", self.auth.otp_ttl_secs, 1)?;
+        at_least(
+            "auth.otp_max_attempts",
+            self.auth.otp_max_attempts.into(),
+            1,
+        )?;
+        at_least("auth.otp_resend_secs", self.auth.otp_resend_secs, 0)?;
+
+        match self.sms.provider {
+            SmsProviderKind::Log => {
+                if !is_loopback(&public_url) && !self.sms.allow_log_provider_in_production {
+                    return bad(
+                        "sms.provider",
+                        format!(
+                            "`log` writes sign-in codes to the log and is for development only; \
+                             server.public_url `{}` is not a loopback address (choose `http` or \
+                             `aliyun`, or set sms.allow_log_provider_in_production = true)",
+                            self.server.public_url
+                        ),
+                    );
+                }
+            }
+            SmsProviderKind::Http => {
+                if self.sms.http.url.trim().is_empty() {
+                    return bad("sms.http.url", "sms.provider = \"http\" needs it".into());
+                }
+                http_url("sms.http.url", &self.sms.http.url)?;
+            }
+            SmsProviderKind::Aliyun => {
+                for (key, v) in [
+                    ("sms.aliyun.access_key_id", &self.sms.aliyun.access_key_id),
+                    ("sms.aliyun.sign_name", &self.sms.aliyun.sign_name),
+                    ("sms.aliyun.template_code", &self.sms.aliyun.template_code),
+                ] {
+                    if v.is_empty() {
+                        return bad(key, "sms.provider = \"aliyun\" needs it".into());
+                    }
+                }
+                http_url("sms.aliyun.endpoint", &self.sms.aliyun.endpoint)?;
+            }
         }
+        at_least("sms.http.timeout_secs", secs(self.sms.http.timeout_secs), 1)?;
+        at_least(
+            "sms.aliyun.timeout_secs",
+            secs(self.sms.aliyun.timeout_secs),
+            1,
+        )?;
+
+        if self.email.enabled {
+            if self.email.from.is_empty() {
+                return bad("email.from", "email.enabled needs it".into());
+            }
+            if self.email.smtp.host.is_empty() {
+                return bad("email.smtp.host", "email.enabled needs it".into());
+            }
+        }
+        at_least("email.smtp.pool_size", self.email.smtp.pool_size.into(), 1)?;
+        at_least(
+            "email.smtp.timeout_secs",
+            secs(self.email.smtp.timeout_secs),
+            1,
+        )?;
+
+        let n = &self.notify;
+        at_least(
+            "notify.dispatch_interval_secs",
+            secs(n.dispatch_interval_secs),
+            1,
+        )?;
+        at_least("notify.batch", n.batch, 1)?;
+        at_least("notify.max_attempts", n.max_attempts.into(), 1)?;
+        at_least("notify.backoff_base_secs", n.backoff_base_secs, 1)?;
+        at_least(
+            "notify.backoff_max_secs",
+            n.backoff_max_secs,
+            n.backoff_base_secs,
+        )?;
+        at_least("notify.claim_lease_secs", n.claim_lease_secs, 1)?;
+        for (key, v) in [
+            ("notify.quiet_hours_start", &n.quiet_hours_start),
+            ("notify.quiet_hours_end", &n.quiet_hours_end),
+        ] {
+            if chrono::NaiveTime::parse_from_str(v, "%H:%M").is_err() {
+                return bad(key, format!("must be HH:MM, got `{v}`"));
+            }
+        }
+
+        at_least(
+            "sla.sweep_interval_secs",
+            secs(self.sla.sweep_interval_secs),
+            1,
+        )?;
+        at_least("sla.sweep_batch", self.sla.sweep_batch, 1)?;
+        at_least("sla.pause_cap_minutes", self.sla.pause_cap_minutes, 0)?;
+        at_least("sla.auto_close_days", self.sla.auto_close_days, 1)?;
         for p in &self.sla.policies {
             p.validate()
                 .map_err(|e| ConfigError::Invalid(format!("sla.policies: {e}")))?;
         }
-        if self.sms.provider == SmsProviderKind::Aliyun
-            && (self.sms.aliyun.access_key_id.is_empty()
-                || self.sms.aliyun.sign_name.is_empty()
-                || self.sms.aliyun.template_code.is_empty())
-        {
-            return Err(ConfigError::Invalid(
-                "sms.provider = \"aliyun\" needs sms.aliyun.access_key_id, sign_name and template_code"
-                    .into(),
-            ));
-        }
-        if self.email.enabled && (self.email.smtp.host.is_empty() || self.email.from.is_empty()) {
-            return Err(ConfigError::Invalid(
-                "email.enabled needs email.from and email.smtp.host".into(),
-            ));
-        }
-        if self.notify.dispatch_interval_secs == 0
-            || self.notify.batch <= 0
-            || self.notify.max_attempts <= 0
-            || self.notify.backoff_base_secs <= 0
-            || self.notify.backoff_max_secs < self.notify.backoff_base_secs
-            || self.notify.claim_lease_secs <= 0
-        {
-            return Err(ConfigError::Invalid(
-                "notify: interval, batch, max_attempts, backoff and lease must be > 0 (max ≥ base)"
-                    .into(),
-            ));
-        }
-        for (key, v) in [
-            ("notify.quiet_hours_start", &self.notify.quiet_hours_start),
-            ("notify.quiet_hours_end", &self.notify.quiet_hours_end),
-        ] {
-            if chrono::NaiveTime::parse_from_str(v, "%H:%M").is_err() {
-                return Err(ConfigError::Invalid(format!(
-                    "{key} must be HH:MM, got `{v}`"
-                )));
-            }
-        }
-        if self.database.pool_size == 0 {
-            return Err(ConfigError::Invalid(
-                "database.pool_size must be ≥ 1".into(),
-            ));
-        }
-        if self.auth.access_ttl_secs <= 0 || self.auth.refresh_ttl_secs <= 0 {
-            return Err(ConfigError::Invalid(
-                "auth token lifetimes must be > 0".into(),
-            ));
-        }
-        Ok(())
+
+        log_filter(&self.log.level).or_else(|why| bad("log.level", why))
     }
 
     /// The database URL with any password replaced, for logs.
     pub fn database_url_redacted(&self) -> String {
         redact_url(self.database.url.expose_secret())
     }
+}
+
+/// A `u64` count of seconds as `i64` for the range checks (saturating: huge values pass).
+fn secs(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// An absolute `http` or `https` URL with a host.
+fn http_url(key: &str, raw: &str) -> Result<url::Url, ConfigError> {
+    match url::Url::parse(raw) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
+        Ok(u) => Err(ConfigError::Invalid(format!(
+            "{key}: must be an http:// or https:// URL with a host, got scheme `{}`",
+            u.scheme()
+        ))),
+        Err(e) => Err(ConfigError::Invalid(format!("{key}: not a URL ({e})"))),
+    }
+}
+
+/// The schemes `db::Target::parse` takes: the backend is chosen by them, so anything else
+/// (`mysql://…`) is refused here rather than when the pool opens.
+fn database_url(raw: &str) -> Result<(), ConfigError> {
+    let ok = !raw.trim().is_empty()
+        && (["postgres://", "postgresql://", "sqlite:"]
+            .iter()
+            .any(|p| raw.starts_with(p))
+            || !raw.contains("://"));
+    if ok {
+        Ok(())
+    } else {
+        let scheme = raw.split("://").next().unwrap_or_default();
+        Err(ConfigError::Invalid(format!(
+            "database.url: must be sqlite://PATH, a file path or postgres://…, got scheme `{scheme}`"
+        )))
+    }
+}
+
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A tracing filter that says what it means: `EnvFilter` takes a bare word as a target name,
+/// so a misspelt level (`infoo`) would silently log nothing at all. Here a bare word must be a
+/// level; a target is written `target=level`.
+pub fn log_filter(raw: &str) -> Result<(), String> {
+    use std::str::FromStr;
+    use tracing_subscriber::filter::LevelFilter;
+    let directives: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return Err("must not be empty (e.g. \"info\")".into());
+    }
+    for d in directives {
+        let level = d.rsplit_once('=').map_or(d, |(_, level)| level);
+        if LevelFilter::from_str(level).is_err() {
+            return Err(format!(
+                "`{d}`: `{level}` is not a level (off, error, warn, info, debug, trace); \
+                 a target is written `target=level`"
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(raw)
+        .map(drop)
+        .map_err(|e| format!("`{raw}`: {e}"))
 }
 
 fn redact_url(raw: &str) -> String {
@@ -381,7 +529,10 @@ mod tests {
         let s = Settings::load_with_env(
             None,
             &env(&[
-                ("HUYING__AUTH__JWT_SECRET", "topsecretvalue"),
+                (
+                    "HUYING__AUTH__JWT_SECRET",
+                    "topsecretvalue-topsecretvalue-topsecretvalue",
+                ),
                 ("HUYING__SMS__HTTP__AUTH_HEADER", "Bearer sekrit-token"),
                 ("DATABASE_URL", "postgres://u:hunter2@localhost/db"),
             ]),
@@ -399,5 +550,85 @@ mod tests {
         let err = Settings::load_with_env(None, &env(&[("HUYING__SMS__PROVIDER", "http")]))
             .expect_err("must fail");
         assert!(err.to_string().contains("sms.http.url"));
+    }
+
+    /// Each refused value names its key, and no value that would panic later gets through.
+    #[test]
+    fn every_bad_value_is_refused_naming_its_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "HUYING__DATABASE__POOL_TIMEOUT_SECS",
+                "0",
+                "database.pool_timeout_secs",
+            ),
+            ("HUYING__DATABASE__POOL_SIZE", "0", "database.pool_size"),
+            ("DATABASE_URL", "mysql://u@h/db", "database.url"),
+            ("HUYING__LOG__LEVEL", "infoo", "log.level"),
+            ("HUYING__LOG__LEVEL", "huying=loud", "log.level"),
+            ("HUYING__LOG__LEVEL", "", "log.level"),
+            ("RUST_LOG", "debugg", "RUST_LOG"),
+            ("HUYING__AUTH__JWT_SECRET", "too-short", "auth.jwt_secret"),
+            ("HUYING__AUTH__OTP_TTL_SECS", "-5", "auth.otp_ttl_secs"),
+            (
+                "HUYING__AUTH__OTP_MAX_ATTEMPTS",
+                "-1",
+                "auth.otp_max_attempts",
+            ),
+            (
+                "HUYING__AUTH__OTP_RESEND_SECS",
+                "-60",
+                "auth.otp_resend_secs",
+            ),
+            ("HUYING__AUTH__ACCESS_TTL_SECS", "0", "auth.access_ttl_secs"),
+            (
+                "HUYING__SMS__HTTP__TIMEOUT_SECS",
+                "0",
+                "sms.http.timeout_secs",
+            ),
+            (
+                "HUYING__EMAIL__SMTP__POOL_SIZE",
+                "0",
+                "email.smtp.pool_size",
+            ),
+            ("HUYING__NOTIFY__BATCH", "0", "notify.batch"),
+            ("HUYING__SLA__AUTO_CLOSE_DAYS", "0", "sla.auto_close_days"),
+            (
+                "HUYING__SERVER__PUBLIC_URL",
+                "ftp://x.cn",
+                "server.public_url",
+            ),
+            (
+                "HUYING__SERVER__PUBLIC_URL",
+                "https://hy.example.cn",
+                "sms.provider",
+            ),
+        ];
+        for (key, value, named) in cases {
+            let err = Settings::load_with_env(None, &env(&[(key, value)]))
+                .expect_err(&format!("{key}={value} must be refused"));
+            assert!(
+                err.to_string().contains(named),
+                "{key}={value}: `{err}` does not name {named}"
+            );
+        }
+    }
+
+    #[test]
+    fn good_values_still_load() {
+        let s = Settings::load_with_env(
+            None,
+            &env(&[
+                ("HUYING__LOG__LEVEL", "huying=debug,actix_web=info,warn"),
+                ("RUST_LOG", "info"),
+                ("HUYING__AUTH__OTP_RESEND_SECS", "0"),
+                ("HUYING__SERVER__PUBLIC_URL", "https://hy.example.cn"),
+                ("HUYING__SMS__ALLOW_LOG_PROVIDER_IN_PRODUCTION", "true"),
+                ("HUYING__SERVER__TRUSTED_PROXIES", "127.0.0.1,::1"),
+                ("DATABASE_URL", "data/huying.db"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(s.server.trusted_proxies.len(), 2);
+        assert!(Settings::load_with_env(None, &env(&[("DATABASE_URL", "sqlite:x.db")])).is_ok());
     }
 }

@@ -61,19 +61,21 @@ pub async fn request_otp(
         text: format!("【呼应】您的登录验证码为 {code}，{minutes} 分钟内有效。请勿告诉他人。"),
         template: "login_code".into(),
         params: [
-            ("code".to_string(), code),
+            ("code".to_string(), code.clone()),
             ("minutes".to_string(), minutes.to_string()),
         ]
         .into_iter()
         .collect(),
     };
     if let Err(e) = state.sms.send(&msg).await {
-        tracing::warn!(error = %e, "sending sign-in code failed");
+        // A gateway may echo the message back in its error: the code never reaches the log.
+        let reason = match e {
+            SmsError::Temporary(m) | SmsError::Permanent(m) => m.replace(&code, "******"),
+        };
+        tracing::warn!(error = %reason, "sending sign-in code failed");
         let p = phone.clone();
         state.db.write(move |c| svc::cancel_otp(c, &p)).await?;
-        return Err(match e {
-            SmsError::Temporary(m) | SmsError::Permanent(m) => AppError::Upstream(m),
-        });
+        return Err(AppError::Upstream(reason));
     }
     Ok(HttpResponse::Ok().json(OtpSent {
         expires_in: state.settings.auth.otp_ttl_secs,

@@ -160,7 +160,8 @@ impl SmsSender for AliyunSms {
             .get(url)
             .send()
             .await
-            .map_err(|e| SmsError::Temporary(format!("aliyun unreachable: {e}")))?;
+            // The URL carries the message's parameters (a sign-in code): never in an error.
+            .map_err(|e| SmsError::Temporary(format!("aliyun unreachable: {}", e.without_url())))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         let reply: Option<AliyunReply> = serde_json::from_str(&text).ok();

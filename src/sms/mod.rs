@@ -105,7 +105,13 @@ impl SmsSender for HttpSms {
 
 pub fn from_settings(s: &SmsSettings) -> anyhow::Result<Arc<dyn SmsSender>> {
     Ok(match s.provider {
-        SmsProviderKind::Log => Arc::new(LogSms),
+        SmsProviderKind::Log => {
+            // Config validation already refused it on a public address unless allowed.
+            tracing::warn!(
+                "sms.provider = \"log\": every SMS, sign-in codes included, is written to this log; for development only"
+            );
+            Arc::new(LogSms)
+        }
         SmsProviderKind::Http => Arc::new(HttpSms::new(
             s.http.url.clone(),
             s.http.auth_header.clone(),

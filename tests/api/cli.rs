@@ -46,6 +46,59 @@ fn config_with_an_unknown_key_fails_to_start_with_a_clear_message() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Every bad value stops the binary with exit code 2 and the key's name, before anything is
+/// opened: the SQLite file the run would have created is not there afterwards.
+#[test]
+fn each_bad_config_value_exits_2_naming_its_key_before_opening_anything() {
+    let dir = std::env::temp_dir().join(format!("huying-cfg-{}", uuid::Uuid::new_v4().simple()));
+    let db_file = dir.join("never.db");
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "HUYING__DATABASE__POOL_TIMEOUT_SECS",
+            "0",
+            "database.pool_timeout_secs",
+        ),
+        (
+            "DATABASE_URL",
+            "mysql://root@127.0.0.1/huying",
+            "database.url",
+        ),
+        ("HUYING__LOG__LEVEL", "infoo", "log.level"),
+        (
+            "HUYING__AUTH__OTP_MAX_ATTEMPTS",
+            "-1",
+            "auth.otp_max_attempts",
+        ),
+        ("HUYING__AUTH__OTP_TTL_SECS", "-300", "auth.otp_ttl_secs"),
+        ("HUYING__AUTH__JWT_SECRET", "short", "auth.jwt_secret"),
+        (
+            "HUYING__SERVER__PUBLIC_URL",
+            "https://hy.example.cn",
+            "sms.provider",
+        ),
+    ];
+    for (key, value, named) in cases {
+        let mut cmd = huying();
+        if *key != "DATABASE_URL" {
+            cmd.env("DATABASE_URL", format!("sqlite://{}", db_file.display()));
+        }
+        let out = cmd
+            .env(key, value)
+            .env("HUYING__DATA__DIR", &dir)
+            .arg("serve")
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}={value}: {err}");
+        assert!(
+            err.contains(named),
+            "{key}={value} must name {named}: {err}"
+        );
+        assert!(!db_file.exists(), "{key}={value}: the database was opened");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn seed_and_add_user(db: &TestDb) {
     let out = huying()
         .env("DATABASE_URL", &db.url)
