@@ -174,6 +174,15 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 AppError::validation("invalid_reference", "引用的数据不存在")
             }
+            // The last line of defence behind `validate::clean`: PostgreSQL refuses NUL in
+            // text, and a client's bytes are never a 500.
+            Error::DatabaseError(_, ref info)
+                if info
+                    .message()
+                    .contains("invalid byte sequence for encoding") =>
+            {
+                AppError::validation("invalid_text", "内容含有不允许的字符")
+            }
             Error::DatabaseError(_, ref info) if info.message().contains("database is locked") => {
                 AppError::Unavailable(info.message().to_string())
             }

@@ -14,6 +14,7 @@ use crate::auth::AuthUser;
 use crate::db::models::AttachmentRow;
 use crate::db::schema::ticket_attachments;
 use crate::domain::ticket::{Relation, Status};
+use crate::domain::validate::{self, Lines};
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::tickets as svc;
 use crate::state::AppState;
@@ -112,6 +113,8 @@ pub async fn upload(
         let name = field
             .content_disposition()
             .and_then(|cd| cd.get_filename())
+            .map(|n| validate::clean("filename", n, Lines::One))
+            .transpose()?
             .map(|n| n.chars().take(100).collect::<String>());
         let mut buf = Vec::new();
         while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {

@@ -6,7 +6,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::api::doc::{DbBusy, JsonBody};
 use crate::auth::tokens::random_token;
 use crate::db::models::UserRow;
-use crate::domain::validate::Phone;
+use crate::domain::validate::{self, Lines, Phone};
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::auth::{self as svc, OtpCheck, RefreshOutcome};
 use crate::service::users::{self, UserView};
@@ -178,6 +178,7 @@ pub async fn login(
             }
         }
         (None, None, Some(username), Some(password)) => {
+            let username = validate::clean("username", &username, Lines::One)?;
             state
                 .db
                 .run(move |c| svc::verify_password(c, &username, &password))

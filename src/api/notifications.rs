@@ -8,6 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::api::doc::{AdminOnly, JsonBody};
 use crate::auth::AuthUser;
 use crate::db::round_ts;
+use crate::domain::validate::{self, Lines};
 use crate::error::{AppResult, ErrorBody};
 use crate::notify::inbox::{self, InboxPage, NotificationSettings, OutboxPage, OutboxView};
 use crate::state::AppState;
@@ -162,7 +163,7 @@ pub async fn put_webhook(
     user.require_admin()?;
     let id = path.into_inner();
     let now = round_ts(state.clock.now());
-    let url = body.into_inner().url;
+    let url = validate::clean("url", &body.into_inner().url, Lines::One)?;
     state
         .db
         .write(move |c| inbox::set_webhook(c, id, Some(url.trim()), now))

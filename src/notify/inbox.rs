@@ -11,7 +11,7 @@ use crate::db::notify_schema::{notification_settings, notifications, unit_webhoo
 use crate::db::schema::users;
 use crate::db::DbConn;
 use crate::domain::role::Role;
-use crate::domain::validate::mask_phone;
+use crate::domain::validate::{self, mask_phone, Lines};
 use crate::error::{AppError, AppResult};
 
 /// One entry of the inbox.
@@ -202,9 +202,9 @@ pub fn put_settings(
     let address = s
         .email_address
         .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_string);
+        .map(|a| validate::clean("email_address", a, Lines::One))
+        .transpose()?
+        .filter(|a| !a.is_empty());
     if role == Role::Resident && (s.email || address.is_some()) {
         return Err(AppError::validation(
             "email_not_available",

@@ -283,7 +283,7 @@ pub fn list(conn: &mut DbConn, f: &ListUsers) -> AppResult<(Vec<UserRow>, Option
     if let Some(u) = f.org_unit_id {
         q = q.filter(users::org_unit_id.eq(u));
     }
-    if let Some(text) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(text) = validate::search(f.q.as_deref())? {
         let pattern = format!("%{}%", text.replace(['%', '_'], ""));
         q = q.filter(
             users::username

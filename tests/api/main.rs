@@ -5,6 +5,7 @@ mod helpers;
 mod auth;
 mod browser;
 mod cli;
+mod input;
 mod notifications;
 mod openapi;
 mod org_users;

@@ -47,6 +47,14 @@ pub enum CalendarError {
         /// First day of the unnamed holiday.
         from: NaiveDate,
     },
+    /// A holiday's name holds control characters, bidi controls or nothing visible.
+    #[error("a holiday starting {from} has an invalid name: {reason}")]
+    InvalidName {
+        /// First day of the holiday.
+        from: NaiveDate,
+        /// What the text check said.
+        reason: String,
+    },
     /// A holiday ends before it starts.
     #[error("holiday {name:?} ends ({to}) before it starts ({from})")]
     InvertedRange {

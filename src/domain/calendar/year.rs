@@ -123,6 +123,12 @@ impl TryFrom<YearCalendarSpec> for YearCalendar {
             if range.name.trim().is_empty() {
                 return Err(CalendarError::EmptyName { from: range.from });
             }
+            if let Err(e) = crate::domain::validate::text("name", &range.name, 40) {
+                return Err(CalendarError::InvalidName {
+                    from: range.from,
+                    reason: e.message,
+                });
+            }
             in_year(range.from)?;
             in_year(range.to)?;
             if range.from > range.to {

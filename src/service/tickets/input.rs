@@ -60,15 +60,24 @@ pub struct ActionRequest {
     pub rating: Option<i32>,
 }
 
-fn optional_text(field: &'static str, v: &Option<String>, max: usize) -> AppResult<Option<String>> {
+/// An optional one-line text (a handler, a place); absent or blank = none.
+fn optional_line(field: &'static str, v: &Option<String>, max: usize) -> AppResult<Option<String>> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) => Ok(Some(validate::text(field, s, max)?)),
         None => Ok(None),
     }
 }
 
+/// An optional note or comment (line breaks allowed); absent or blank = none.
+fn optional_text(field: &'static str, v: &Option<String>, max: usize) -> AppResult<Option<String>> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Ok(Some(validate::long_text(field, s, max)?)),
+        None => Ok(None),
+    }
+}
+
 fn required_text(field: &'static str, v: &Option<String>, max: usize) -> AppResult<String> {
-    let text = validate::text(field, v.as_deref().unwrap_or(""), max)?;
+    let text = validate::long_text(field, v.as_deref().unwrap_or(""), max)?;
     Ok(text)
 }
 
@@ -83,7 +92,7 @@ pub fn command(action: Action, b: &ActionRequest) -> AppResult<Command> {
             internal: b.internal.unwrap_or(false),
         },
         Action::Assign => {
-            let handler = optional_text("handler", &b.handler, 80)?;
+            let handler = optional_line("handler", &b.handler, 80)?;
             if b.assignee_id.is_none() && handler.is_none() {
                 return Err(AppError::validation(
                     "missing_field",
@@ -158,10 +167,10 @@ pub struct CheckedCall {
 /// Validates everything that needs no database before the transaction starts.
 pub fn check_call(input: &CreateTicket) -> AppResult<CheckedCall> {
     let title = validate::text("title（标题）", &input.title, 80)?;
-    let description = validate::text("description（描述）", &input.description, 2000)?;
+    let description = validate::long_text("description（描述）", &input.description, 2000)?;
     let mut location_text = None;
     if let Some(loc) = &input.location {
-        location_text = optional_text("location.text", &loc.text, 200)?;
+        location_text = optional_line("location.text", &loc.text, 200)?;
         if loc
             .latitude
             .is_some_and(|v| !(-90.0..=90.0).contains(&v) || v.is_nan())

@@ -152,7 +152,7 @@ pub(crate) fn filtered<'a>(
         };
         q = q.filter(tickets::level.eq_any(above));
     }
-    if let Some(text) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(text) = crate::domain::validate::search(f.q.as_deref())? {
         let clean: String = text
             .chars()
             .filter(|c| !matches!(c, '%' | '_' | '\\'))
