@@ -45,6 +45,11 @@ pub enum AppError {
     },
     #[error("payload too large")]
     PayloadTooLarge(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType(String),
+    /// The path exists, with other methods: the value of `Allow`.
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("upstream failure: {0}")]
@@ -79,6 +84,8 @@ impl AppError {
             AppError::Conflict { code, .. } => code,
             AppError::TooManyRequests { code, .. } => code,
             AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Unavailable(_) => "service_unavailable",
             AppError::Upstream(_) => "upstream_unavailable",
             AppError::Internal(_) => "internal_error",
@@ -95,6 +102,8 @@ impl AppError {
             AppError::Conflict { message, .. } => message.clone(),
             AppError::TooManyRequests { message, .. } => message.clone(),
             AppError::PayloadTooLarge(m) => m.clone(),
+            AppError::UnsupportedMediaType(m) => m.clone(),
+            AppError::MethodNotAllowed(_) => "不支持该请求方法".into(),
             AppError::Unavailable(_) => "服务暂时不可用，请稍后再试".into(),
             AppError::Upstream(_) => "短信服务暂时不可用，请稍后再试".into(),
             AppError::Internal(_) => "服务器内部错误，请稍后再试".into(),
@@ -112,19 +121,17 @@ impl ResponseError for AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
+    /// Logged once per request by `http::RequestSpan`, not here.
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        } else {
-            tracing::debug!(error = %self, "request rejected");
-        }
         let details = match self {
             AppError::Conflict { details, .. } => details.clone(),
             _ => None,
@@ -136,6 +143,9 @@ impl ResponseError for AppError {
         } = self
         {
             builder.insert_header(("Retry-After", secs.to_string()));
+        }
+        if let AppError::MethodNotAllowed(allow) = self {
+            builder.insert_header(("Allow", allow.as_str()));
         }
         if matches!(
             self,
@@ -205,6 +215,22 @@ impl From<actix_web::error::BlockingError> for AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+const JSON_ONLY: &str = "请求须为 JSON（Content-Type: application/json）";
+
+/// A raw body a route parses itself: empty, or JSON. A missing `Content-Type` is taken as JSON
+/// (as these routes always did); any other type is 415.
+pub fn check_json_content_type(req: &actix_web::HttpRequest, body: &[u8]) -> AppResult<()> {
+    use actix_web::HttpMessage;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match req.mime_type() {
+        Ok(None) => Ok(()),
+        Ok(Some(m)) if m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json") => Ok(()),
+        _ => Err(AppError::UnsupportedMediaType(JSON_ONLY.into())),
+    }
+}
+
 /// Turns actix's own extractor failures (bad JSON, bad query) into our JSON errors, so a
 /// client's mistake is never a bare text/plain 400.
 pub fn json_error_handler(
@@ -216,10 +242,7 @@ pub fn json_error_handler(
         J::OverflowKnownLength { .. } | J::Overflow { .. } => {
             AppError::PayloadTooLarge("请求内容过大".into())
         }
-        J::ContentType => AppError::Validation {
-            code: "unsupported_media_type",
-            message: "请求须为 JSON（Content-Type: application/json）".into(),
-        },
+        J::ContentType => AppError::UnsupportedMediaType(JSON_ONLY.into()),
         J::Deserialize(e) => {
             AppError::validation("invalid_json", format!("请求数据格式不正确：{e}"))
         }

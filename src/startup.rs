@@ -17,6 +17,7 @@ use crate::auth::tokens::JwtKeys;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::domain::clock::{Clock, SystemClock};
+use crate::http;
 use crate::state::AppState;
 
 /// Runs the pending migrations and then, under the same lock, the back-fill of the statistics
@@ -120,17 +121,23 @@ impl Application {
 fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result<Server> {
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
-        App::new()
+        // Outermost last: the request id exists before the request span opens; error bodies
+        // are made JSON before the headers every response gets are added.
+        let (app, doc) = App::new()
             .into_utoipa_app()
             .openapi(ApiDoc::openapi())
             .map(|app| {
                 app.wrap(middleware::Compress::default())
+                    .wrap(middleware::from_fn(http::json_errors))
+                    .wrap(middleware::from_fn(http::clean_uri))
                     .wrap(
                         middleware::DefaultHeaders::new()
                             .add(("X-Content-Type-Options", "nosniff"))
                             .add(("Referrer-Policy", "same-origin")),
                     )
-                    .wrap(TracingLogger::default())
+                    .wrap(middleware::from_fn(http::security_headers))
+                    .wrap(TracingLogger::<http::RequestSpan>::new())
+                    .wrap(middleware::from_fn(http::request_id))
                     .app_data(data.clone())
                     .configure(crate::api::extractor_configs)
             })
@@ -141,7 +148,8 @@ fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result
             })
             .map(|app| app.configure(crate::web::configure))
             .default_service(web::to(crate::api::not_found))
-            .into_app()
+            .split_for_parts();
+        app.app_data(web::Data::new(http::AllowMap::from_doc(&doc)))
     })
     .listen(listener)?;
     if workers > 0 {

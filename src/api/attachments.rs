@@ -58,7 +58,13 @@ pub fn sniff(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
 }
 
 fn multipart_error(e: actix_multipart::MultipartError) -> AppError {
-    AppError::validation("invalid_multipart", format!("上传数据格式不正确：{e}"))
+    use actix_multipart::MultipartError as M;
+    match e {
+        M::ContentTypeMissing | M::ContentTypeParse | M::ContentTypeIncompatible => {
+            AppError::UnsupportedMediaType("请以 multipart/form-data 上传图片".into())
+        }
+        e => AppError::validation("invalid_multipart", format!("上传数据格式不正确：{e}")),
+    }
 }
 
 /// Upload one photo (multipart/form-data, field `file`). The resident who called may add photos

@@ -15,7 +15,7 @@ use crate::service::tickets::query::Sort;
 #[openapi(
     info(
         title = "Huying 呼应 API",
-        description = "三级呼叫响应：群众呼、小区党支部应；小区党支部呼、社区党支部应；社区党支部呼、街党工委应。\n\nErrors are JSON `{code, message}` with a stable snake_case `code` and a zh-CN `message`."
+        description = "三级呼叫响应：群众呼、小区党支部应；小区党支部呼、社区党支部应；社区党支部呼、街党工委应。\n\nErrors are JSON `{code, message}` with a stable snake_case `code` and a zh-CN `message`. A documented path asked with a method it does not take answers 405 `method_not_allowed` with `Allow`. Every response carries `X-Request-Id`."
     ),
     // Fields of `IntoParams` structs are `$ref`s that utoipa does not collect on its own.
     components(schemas(ErrorBody, Sort, RankUnit, RankSort)),
@@ -57,11 +57,13 @@ impl Modify for BearerAuth {
 #[response(status = 403, description = "Admins only")]
 pub struct AdminOnly(pub ErrorBody);
 
-/// `413` and `422` of a `web::Json` body (`api::extractor_configs`).
+/// `413`, `415` and `422` of a `web::Json` body (`api::extractor_configs`).
 #[derive(IntoResponses)]
 pub enum JsonBody {
     #[response(status = 413, description = "Body over 64 KiB")]
     TooLarge(ErrorBody),
+    #[response(status = 415, description = "`Content-Type` is not JSON")]
+    NotJson(ErrorBody),
     #[response(
         status = 422,
         description = "Not JSON (`Content-Type`), malformed, or a field is invalid"
@@ -84,7 +86,7 @@ pub struct DbBusy(pub ErrorBody);
 ///   through the pool);
 /// - a path parameter: `404` (`PathConfig` answers an unparsable one with 404 too);
 /// - query parameters: `422` (`QueryConfig`);
-/// - a request body: `422`.
+/// - a request body: `413` (over 64 KiB), `415` (not JSON) and `422`.
 ///
 /// Statuses that depend on what a handler does (403, 409, 413, 429, …) stay with the route.
 pub struct ErrorStatuses;
@@ -120,6 +122,12 @@ impl Modify for ErrorStatuses {
                     (in_path, "404", "Not found, or not visible to the caller"),
                     (in_query, "422", "Invalid query parameter"),
                     (op.request_body.is_some(), "422", "Invalid request body"),
+                    (op.request_body.is_some(), "413", "Body over 64 KiB"),
+                    (
+                        op.request_body.is_some(),
+                        "415",
+                        "`Content-Type` is not that of the body",
+                    ),
                 ];
                 add_missing(op, &implied);
             }

@@ -49,10 +49,22 @@ pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
             .limit(64 * 1024)
             .error_handler(error::json_error_handler),
     )
+    // Routes that read a raw body (`POST /tickets/{id}/{action}`, `PUT /calendars/{year}`)
+    // have the same limit as JSON bodies; over it, `http::json_errors` makes the 413 JSON.
+    .app_data(web::PayloadConfig::new(64 * 1024))
     .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
     .app_data(web::PathConfig::default().error_handler(error::path_error_handler));
 }
 
-pub async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound)
+/// No route answered: 405 with `Allow` when the path exists with other methods, else 404.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, AppError> {
+    let allowed = req
+        .app_data::<web::Data<crate::http::AllowMap>>()
+        .map(|m| m.allowed(req.path()))
+        .unwrap_or_default();
+    if allowed.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+    Err(AppError::MethodNotAllowed(allow.join(", ")))
 }

@@ -157,6 +157,9 @@ pub async fn put_calendar(
         .is_some_and(|v| v.contains("toml"));
     let invalid =
         |e: String| AppError::validation("invalid_calendar", format!("日历数据无效：{e}"));
+    if !is_toml {
+        crate::error::check_json_content_type(&req, &body)?;
+    }
     let parsed = if is_toml {
         let text = std::str::from_utf8(&body).map_err(|e| invalid(e.to_string()))?;
         YearCalendar::from_toml_str(text).map_err(|e| invalid(e.to_string()))?

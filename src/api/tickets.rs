@@ -214,10 +214,12 @@ pub async fn act(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(i64, String)>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let (id, action) = path.into_inner();
     let action = Action::from_path(&action).ok_or(AppError::NotFound)?;
+    crate::error::check_json_content_type(&req, &body)?;
     // Actions without fields may be posted with an empty body.
     let body: ActionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ActionRequest::default()

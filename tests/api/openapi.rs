@@ -1,6 +1,6 @@
 //! The served OpenAPI document is whole: every `$ref` resolves, and every operation documents
 //! the errors its shape implies: 401 and 503 with the bearer security, 404 with a path
-//! parameter, 422 with query parameters or a request body, at least one 4xx/5xx unless it
+//! parameter, 422 with query parameters, 413, 415 and 422 with a request body, at least one 4xx/5xx unless it
 //! cannot fail; every documented error carries the `{code, message}` body (`ErrorBody`).
 //! The document does not depend on the backend, so this runs on SQLite only.
 
@@ -52,11 +52,13 @@ fn operation_problems(name: &str, op: &Value) -> Vec<String> {
     require(bearer, "401", "signs in with a bearer token");
     require(bearer, "503", "reads the caller's account through the pool");
     require(in_path, "404", "has a path parameter");
-    require(
-        op.get("requestBody").is_some(),
-        "422",
-        "takes a request body",
-    );
+    for status in ["413", "415", "422"] {
+        require(
+            op.get("requestBody").is_some(),
+            status,
+            "takes a request body",
+        );
+    }
     require(in_query, "422", "takes query parameters");
     let errors: Vec<_> = responses
         .iter()
