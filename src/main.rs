@@ -133,7 +133,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("错误 / error: {e:#}");
-            ExitCode::from(1)
+            if e.downcast_ref::<startup::MissingDatabase>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }
@@ -149,6 +153,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn open_db(settings: &Settings) -> anyhow::Result<Db> {
+    startup::check_database_present(settings)?;
     let db = Db::connect(settings)?;
     startup::migrate(&db)?;
     Ok(db)

@@ -1,6 +1,7 @@
 //! Builds the application: database, state, HTTP server. Used by `main` and by tests.
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
@@ -24,21 +25,95 @@ use crate::state::AppState;
 /// facts of tickets written before they existed (or under older rules): those are computed in
 /// Rust, where the rules are.
 pub fn migrate(db: &Db) -> anyhow::Result<Vec<String>> {
-    db.migrate(|conn| {
+    let applied = db.migrate(|conn| {
         crate::service::stats::facts::backfill(conn)
             .map(drop)
             .map_err(|e| anyhow::anyhow!("back-filling statistics facts: {e}"))
-    })
+    })?;
+    record_install(db);
+    Ok(applied)
+}
+
+/// The SQLite database file is missing where an earlier install left its marks: starting would
+/// silently begin again with an empty database. The exit code is 2.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "数据库文件不存在 / the database file {path} is missing, but {evidence} shows this data \
+     directory was in use: refusing to start with a new, empty database. Restore the file \
+     from a backup, or run `huying migrate` to create an empty one on purpose."
+)]
+pub struct MissingDatabase {
+    pub path: PathBuf,
+    pub evidence: String,
+}
+
+/// Next to the SQLite file: `huying.db` → `huying.db.installed`.
+pub fn install_marker(db_file: &Path) -> PathBuf {
+    let mut name = db_file.file_name().unwrap_or_default().to_os_string();
+    name.push(".installed");
+    db_file.with_file_name(name)
+}
+
+/// Before anything but `huying migrate` opens a SQLite database: a missing file is created
+/// only on first use, when no install marker and no attachments are there.
+pub fn check_database_present(settings: &Settings) -> Result<(), MissingDatabase> {
+    let Ok(target) = crate::db::Target::parse(settings.database.url.expose_secret()) else {
+        return Ok(());
+    };
+    let Some(file) = target.sqlite_file() else {
+        return Ok(());
+    };
+    if file.exists() {
+        return Ok(());
+    }
+    let marker = install_marker(&file);
+    let attachments = settings.data.dir.join("attachments");
+    let evidence = if marker.exists() {
+        Some(format!("the install marker {}", marker.display()))
+    } else if std::fs::read_dir(&attachments).is_ok_and(|mut d| d.next().is_some()) {
+        Some(format!("the attachments in {}", attachments.display()))
+    } else {
+        None
+    };
+    match evidence {
+        Some(evidence) => Err(MissingDatabase {
+            path: file,
+            evidence,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Leaves the marker `check_database_present` looks for (once; a failure only warns).
+fn record_install(db: &Db) {
+    let Some(file) = db.sqlite_path() else {
+        return;
+    };
+    let marker = install_marker(file);
+    if marker.exists() {
+        return;
+    }
+    let text = format!(
+        "Huying keeps its SQLite database in {}. While this file exists, `huying serve` will not\n\
+         start with a new, empty database if that one goes missing. Delete it only to start afresh.\n",
+        file.display()
+    );
+    if let Err(e) = std::fs::write(&marker, text) {
+        tracing::warn!(marker = %marker.display(), error = %e, "cannot write the install marker");
+    }
 }
 
 /// Opens the database (migrating if configured) and builds the shared state.
 pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    check_database_present(&settings)?;
     let db = Db::connect(&settings)?;
     if settings.database.migrate_on_start {
         let applied = migrate(&db)?;
         if !applied.is_empty() {
             tracing::info!(?applied, "migrations applied");
         }
+    } else {
+        record_install(&db);
     }
     let secret = if settings.auth.jwt_secret.expose_secret().is_empty() {
         let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;

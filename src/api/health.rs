@@ -1,5 +1,6 @@
 use actix_web::{get, web, HttpResponse};
-use diesel::connection::SimpleConnection;
+use std::time::Duration;
+
 use serde_json::json;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -13,20 +14,30 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The database answers.
-#[utoipa::path(tag = "health", responses((status = 200, description = "Ready"), (status = 503, description = "Database unreachable", body = ErrorBody)))]
+/// Ready to serve: the database file is the one opened at start (SQLite), a pooled connection
+/// is free, and a write transaction starts within a second.
+#[utoipa::path(tag = "health", responses((status = 200, description = "Ready"), (status = 503, description = "Database gone, replaced, locked or out of connections (`details.reason`)", body = ErrorBody)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let backend = state.db.backend();
-    match state.db.run(|c| Ok(c.batch_execute("SELECT 1")?)).await {
-        Ok(()) => HttpResponse::Ok()
-            .json(json!({"status": "ready", "database": format!("{backend:?}").to_lowercase()})),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"code": "database_unavailable", "message": "数据库不可用"}))
+    let db = state.db.clone();
+    let probe = web::block(move || db.readiness(Duration::from_secs(1)));
+    // The probe waits at most a second for the lock; this bounds a saturated blocking pool too.
+    let reason = match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(Ok(Ok(()))) => {
+            return HttpResponse::Ok().json(
+                json!({"status": "ready", "database": format!("{backend:?}").to_lowercase()}),
+            )
         }
-    }
+        Ok(Ok(Err(not_ready))) => not_ready.as_str(),
+        Ok(Err(_)) | Err(_) => "probe_timeout",
+    };
+    tracing::warn!(reason, "not ready");
+    HttpResponse::ServiceUnavailable().json(ErrorBody {
+        code: "database_unavailable".into(),
+        message: "数据库不可用".into(),
+        details: Some(json!({ "reason": reason })),
+    })
 }
 
 pub fn configure(cfg: &mut ServiceConfig) {

@@ -7,6 +7,7 @@ pub mod notify_schema;
 pub mod schema;
 pub mod types;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -18,6 +19,9 @@ use secrecy::ExposeSecret;
 
 use crate::config::Settings;
 use crate::error::{AppError, AppResult};
+
+/// How long a SQLite writer waits for another's lock before "database is locked".
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -67,6 +71,14 @@ impl Target {
         }
     }
 
+    /// The SQLite database file, when there is one (not PostgreSQL, not `:memory:`).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        match self {
+            Target::Sqlite(p) if p != ":memory:" && !p.is_empty() => Some(PathBuf::from(p)),
+            _ => None,
+        }
+    }
+
     pub fn connect(&self) -> Result<DbConn, diesel::ConnectionError> {
         match self {
             Target::Postgres(url) => {
@@ -89,10 +101,10 @@ impl Target {
                 let mut conn = SqliteConnection::establish(path)?;
                 // Per connection (busy_timeout first, so that switching to WAL waits too): WAL lets readers run beside the writer; busy_timeout makes a
                 // second writer wait instead of failing; foreign keys are off by default.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                )
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+                ))
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConn::Sqlite(conn))
             }
@@ -134,6 +146,52 @@ impl r2d2::ManageConnection for Manager {
 pub struct Db {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    /// SQLite: the file opened at start and its identity then, to notice it deleted or replaced
+    /// (the open connections would go on writing into the unlinked file).
+    sqlite_file: Option<(PathBuf, Option<FileId>)>,
+}
+
+/// Device and inode of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId(u64, u64);
+
+impl FileId {
+    pub fn of(path: &Path) -> Option<FileId> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| FileId(m.dev(), m.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::metadata(path).ok().map(|_| FileId(0, 0))
+        }
+    }
+}
+
+/// Why `/readyz` says no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    /// The SQLite file is gone, or another file now has its name.
+    FileGone,
+    FileReplaced,
+    /// Every pooled connection is in use.
+    PoolExhausted,
+    /// The write probe did not get the database in time, or failed.
+    WriteBlocked,
+}
+
+impl NotReady {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotReady::FileGone => "database_file_gone",
+            NotReady::FileReplaced => "database_file_replaced",
+            NotReady::PoolExhausted => "pool_exhausted",
+            NotReady::WriteBlocked => "write_blocked",
+        }
+    }
 }
 
 impl Db {
@@ -150,8 +208,70 @@ impl Db {
             // Open connections as they are needed, not all at start (CLI commands need one).
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(settings.database.pool_timeout_secs))
-            .build(Manager { target })?;
-        Ok(Db { pool, backend })
+            .build(Manager {
+                target: target.clone(),
+            })?;
+        let sqlite_file = target.sqlite_file().map(|p| {
+            let id = FileId::of(&p);
+            (p, id)
+        });
+        Ok(Db {
+            pool,
+            backend,
+            sqlite_file,
+        })
+    }
+
+    /// The SQLite database file, if that is the backend.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        self.sqlite_file.as_ref().map(|(p, _)| p.as_path())
+    }
+
+    /// Whether this instance can serve: its SQLite file is still the one it opened, a pooled
+    /// connection is free, and a write transaction starts within `wait` (SQLite: `BEGIN
+    /// IMMEDIATE` under a short busy timeout; PostgreSQL: `BEGIN READ WRITE` under a short
+    /// statement timeout, which also fails on a read-only standby). Blocking: run it off the
+    /// async executor.
+    pub fn readiness(&self, wait: Duration) -> Result<(), NotReady> {
+        if let Some((path, opened)) = &self.sqlite_file {
+            match FileId::of(path) {
+                None => return Err(NotReady::FileGone),
+                Some(now) if Some(now) != *opened => return Err(NotReady::FileReplaced),
+                Some(_) => {}
+            }
+        }
+        let state = self.pool.state();
+        if state.idle_connections == 0 && state.connections >= self.pool.max_size() {
+            return Err(NotReady::PoolExhausted);
+        }
+        let mut conn = self
+            .pool
+            .get_timeout(wait)
+            .map_err(|_| NotReady::PoolExhausted)?;
+        let ms = wait.as_millis().max(1);
+        let probe = match &mut *conn {
+            DbConn::Sqlite(c) => {
+                let r = c.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {ms}; BEGIN IMMEDIATE; ROLLBACK;"
+                ));
+                // Back to the pool's normal wait whatever happened.
+                let restored =
+                    c.batch_execute(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"));
+                r.and(restored)
+            }
+            DbConn::Pg(c) => c
+                .batch_execute(&format!(
+                    "BEGIN READ WRITE; SET LOCAL statement_timeout = {ms}; SELECT 1; ROLLBACK;"
+                ))
+                .inspect_err(|_| {
+                    // Never hand the pool a connection inside a failed transaction.
+                    let _ = c.batch_execute("ROLLBACK");
+                }),
+        };
+        probe.map_err(|e| {
+            tracing::warn!(error = %e, "readiness write probe failed");
+            NotReady::WriteBlocked
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -11,6 +11,7 @@ mod logs;
 mod notifications;
 mod openapi;
 mod org_users;
+mod readiness;
 mod sla;
 mod stats;
 mod tickets;

@@ -1,0 +1,171 @@
+//! Honest readiness and no silent fresh start: `/readyz` is 503 while the SQLite file is gone
+//! or replaced and while writes cannot get the database; a restart with the file missing exits
+//! 2 instead of beginning again with an empty database.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::cli::{free_port, huying};
+use crate::helpers::{Backend, TestApp, TestDb};
+
+fn sqlite_path(url: &str) -> std::path::PathBuf {
+    url.strip_prefix("sqlite://").expect("sqlite url").into()
+}
+
+async fn readyz(app: &TestApp) -> (StatusCode, Value) {
+    app.get("/readyz", None).await
+}
+
+#[actix_web::test]
+async fn readyz_is_503_while_another_writer_holds_the_database() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    assert_eq!(readyz(&app).await.0, StatusCode::OK);
+    let mut other =
+        SqliteConnection::establish(&sqlite_path(&app.db.url).to_string_lossy()).expect("open");
+    other.batch_execute("BEGIN IMMEDIATE").expect("lock");
+    let started = std::time::Instant::now();
+    let (s, v) = readyz(&app).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["details"]["reason"], "write_blocked", "{v}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the probe waits briefly"
+    );
+    other.batch_execute("ROLLBACK").expect("unlock");
+    assert_eq!(readyz(&app).await.0, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn readyz_is_503_when_the_database_file_is_deleted_or_replaced() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let path = sqlite_path(&app.db.url);
+    let copy = path.with_extension("copy");
+    std::fs::copy(&path, &copy).expect("copy");
+    std::fs::remove_file(&path).expect("delete");
+    let (s, v) = readyz(&app).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["details"]["reason"], "database_file_gone", "{v}");
+    // Another file under the same name is not the database this process writes into.
+    std::fs::rename(&copy, &path).expect("put back a copy");
+    let (s, v) = readyz(&app).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["details"]["reason"], "database_file_replaced", "{v}");
+}
+
+#[actix_web::test]
+async fn readyz_is_200_on_both_backends_when_all_is_well() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = TestApp::spawn(backend).await else {
+            continue;
+        };
+        let (s, v) = readyz(&app).await;
+        assert_eq!(s, StatusCode::OK, "{backend:?}: {v}");
+        // The probe leaves no transaction open on the pooled connection it used.
+        for _ in 0..5 {
+            assert_eq!(readyz(&app).await.0, StatusCode::OK, "{backend:?}");
+        }
+        let (s, _) = app.get("/api/v1/org/tree", None).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+}
+
+fn wait_ready(port: u16) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        for _ in 0..100 {
+            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
+                if r.status().is_success() {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    })
+}
+
+fn readyz_status(port: u16) -> Option<u16> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+            .await
+            .ok()
+            .map(|r| r.status().as_u16())
+    })
+}
+
+#[test]
+fn a_deleted_database_is_503_while_running_and_a_restart_exits_2() {
+    let db = TestDb::create(Backend::Sqlite).expect("sqlite");
+    let path = sqlite_path(&db.url);
+    let serve = |port: u16| {
+        huying()
+            .env("DATABASE_URL", &db.url)
+            .env("HUYING__DATA__DIR", db.dir().join("data"))
+            .env("HUYING__SERVER__BIND", format!("127.0.0.1:{port}"))
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve")
+    };
+    // First use of an empty directory: the database is created.
+    let port = free_port();
+    let mut child = serve(port);
+    let up = wait_ready(port);
+    let status = if up {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+        readyz_status(port)
+    } else {
+        None
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "service did not become ready");
+    assert_eq!(status, Some(503), "readyz with the database file deleted");
+
+    // A restart does not begin again with an empty database.
+    let out = serve(free_port()).wait_with_output().expect("restart");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("huying migrate"), "{err}");
+    assert!(!path.exists(), "no new database was created");
+
+    // Other commands refuse too; `huying migrate` creates one on purpose.
+    let out = huying()
+        .env("DATABASE_URL", &db.url)
+        .args(["sweep", "--once"])
+        .output()
+        .expect("sweep");
+    assert_eq!(out.status.code(), Some(2));
+    let out = huying()
+        .env("DATABASE_URL", &db.url)
+        .arg("migrate")
+        .output()
+        .expect("migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(path.exists());
+}
