@@ -170,6 +170,20 @@ fn seed_and_add_user(db: &TestDb) {
     assert_eq!(v["role"], "admin");
 }
 
+/// Polls `{base}/readyz` until it answers 2xx; false after 10 s.
+pub(crate) async fn until_ready(base: &str) -> bool {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -196,17 +210,7 @@ fn serve_and_sign_in(db: &TestDb) {
     let result = rt.block_on(async {
         let client = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
-        let mut up = false;
-        for _ in 0..100 {
-            if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-                if r.status().is_success() {
-                    up = true;
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if !up {
+        if !until_ready(&base).await {
             return Err("service did not become ready".to_string());
         }
         let r = client

@@ -3,9 +3,8 @@
 //! comes from a trusted proxy only.
 
 use std::process::Stdio;
-use std::time::Duration;
 
-use crate::cli::{free_port, huying};
+use crate::cli::{free_port, huying, until_ready};
 use crate::helpers::{Backend, TestDb};
 
 const FAKE: &str =
@@ -34,17 +33,7 @@ fn a_forged_line_stays_escaped_and_client_errors_are_not_warnings() {
     let result: Result<(), String> = rt.block_on(async {
         let client = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
-        let mut up = false;
-        for _ in 0..100 {
-            if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-                if r.status().is_success() {
-                    up = true;
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if !up {
+        if !until_ready(&base).await {
             return Err("service did not become ready".into());
         }
         let forged = format!("{{\"x\\n{FAKE}\":1}}");

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::cli::{free_port, huying};
+use crate::cli::{free_port, huying, until_ready};
 use crate::helpers::{Backend, TestApp, TestDb};
 
 fn sqlite_path(url: &str) -> std::path::PathBuf {
@@ -83,17 +83,7 @@ fn wait_ready(port: u16) -> bool {
         .enable_all()
         .build()
         .expect("rt");
-    rt.block_on(async {
-        for _ in 0..100 {
-            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
-                if r.status().is_success() {
-                    return true;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
-    })
+    rt.block_on(until_ready(&format!("http://127.0.0.1:{port}")))
 }
 
 fn readyz_status(port: u16) -> Option<u16> {
