@@ -17,7 +17,7 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(tag = "health", responses((status = 200, description = "Ready"), (status = 503, description = "Database unreachable", body = ErrorBody)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let backend = state.db.backend();
+    let backend = state.db.engine();
     match state.db.run(|c| Ok(c.batch_execute("SELECT 1")?)).await {
         Ok(()) => HttpResponse::Ok()
             .json(json!({"status": "ready", "database": format!("{backend:?}").to_lowercase()})),

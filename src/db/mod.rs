@@ -30,7 +30,7 @@ pub enum DbConn {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub enum Engine {
     Sqlite,
     Postgres,
 }
@@ -60,10 +60,10 @@ impl Target {
         }
     }
 
-    pub fn backend(&self) -> Backend {
+    pub fn engine(&self) -> Engine {
         match self {
-            Target::Sqlite(_) => Backend::Sqlite,
-            Target::Postgres(_) => Backend::Postgres,
+            Target::Sqlite(_) => Engine::Sqlite,
+            Target::Postgres(_) => Engine::Postgres,
         }
     }
 
@@ -133,14 +133,14 @@ impl r2d2::ManageConnection for Manager {
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
-    backend: Backend,
+    engine: Engine,
 }
 
 impl Db {
     pub fn connect(settings: &Settings) -> anyhow::Result<Db> {
         let target = Target::parse(settings.database.url.expose_secret())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let backend = target.backend();
+        let engine = target.engine();
         // Fail fast with the real connection error rather than r2d2's generic timeout.
         target
             .connect()
@@ -151,11 +151,11 @@ impl Db {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(settings.database.pool_timeout_secs))
             .build(Manager { target })?;
-        Ok(Db { pool, backend })
+        Ok(Db { pool, engine })
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// A pooled connection for blocking code (CLI, jobs).
