@@ -24,10 +24,9 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 use huying::db::models::{NewTicketEvent, TicketRow};
-use huying::db::schema::{ticket_events, tickets};
-use huying::db::{round_ts, write_tx, Db, DbConn};
+use huying::db::schema::ticket_events;
+use huying::db::{dialect, round_ts, write_tx, Db, DbConn};
 use huying::domain::role::ActorRole;
 use huying::domain::ticket::{ClosedBy, EventKind, Level, Status};
 use huying::service::sla::SlaEngine;
@@ -123,17 +122,8 @@ fn history_of(t: &TicketRow) -> Vec<Event> {
 }
 
 fn insert(conn: &mut DbConn, rows: &[TicketRow]) -> anyhow::Result<usize> {
-    write_tx(conn, |c| -> Result<usize, diesel::result::Error> {
-        let ids: Vec<i64> = match c {
-            DbConn::Sqlite(c) => diesel::insert_into(tickets::table)
-                .values(rows)
-                .returning(tickets::id)
-                .get_results(c)?,
-            DbConn::Pg(c) => diesel::insert_into(tickets::table)
-                .values(rows)
-                .returning(tickets::id)
-                .get_results(c)?,
-        };
+    write_tx(conn, |c| -> huying::error::AppResult<usize> {
+        let ids = dialect::insert_tickets_returning_ids(c, rows)?;
         let mut events = Vec::new();
         for (t, id) in rows.iter().zip(ids) {
             let mut status = None;
@@ -161,16 +151,7 @@ fn insert(conn: &mut DbConn, rows: &[TicketRow]) -> anyhow::Result<usize> {
                 status = Some(status_after);
             }
         }
-        for chunk in events.chunks(BATCH) {
-            match c {
-                DbConn::Sqlite(c) => diesel::insert_into(ticket_events::table)
-                    .values(chunk)
-                    .execute(c)?,
-                DbConn::Pg(c) => diesel::insert_into(ticket_events::table)
-                    .values(chunk)
-                    .execute(c)?,
-            };
-        }
+        dialect::insert_all::<_, NewTicketEvent>(c, ticket_events::table, &events)?;
         Ok(events.len())
     })
     .map_err(Into::into)

@@ -15,7 +15,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use huying::db::schema::tickets;
 use huying::db::{round_ts, Db, DbConn};
@@ -167,9 +166,5 @@ fn run(backend: Backend, n: usize, due_percent: usize) -> anyhow::Result<()> {
 }
 
 fn analyze(conn: &mut DbConn) -> anyhow::Result<()> {
-    match conn {
-        DbConn::Sqlite(c) => c.batch_execute("ANALYZE")?,
-        DbConn::Pg(c) => c.batch_execute("VACUUM ANALYZE tickets")?,
-    }
-    Ok(())
+    Ok(huying::db::dialect::analyze_tickets(conn)?)
 }

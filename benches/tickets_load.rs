@@ -27,11 +27,11 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::Utc;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::BigInt;
 use huying::auth::tokens::JwtKeys;
 use huying::auth::AuthUser;
 use huying::db::schema::tickets;
-use huying::db::{round_ts, Db, DbConn};
+use huying::db::{dialect, round_ts, Db, DbConn};
 use huying::domain::role::Role;
 use huying::service::tickets::query::{self, TicketFilter};
 use huying::startup::Application;
@@ -233,19 +233,6 @@ async fn login(client: &reqwest::Client, base: &str, username: &str) -> anyhow::
 }
 
 #[derive(QueryableByName)]
-struct SqlitePlan {
-    #[diesel(sql_type = Text)]
-    detail: String,
-}
-
-#[derive(QueryableByName)]
-struct PgPlan {
-    #[diesel(sql_type = Text)]
-    #[diesel(column_name = "QUERY PLAN")]
-    line: String,
-}
-
-#[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
@@ -263,18 +250,7 @@ fn list_sql(column: &str, unit: i64) -> [String; 2] {
 }
 
 fn explain(conn: &mut DbConn, sql: &str) -> anyhow::Result<Vec<String>> {
-    Ok(match conn {
-        DbConn::Sqlite(c) => diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .load::<SqlitePlan>(c)?
-            .into_iter()
-            .map(|r| r.detail)
-            .collect(),
-        DbConn::Pg(c) => diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"))
-            .load::<PgPlan>(c)?
-            .into_iter()
-            .map(|r| r.line)
-            .collect(),
-    })
+    Ok(dialect::explain(conn, sql)?)
 }
 
 fn median_ms(mut v: Vec<StdDuration>) -> f64 {

@@ -164,7 +164,7 @@ impl Application {
         let listener = TcpListener::bind(&bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
         let port = listener.local_addr()?.port();
-        tracing::info!(address = %listener.local_addr()?, database = ?state.db.backend(), "Huying listening");
+        tracing::info!(address = %listener.local_addr()?, database = ?state.db.engine(), "Huying listening");
         if state.settings.sla.sweeper_enabled {
             actix_web::rt::spawn(sweeper_loop(state.clone()));
         }

@@ -8,8 +8,8 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use huying::config::{Settings, SmsProviderKind};
 use huying::db::models::{NewTicketEvent, TicketRow};
-use huying::db::schema::{ticket_events, tickets};
-use huying::db::{write_tx, DbConn};
+use huying::db::schema::ticket_events;
+use huying::db::{dialect, write_tx, DbConn};
 use huying::domain::role::{ActorRole, Role};
 use huying::domain::ticket::{ClosedBy, Deadlines, EventKind, Level, Status, Urgency};
 use huying::service::sla::SlaEngine;
@@ -364,17 +364,8 @@ pub fn make_ticket(
 
 /// Inserts `rows` (one statement) and one `create` event per ticket, in one transaction.
 pub fn insert_batch(conn: &mut DbConn, rows: &[TicketRow]) -> anyhow::Result<()> {
-    write_tx(conn, |c| -> Result<(), diesel::result::Error> {
-        let ids: Vec<i64> = match c {
-            DbConn::Sqlite(c) => diesel::insert_into(tickets::table)
-                .values(rows)
-                .returning(tickets::id)
-                .get_results(c)?,
-            DbConn::Pg(c) => diesel::insert_into(tickets::table)
-                .values(rows)
-                .returning(tickets::id)
-                .get_results(c)?,
-        };
+    write_tx(conn, |c| -> huying::error::AppResult<()> {
+        let ids = dialect::insert_tickets_returning_ids(c, rows)?;
         let events: Vec<NewTicketEvent> = rows
             .iter()
             .zip(ids)
@@ -393,14 +384,7 @@ pub fn insert_batch(conn: &mut DbConn, rows: &[TicketRow]) -> anyhow::Result<()>
                 created_at: t.created_at,
             })
             .collect();
-        match c {
-            DbConn::Sqlite(c) => diesel::insert_into(ticket_events::table)
-                .values(&events)
-                .execute(c)?,
-            DbConn::Pg(c) => diesel::insert_into(ticket_events::table)
-                .values(&events)
-                .execute(c)?,
-        };
+        dialect::insert_all::<_, NewTicketEvent>(c, ticket_events::table, &events)?;
         Ok(())
     })?;
     Ok(())

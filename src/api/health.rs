@@ -19,7 +19,7 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(tag = "health", responses((status = 200, description = "Ready"), (status = 503, description = "Database gone, replaced, locked or out of connections (`details.reason`)", body = ErrorBody)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let backend = state.db.backend();
+    let backend = state.db.engine();
     let db = state.db.clone();
     let probe = web::block(move || db.readiness(Duration::from_secs(1)));
     // The probe waits at most a second for the lock; this bounds a saturated blocking pool too.

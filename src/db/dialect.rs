@@ -4,7 +4,8 @@
 //! the connection.
 
 use chrono::NaiveDateTime;
-use diesel::backend::Backend as DieselBackend;
+use diesel::backend::Backend;
+use diesel::connection::SimpleConnection;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, InsertStatement, SqlQuery};
@@ -14,14 +15,14 @@ use diesel::sql_types::{BigInt, HasSqlType, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 use diesel::{Insertable, Table};
 
-use super::{Backend, DbConn};
+use super::{DbConn, Engine};
 use crate::error::AppResult;
 
 impl DbConn {
-    pub fn backend(&self) -> Backend {
+    pub fn engine(&self) -> Engine {
         match self {
-            DbConn::Sqlite(_) => Backend::Sqlite,
-            DbConn::Pg(_) => Backend::Postgres,
+            DbConn::Sqlite(_) => Engine::Sqlite,
+            DbConn::Pg(_) => Engine::Postgres,
         }
     }
 }
@@ -33,7 +34,7 @@ enum Bind {
 
 /// SQL text for one backend, with the values bound to its placeholders in order.
 pub struct Sql {
-    backend: Backend,
+    engine: Engine,
     text: String,
     binds: Vec<Bind>,
 }
@@ -42,7 +43,7 @@ impl Sql {
     /// An empty statement for the backend of `conn`.
     pub fn new(conn: &DbConn) -> Sql {
         Sql {
-            backend: conn.backend(),
+            engine: conn.engine(),
             text: String::new(),
             binds: Vec::new(),
         }
@@ -55,10 +56,10 @@ impl Sql {
 
     fn placeholder(&mut self, b: Bind) -> &mut Self {
         self.binds.push(b);
-        match self.backend {
-            Backend::Sqlite => self.text.push('?'),
+        match self.engine {
+            Engine::Sqlite => self.text.push('?'),
             // PostgreSQL numbers its placeholders.
-            Backend::Postgres => {
+            Engine::Postgres => {
                 self.text.push('$');
                 self.text.push_str(&self.binds.len().to_string());
             }
@@ -77,7 +78,7 @@ impl Sql {
     /// Asks SQLite to read `index` (` INDEXED BY …`, after the table name): its planner may
     /// otherwise pick an index that reads far more rows. PostgreSQL has no such hint.
     pub fn index_hint(&mut self, index: &str) -> &mut Self {
-        if self.backend == Backend::Sqlite {
+        if self.engine == Engine::Sqlite {
             self.push(" INDEXED BY ").push(index);
         }
         self
@@ -86,15 +87,15 @@ impl Sql {
     /// ` JOIN `, in the written order: SQLite may otherwise start from the other table
     /// (`CROSS JOIN` fixes its order); PostgreSQL plans joins well on its own.
     pub fn join_in_order(&mut self) -> &mut Self {
-        self.push(match self.backend {
-            Backend::Sqlite => " CROSS JOIN ",
-            Backend::Postgres => " JOIN ",
+        self.push(match self.engine {
+            Engine::Sqlite => " CROSS JOIN ",
+            Engine::Postgres => " JOIN ",
         })
     }
 
     fn boxed<DB>(&self) -> BoxedSqlQuery<'_, DB, SqlQuery>
     where
-        DB: DieselBackend + HasSqlType<BigInt> + HasSqlType<Timestamp>,
+        DB: Backend + HasSqlType<BigInt> + HasSqlType<Timestamp>,
         i64: ToSql<BigInt, DB>,
         NaiveDateTime: ToSql<Timestamp, DB>,
     {
@@ -137,8 +138,8 @@ pub fn count_per_utc_hour(
     from: impl FnOnce(&mut Sql),
 ) -> AppResult<Vec<HourCount>> {
     let mut q = Sql::new(conn);
-    match q.backend {
-        Backend::Sqlite => {
+    match q.engine {
+        Engine::Sqlite => {
             // Diesel stores SQLite timestamps as text `YYYY-MM-DD HH:MM:SS[.ffffff]`.
             let bucket = format!("substr({column}, 1, 13)");
             q.push("SELECT ")
@@ -147,7 +148,7 @@ pub fn count_per_utc_hour(
             from(&mut q);
             q.push(" GROUP BY ").push(&bucket);
         }
-        Backend::Postgres => {
+        Engine::Postgres => {
             // Truncate per row (cheap), format per hour only (to_char per row is not).
             let bucket = format!("date_trunc('hour', {column})");
             q.push("SELECT to_char(h, 'YYYY-MM-DD HH24') AS hour, n FROM (SELECT ")
@@ -182,4 +183,62 @@ where
         };
     }
     Ok(())
+}
+
+/// Inserts new tickets with multi-row INSERTs and returns their ids in order (bulk loads: the
+/// benchmarks' fills; the service stores one ticket at a time through the commit path).
+pub fn insert_tickets_returning_ids(
+    conn: &mut DbConn,
+    rows: &[super::models::TicketRow],
+) -> AppResult<Vec<i64>> {
+    use super::schema::tickets;
+    let mut ids = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let q = diesel::insert_into(tickets::table)
+            .values(chunk)
+            .returning(tickets::id);
+        ids.extend(match conn {
+            DbConn::Sqlite(c) => q.get_results::<i64>(c)?,
+            DbConn::Pg(c) => q.get_results::<i64>(c)?,
+        });
+    }
+    Ok(ids)
+}
+
+/// Refreshes the planner's statistics of the tickets (after a bulk load).
+pub fn analyze_tickets(conn: &mut DbConn) -> AppResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => c.batch_execute("ANALYZE")?,
+        DbConn::Pg(c) => c.batch_execute("VACUUM ANALYZE tickets")?,
+    }
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct SqlitePlanRow {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+#[derive(QueryableByName)]
+struct PgPlanRow {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = "QUERY PLAN")]
+    line: String,
+}
+
+/// The query plan of `sql` as the engine prints it (PostgreSQL runs it: `EXPLAIN ANALYZE`).
+pub fn explain(conn: &mut DbConn, sql: &str) -> AppResult<Vec<String>> {
+    Ok(match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<SqlitePlanRow>(c)?
+            .into_iter()
+            .map(|r| r.detail)
+            .collect(),
+        DbConn::Pg(c) => diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"))
+            .load::<PgPlanRow>(c)?
+            .into_iter()
+            .map(|r| r.line)
+            .collect(),
+    })
 }

@@ -34,7 +34,7 @@ pub enum DbConn {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub enum Engine {
     Sqlite,
     Postgres,
 }
@@ -64,10 +64,10 @@ impl Target {
         }
     }
 
-    pub fn backend(&self) -> Backend {
+    pub fn engine(&self) -> Engine {
         match self {
-            Target::Sqlite(_) => Backend::Sqlite,
-            Target::Postgres(_) => Backend::Postgres,
+            Target::Sqlite(_) => Engine::Sqlite,
+            Target::Postgres(_) => Engine::Postgres,
         }
     }
 
@@ -145,7 +145,7 @@ impl r2d2::ManageConnection for Manager {
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
-    backend: Backend,
+    engine: Engine,
     /// SQLite: the file opened at start and its identity then, to notice it deleted or replaced
     /// (the open connections would go on writing into the unlinked file).
     sqlite_file: Option<(PathBuf, Option<FileId>)>,
@@ -198,7 +198,7 @@ impl Db {
     pub fn connect(settings: &Settings) -> anyhow::Result<Db> {
         let target = Target::parse(settings.database.url.expose_secret())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let backend = target.backend();
+        let engine = target.engine();
         // Fail fast with the real connection error rather than r2d2's generic timeout.
         target
             .connect()
@@ -217,7 +217,7 @@ impl Db {
         });
         Ok(Db {
             pool,
-            backend,
+            engine,
             sqlite_file,
         })
     }
@@ -274,8 +274,8 @@ impl Db {
         })
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// A pooled connection for blocking code (CLI, jobs).
