@@ -12,4 +12,5 @@ mod sla;
 mod stats;
 mod tickets;
 mod typed_core;
+mod uploads;
 mod web;
