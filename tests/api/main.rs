@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod browser;
 mod cli;
 mod notifications;
