@@ -9,6 +9,7 @@ mod cli;
 mod notifications;
 mod openapi;
 mod org_users;
+mod privacy;
 mod sla;
 mod stats;
 mod tickets;
