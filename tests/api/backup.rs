@@ -12,18 +12,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::cli::{free_port, huying};
 use crate::helpers::{Backend, SmsGateway, TestDb};
 use crate::uploads::{pixels, png};
-
-fn huying() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_huying"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("HUYING__") || k == "DATABASE_URL" || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 /// The binary on one database and data directory.
 fn on(db_url: &str, data: &Path) -> Command {
@@ -45,11 +36,7 @@ impl Drop for Server {
 }
 
 async fn serve(db_url: &str, data: &Path, sms_url: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let child = on(db_url, data)
         .env("HUYING__SERVER__BIND", format!("127.0.0.1:{port}"))
         .env("HUYING__SMS__PROVIDER", "http")

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use crate::helpers::{postgres_admin_url, Backend, TestDb};
 
-fn huying() -> Command {
+pub fn huying() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_huying"));
     // Keep the developer's own environment out of the way.
     for (k, _) in std::env::vars() {
@@ -117,7 +117,7 @@ fn seed_and_add_user(db: &TestDb) {
     assert_eq!(v["role"], "admin");
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()

@@ -59,6 +59,15 @@ pub fn assert_stored_files(app: &TestApp, n: usize) {
     }
 }
 
+/// The ticket has no photo, in the database or on disk.
+async fn assert_no_photos(app: &TestApp, token: &str, id: i64) {
+    let (_, list) = app
+        .get(&format!("/api/v1/tickets/{id}/attachments"), Some(token))
+        .await;
+    assert_eq!(list, Value::Array(vec![]));
+    assert_stored_files(app, 0);
+}
+
 /// A JPEG with an EXIF block (APP1) carrying a GPS position, 39°54'27.12"N, written by hand
 /// the way a phone camera writes it: TIFF header, IFD0 with a GPS IFD pointer, the GPS IFD.
 fn jpeg_with_gps() -> Vec<u8> {
@@ -128,14 +137,7 @@ async fn fake_images_are_refused_and_leave_nothing(app: TestApp) {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {v}");
         assert_eq!(error_code(&v), "unsupported_file_type", "{name}");
     }
-    let (_, list) = app
-        .get(
-            &format!("/api/v1/tickets/{id}/attachments"),
-            Some(&w.resident),
-        )
-        .await;
-    assert_eq!(list, Value::Array(vec![]));
-    assert_stored_files(&app, 0);
+    assert_no_photos(&app, &w.resident, id).await;
     // A real WebP is taken, and stored as a JPEG.
     let webp = encode(&picture(20, 10), ImageFormat::WebP);
     let (s, v) = upload(&app, &w.resident, id, webp, "ok.webp").await;
@@ -285,12 +287,5 @@ async fn a_field_not_named_file_is_refused_without_reading_it(app: TestApp) {
         "the server read {written} bytes of a field it does not take"
     );
     assert!(answer.starts_with("HTTP/1.1 422"), "{answer}");
-    let (_, list) = app
-        .get(
-            &format!("/api/v1/tickets/{id}/attachments"),
-            Some(&w.resident),
-        )
-        .await;
-    assert_eq!(list, Value::Array(vec![]));
-    assert_stored_files(&app, 0);
+    assert_no_photos(&app, &w.resident, id).await;
 }
