@@ -21,6 +21,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub email: EmailSettings,
     pub notify: NotifySettings,
+    pub privacy: PrivacySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +127,14 @@ pub struct SmtpSettings {
     pub timeout_secs: u64,
     /// Tests only: accept a self-signed certificate.
     pub accept_invalid_certs: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Years after a resident's last ticket is finished before their identity is erased;
+    /// 0 = never.
+    pub retention_years: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

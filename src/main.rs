@@ -55,6 +55,17 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Back up a SQLite deployment while it runs: the database and the photos in one .tar.gz.
+    Backup {
+        /// The archive to write (replaced if it exists).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore a `backup` archive into an empty data directory (exit 2 if it is not empty).
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -108,6 +119,8 @@ fn main() -> ExitCode {
         Command::Sweep { once, at } => sweep(settings, once, at.as_deref()),
         Command::Dispatch { once } => dispatch(settings, once),
         Command::SeedDemo { code, password } => seed(settings, &code, password.as_deref()),
+        Command::Backup { to } => print_json(huying::backup::backup(&settings, &to)),
+        Command::Restore { from } => print_json(huying::backup::restore(&settings, &from)),
         Command::User {
             command:
                 UserCommand::Add {
@@ -131,6 +144,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<huying::backup::Refused>() => {
+            eprintln!("错误 / error: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("错误 / error: {e:#}");
             if e.downcast_ref::<startup::MissingDatabase>().is_some() {
@@ -150,6 +167,11 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         app.run_until_stopped().await?;
         Ok(())
     })
+}
+
+fn print_json<T: serde::Serialize>(report: anyhow::Result<T>) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(&report?)?);
+    Ok(())
 }
 
 fn open_db(settings: &Settings) -> anyhow::Result<Db> {

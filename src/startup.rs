@@ -239,9 +239,13 @@ async fn sweeper_loop(state: AppState) {
         state.settings.sla.sweep_interval_secs,
     ));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut retention_checked: Option<chrono::NaiveDate> = None;
     loop {
         tick.tick().await;
         let now = state.clock.now();
+        if retention_checked != Some(now.date_naive()) && retention(&state, now).await {
+            retention_checked = Some(now.date_naive());
+        }
         let sla = state.sla.clone();
         let batch = state.settings.sla.sweep_batch;
         match state
@@ -258,4 +262,23 @@ async fn sweeper_loop(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "SLA sweep failed; retrying at the next tick"),
         }
     }
+}
+
+/// Once a day: erase the residents whose retention period (`privacy.retention_years`) ended.
+/// False if it failed (tried again at the next sweep).
+async fn retention(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let db = state.db.clone();
+    let years = state.settings.privacy.retention_years;
+    let failed =
+        match web::block(move || crate::service::privacy::erase_expired(&db, now, years)).await {
+            Ok(Ok(0)) => return true,
+            Ok(Ok(n)) => {
+                tracing::info!(residents = n, "retention: personal data erased");
+                return true;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+    tracing::warn!(error = %failed, "retention failed; retrying at the next sweep");
+    false
 }

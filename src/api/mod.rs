@@ -2,6 +2,7 @@
 //! `configure` registers its handlers, and with them their OpenAPI operations.
 
 pub mod attachments;
+pub mod audit;
 pub mod auth;
 pub mod categories;
 pub mod doc;
@@ -36,6 +37,7 @@ fn configure_v1(cfg: &mut ServiceConfig) {
         .configure(meta::configure)
         .configure(org::configure)
         .configure(users::configure)
+        .configure(audit::configure)
         .configure(categories::configure)
         .configure(sla::configure)
         .configure(stats::configure)

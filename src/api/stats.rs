@@ -12,7 +12,9 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use crate::auth::AuthUser;
 use crate::db::DbConn;
 use crate::domain::metrics::Flows;
+use crate::domain::privacy::AuditAction;
 use crate::error::{AppResult, ErrorBody};
+use crate::service::privacy::{self, Actor};
 use crate::service::stats::{
     self, xlsx, CategoryCount, OverdueList, Range, RankRow, RankSort, RankUnit, StatsScope,
     Summary, TrendDay,
@@ -169,6 +171,26 @@ fn mark_truncated(resp: &mut HttpResponse, truncated: bool) {
     }
 }
 
+/// Records an export in the audit log before it leaves: no audit row, no export.
+async fn audited(state: &web::Data<AppState>, user: &AuthUser, detail: String) -> AppResult<()> {
+    let by = Actor::from(user);
+    let now = crate::db::round_ts(state.clock.now());
+    state
+        .db
+        .write(move |c| {
+            privacy::audit(
+                c,
+                by,
+                AuditAction::StatsExport,
+                None,
+                None,
+                Some(&detail),
+                now,
+            )
+        })
+        .await
+}
+
 fn csv_response(body: String, filename: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -294,6 +316,7 @@ pub async fn ranking_csv(
         RankUnit::Community => "ranking-communities.csv",
         RankUnit::Compound => "ranking-compounds.csv",
     };
+    audited(&state, &user, format!("{name}: {} rows", rows.len())).await?;
     Ok(csv_response(stats::ranking_csv(&rows, unit), name))
 }
 
@@ -361,10 +384,12 @@ pub async fn tickets_csv(
     let filter = q.into_inner();
     stats::require_stats_role(&user)?;
     let now = state.clock.now();
+    let u = user.clone();
     let (body, truncated) = state
         .db
-        .run(move |c| stats::tickets_csv(c, &user, &filter, now))
+        .run(move |c| stats::tickets_csv(c, &u, &filter, now))
         .await?;
+    audited(&state, &user, "tickets.csv".into()).await?;
     let mut resp = csv_response(body, "tickets.csv");
     mark_truncated(&mut resp, truncated);
     Ok(resp)
@@ -386,6 +411,7 @@ pub async fn ranking_xlsx(
 ) -> AppResult<HttpResponse> {
     let (w, unit, sort) = q.into_inner().split();
     let rows = ranked(&state, &user, w, unit, sort).await?;
+    audited(&state, &user, format!("ranking.xlsx: {} rows", rows.len())).await?;
     // Building the workbook is CPU work: off the async workers.
     let body = web::block(move || xlsx::ranking_xlsx(&rows, unit)).await??;
     let (ascii, utf8) = match unit {
@@ -412,10 +438,12 @@ pub async fn tickets_xlsx(
     let filter = q.into_inner();
     stats::require_stats_role(&user)?;
     let now = state.clock.now();
+    let u = user.clone();
     let (rows, truncated) = state
         .db
-        .run(move |c| stats::export_tickets(c, &user, &filter, now))
+        .run(move |c| stats::export_tickets(c, &u, &filter, now))
         .await?;
+    audited(&state, &user, format!("tickets.xlsx: {} rows", rows.len())).await?;
     let body = web::block(move || xlsx::tickets_xlsx(&rows)).await??;
     let mut resp = xlsx_response(body, "tickets.xlsx", "工单导出.xlsx");
     mark_truncated(&mut resp, truncated);

@@ -231,6 +231,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Who saw, took or erased personal data (migration 000009, service::privacy).
+    audit_log (id) {
+        id -> BigInt,
+        created_at -> Timestamp,
+        actor_id -> Nullable<BigInt>,
+        actor_role -> Text,
+        action -> Text,
+        subject_user_id -> Nullable<BigInt>,
+        ticket_id -> Nullable<BigInt>,
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(ticket_events -> tickets (ticket_id));
 diesel::joinable!(ticket_stats -> tickets (ticket_id));
 diesel::joinable!(ticket_stays -> tickets (ticket_id));
@@ -253,3 +267,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sla_policies,
     work_calendars,
 );
+// The audit log names its actor (migration 000009).
+diesel::allow_tables_to_appear_in_same_query!(audit_log, users);

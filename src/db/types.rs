@@ -8,6 +8,7 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{BigInt, Text};
 
 use crate::domain::org::OrgKind;
+use crate::domain::privacy::AuditAction;
 use crate::domain::role::{ActorRole, Role};
 use crate::domain::sla::ClockKind;
 use crate::domain::ticket::{ClosedBy, EventKind, Level, Status, Urgency};
@@ -97,7 +98,17 @@ macro_rules! text_column {
 }
 
 text_column!(
-    Status, Level, Urgency, EventKind, ClosedBy, Role, ActorRole, OrgKind, Channel, ClockKind
+    Status,
+    Level,
+    Urgency,
+    EventKind,
+    ClosedBy,
+    Role,
+    ActorRole,
+    OrgKind,
+    Channel,
+    ClockKind,
+    AuditAction
 );
 
 macro_rules! id_column {
@@ -189,6 +200,27 @@ mod tests {
                 allowed(SQLITE_CHECKS, table, column, &sqlite_marker),
                 expected,
                 "sqlite {table}.{column}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_audit_log_checks_allow_exactly_the_values_the_code_knows() {
+        const PG: &str =
+            include_str!("../../migrations/postgres/2026-11-29-000009_personal_data/up.sql");
+        const SQLITE: &str =
+            include_str!("../../migrations/sqlite/2026-11-29-000009_personal_data/up.sql");
+        for (column, expected) in [
+            ("action", values::<AuditAction>()),
+            ("actor_role", values::<ActorRole>()),
+        ] {
+            let pg_marker =
+                format!("ALTER TABLE audit_log ADD CONSTRAINT audit_log_{column}_check");
+            assert_eq!(allowed(PG, "audit_log", column, &pg_marker), expected);
+            let sqlite_marker = format!("CREATE TRIGGER audit_log_{column}_check_insert");
+            assert_eq!(
+                allowed(SQLITE, "audit_log", column, &sqlite_marker),
+                expected
             );
         }
     }

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod ids;
 pub mod metrics;
 pub mod org;
+pub mod privacy;
 pub mod role;
 pub mod sla;
 pub mod text_enum;

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod org;
+pub mod privacy;
 pub mod sla;
 pub mod stats;
 pub mod sweeper;

@@ -62,7 +62,7 @@ pub struct SmsGateway {
 }
 
 impl SmsGateway {
-    async fn start() -> (SmsGateway, String) {
+    pub async fn start() -> (SmsGateway, String) {
         let gw = SmsGateway::default();
         let data = web::Data::new(gw.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind gateway");

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod browser;
 mod cli;
 mod http;
@@ -11,9 +12,11 @@ mod logs;
 mod notifications;
 mod openapi;
 mod org_users;
+mod privacy;
 mod readiness;
 mod sla;
 mod stats;
 mod tickets;
 mod typed_core;
+mod uploads;
 mod web;

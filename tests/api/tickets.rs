@@ -3,6 +3,7 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::helpers::{error_code, TestApp};
+use crate::uploads::{assert_stored_files, pixels, png};
 
 both_backends!(
     the_whole_chain_from_resident_to_street_and_back_is_told_by_the_timeline,
@@ -729,13 +730,7 @@ async fn return_goes_down_once_per_level(app: TestApp) {
         .contains(&json!("return")));
 }
 
-fn png() -> Vec<u8> {
-    let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-    v.extend_from_slice(&[0u8; 64]);
-    v
-}
-
-async fn upload(
+pub async fn upload(
     app: &TestApp,
     token: &str,
     id: i64,
@@ -788,6 +783,8 @@ async fn photos_are_checked_by_content_and_limited(app: TestApp) {
     let (s, v) = upload(&app, &w.resident, id, png(), "10.png").await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(error_code(&v), "too_many_attachments");
+    // The refused uploads left no file, not even a temporary one.
+    assert_stored_files(&app, 9);
     let (_, list) = app
         .get(
             &format!("/api/v1/tickets/{id}/attachments"),
@@ -806,7 +803,8 @@ async fn photos_are_checked_by_content_and_limited(app: TestApp) {
         .expect("get");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "image/png");
-    assert_eq!(r.bytes().await.expect("bytes").to_vec(), png());
+    // Stored re-encoded: other bytes, the same picture.
+    assert_eq!(pixels(&r.bytes().await.expect("bytes")), pixels(&png()));
     let neighbour = app.login_resident("13800000002").await;
     let r = app
         .client

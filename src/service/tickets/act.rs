@@ -82,6 +82,17 @@ pub fn act(
         _ => None,
     };
     let t = commit::commit(conn, &old, &transition, Author::from(user), now)?;
+    if phone.is_some() {
+        crate::service::privacy::audit(
+            conn,
+            crate::service::privacy::Actor::from(user),
+            crate::domain::privacy::AuditAction::RevealPhone,
+            Some(old.resident_id),
+            Some(t.id),
+            None,
+            crate::db::round_ts(now),
+        )?;
+    }
     tracing::info!(
         ticket_id = t.id,
         action = action.as_str(),
