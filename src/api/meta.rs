@@ -7,13 +7,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::domain::channel::Channel;
 use crate::domain::org::OrgKind;
 use crate::domain::role::Role;
 use crate::domain::text_enum::TextEnum;
 use crate::domain::ticket::{
     Action, ClosedBy, EscalationReason, EventKind, Level, Status, SystemReason, Urgency,
 };
-use crate::notify::rules::Channel;
 
 /// `{value: label}` for one closed set.
 pub type LabelMap = BTreeMap<&'static str, &'static str>;

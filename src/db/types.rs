@@ -7,12 +7,12 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{BigInt, Text};
 
+use crate::domain::channel::Channel;
 use crate::domain::org::OrgKind;
 use crate::domain::privacy::AuditAction;
 use crate::domain::role::{ActorRole, Role};
 use crate::domain::sla::ClockKind;
 use crate::domain::ticket::{ClosedBy, EventKind, Level, Status, Urgency};
-use crate::notify::rules::Channel;
 
 /// `AsExpression` for a type and its reference, plain and nullable (what the derive writes).
 macro_rules! as_expression {

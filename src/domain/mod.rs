@@ -1,6 +1,7 @@
 //! Pure domain rules: no database, no web framework.
 
 pub mod calendar;
+pub mod channel;
 pub mod clock;
 pub mod ids;
 pub mod metrics;

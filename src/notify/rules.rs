@@ -22,15 +22,7 @@ pub const ALL_KINDS: [&str; 15] = [
     "assigned",
 ];
 
-crate::text_enum! {
-    /// How a notification reaches its recipient.
-    pub enum Channel {
-        InApp = ("inapp", "站内消息"),
-        Sms = ("sms", "短信"),
-        Email = ("email", "邮件"),
-        Wecom = ("wecom", "企业微信"),
-    }
-}
+pub use crate::domain::channel::Channel;
 
 /// A group of recipients, resolved against the database later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
