@@ -21,6 +21,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub email: EmailSettings,
     pub notify: NotifySettings,
+    pub limits: LimitsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +30,9 @@ pub struct ServerSettings {
     pub bind: String,
     pub public_url: String,
     pub workers: usize,
+    /// Peers whose `client_ip_header` is believed (reverse proxies); empty = the socket peer.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub client_ip_header: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +162,32 @@ pub struct SlaSettings {
     pub auto_close_days: i64,
     /// Defaults until an admin stores policies in the database.
     pub policies: Vec<crate::domain::sla::SlaPolicy>,
+}
+
+/// Abuse limits and the password-hashing pool (docs/operations.md says which hold across
+/// instances).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// Threads that hash passwords; 0 = one per CPU core.
+    pub password_hash_workers: usize,
+    /// Password checks that may wait for a thread; beyond that the answer is 503 `busy`.
+    pub password_hash_queue: usize,
+    /// Length of the "hour" and the "day" of the per-address limits, seconds.
+    pub address_hour_secs: u64,
+    pub address_day_secs: u64,
+    pub otp_per_address_per_hour: u32,
+    pub otp_per_address_per_day: u32,
+    pub login_per_address_per_hour: u32,
+    pub otp_per_phone_per_hour: u32,
+    pub otp_per_phone_per_day: u32,
+    /// Sign-in codes all instances together send per hour.
+    pub sms_per_hour: u32,
+    pub password_max_failures: u32,
+    pub lockout_base_secs: u64,
+    pub lockout_max_secs: u64,
+    pub tickets_per_resident_per_day: u32,
+    pub uploads_per_ticket_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -306,12 +336,62 @@ impl Settings {
                 "auth token lifetimes must be > 0".into(),
             ));
         }
+        self.limits.validate()?;
+        if self.server.client_ip_header.parse::<actix_web::http::header::HeaderName>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "server.client_ip_header must be a header name, got `{}`",
+                self.server.client_ip_header
+            )));
+        }
         Ok(())
+    }
+
+    /// Whether cookies may go without `Secure`: only for plain http on a loopback address
+    /// (tests and local development).
+    pub fn insecure_cookies_allowed(&self) -> bool {
+        url::Url::parse(&self.server.public_url).is_ok_and(|u| {
+            u.scheme() == "http"
+                && match u.host() {
+                    Some(url::Host::Domain(d)) => d == "localhost",
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                }
+        })
     }
 
     /// The database URL with any password replaced, for logs.
     pub fn database_url_redacted(&self) -> String {
         redact_url(self.database.url.expose_secret())
+    }
+}
+
+impl LimitsSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("limits.password_hash_queue", self.password_hash_queue as u64),
+            ("limits.address_hour_secs", self.address_hour_secs),
+            ("limits.address_day_secs", self.address_day_secs),
+            ("limits.otp_per_address_per_hour", self.otp_per_address_per_hour.into()),
+            ("limits.otp_per_address_per_day", self.otp_per_address_per_day.into()),
+            ("limits.login_per_address_per_hour", self.login_per_address_per_hour.into()),
+            ("limits.otp_per_phone_per_hour", self.otp_per_phone_per_hour.into()),
+            ("limits.otp_per_phone_per_day", self.otp_per_phone_per_day.into()),
+            ("limits.sms_per_hour", self.sms_per_hour.into()),
+            ("limits.password_max_failures", self.password_max_failures.into()),
+            ("limits.lockout_base_secs", self.lockout_base_secs),
+            ("limits.tickets_per_resident_per_day", self.tickets_per_resident_per_day.into()),
+            ("limits.uploads_per_ticket_per_hour", self.uploads_per_ticket_per_hour.into()),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid(format!("{key} must be ≥ 1")));
+        }
+        if self.lockout_max_secs < self.lockout_base_secs {
+            return Err(ConfigError::Invalid(
+                "limits.lockout_max_secs must be ≥ limits.lockout_base_secs".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

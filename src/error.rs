@@ -47,6 +47,12 @@ pub enum AppError {
     PayloadTooLarge(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A bounded queue (password hashing) is full: try again in `retry_after` seconds.
+    #[error("busy: {what}")]
+    Busy {
+        what: &'static str,
+        retry_after: i64,
+    },
     #[error("upstream failure: {0}")]
     Upstream(String),
     #[error("internal error: {0:#}")]
@@ -80,6 +86,7 @@ impl AppError {
             AppError::TooManyRequests { code, .. } => code,
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::Unavailable(_) => "service_unavailable",
+            AppError::Busy { .. } => "busy",
             AppError::Upstream(_) => "upstream_unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -96,6 +103,7 @@ impl AppError {
             AppError::TooManyRequests { message, .. } => message.clone(),
             AppError::PayloadTooLarge(m) => m.clone(),
             AppError::Unavailable(_) => "服务暂时不可用，请稍后再试".into(),
+            AppError::Busy { .. } => "服务繁忙，请稍后再试".into(),
             AppError::Upstream(_) => "短信服务暂时不可用，请稍后再试".into(),
             AppError::Internal(_) => "服务器内部错误，请稍后再试".into(),
         }
@@ -112,7 +120,7 @@ impl ResponseError for AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -120,7 +128,8 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        // A full queue is reported by the queue itself (once a minute), not once per refusal.
+        if status.is_server_error() && !matches!(self, AppError::Busy { .. }) {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::debug!(error = %self, "request rejected");
@@ -133,6 +142,9 @@ impl ResponseError for AppError {
         if let AppError::TooManyRequests {
             retry_after: Some(secs),
             ..
+        }
+        | AppError::Busy {
+            retry_after: secs, ..
         } = self
         {
             builder.insert_header(("Retry-After", secs.to_string()));
