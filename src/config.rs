@@ -337,7 +337,12 @@ impl Settings {
             ));
         }
         self.limits.validate()?;
-        if self.server.client_ip_header.parse::<actix_web::http::header::HeaderName>().is_err() {
+        if self
+            .server
+            .client_ip_header
+            .parse::<actix_web::http::header::HeaderName>()
+            .is_err()
+        {
             return Err(ConfigError::Invalid(format!(
                 "server.client_ip_header must be a header name, got `{}`",
                 self.server.client_ip_header
@@ -369,19 +374,46 @@ impl Settings {
 impl LimitsSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
-            ("limits.password_hash_queue", self.password_hash_queue as u64),
+            (
+                "limits.password_hash_queue",
+                self.password_hash_queue as u64,
+            ),
             ("limits.address_hour_secs", self.address_hour_secs),
             ("limits.address_day_secs", self.address_day_secs),
-            ("limits.otp_per_address_per_hour", self.otp_per_address_per_hour.into()),
-            ("limits.otp_per_address_per_day", self.otp_per_address_per_day.into()),
-            ("limits.login_per_address_per_hour", self.login_per_address_per_hour.into()),
-            ("limits.otp_per_phone_per_hour", self.otp_per_phone_per_hour.into()),
-            ("limits.otp_per_phone_per_day", self.otp_per_phone_per_day.into()),
+            (
+                "limits.otp_per_address_per_hour",
+                self.otp_per_address_per_hour.into(),
+            ),
+            (
+                "limits.otp_per_address_per_day",
+                self.otp_per_address_per_day.into(),
+            ),
+            (
+                "limits.login_per_address_per_hour",
+                self.login_per_address_per_hour.into(),
+            ),
+            (
+                "limits.otp_per_phone_per_hour",
+                self.otp_per_phone_per_hour.into(),
+            ),
+            (
+                "limits.otp_per_phone_per_day",
+                self.otp_per_phone_per_day.into(),
+            ),
             ("limits.sms_per_hour", self.sms_per_hour.into()),
-            ("limits.password_max_failures", self.password_max_failures.into()),
+            (
+                "limits.password_max_failures",
+                self.password_max_failures.into(),
+            ),
             ("limits.lockout_base_secs", self.lockout_base_secs),
-            ("limits.tickets_per_resident_per_day", self.tickets_per_resident_per_day.into()),
-            ("limits.uploads_per_ticket_per_hour", self.uploads_per_ticket_per_hour.into()),
+            (
+                "limits.tickets_per_resident_per_day",
+                self.tickets_per_resident_per_day.into(),
+            ),
+            (
+                "limits.uploads_per_ticket_per_hour",
+                self.uploads_per_ticket_per_hour.into(),
+            ),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{key} must be ≥ 1")));

@@ -69,7 +69,10 @@ pub struct AddressLimits {
 impl AddressLimits {
     pub fn new(cfg: &LimitsSettings) -> AddressLimits {
         AddressLimits {
-            otp_hour: RateLimiter::keyed(quota(cfg.otp_per_address_per_hour, cfg.address_hour_secs)),
+            otp_hour: RateLimiter::keyed(quota(
+                cfg.otp_per_address_per_hour,
+                cfg.address_hour_secs,
+            )),
             otp_day: RateLimiter::keyed(quota(cfg.otp_per_address_per_day, cfg.address_day_secs)),
             login_hour: RateLimiter::keyed(quota(
                 cfg.login_per_address_per_hour,
@@ -109,7 +112,9 @@ impl AddressLimits {
     fn check(&self, limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), i64> {
         limiter.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
-            i64::try_from(wait.as_secs()).unwrap_or(i64::MAX).saturating_add(1)
+            i64::try_from(wait.as_secs())
+                .unwrap_or(i64::MAX)
+                .saturating_add(1)
         })
     }
 

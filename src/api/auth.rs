@@ -7,6 +7,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::doc::{DbBusy, JsonBody};
 use crate::auth::tokens::random_token;
+use crate::config::Settings;
 use crate::db::models::UserRow;
 use crate::domain::validate::Phone;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -14,7 +15,6 @@ use crate::service::auth::{self as svc, OtpCheck, PasswordOutcome, RefreshOutcom
 use crate::service::limits;
 use crate::service::users::{self, UserView};
 use crate::sms::{SmsError, SmsMessage};
-use crate::config::Settings;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -354,7 +354,12 @@ impl Transport {
             .filter(|v| !v.is_empty())
     }
 
-    fn set_cookie(name: &str, value: &str, max_age: i64, settings: &Settings) -> Option<HeaderValue> {
+    fn set_cookie(
+        name: &str,
+        value: &str,
+        max_age: i64,
+        settings: &Settings,
+    ) -> Option<HeaderValue> {
         let secure = if settings.insecure_cookies_allowed() {
             ""
         } else {
@@ -373,9 +378,11 @@ impl Transport {
         settings: &Settings,
     ) -> HttpResponse {
         if let Transport::Cookie(name) = self {
-            if let Some(c) = tokens.refresh_token.take().and_then(|t| {
-                Self::set_cookie(name, &t, settings.auth.refresh_ttl_secs, settings)
-            }) {
+            if let Some(c) = tokens
+                .refresh_token
+                .take()
+                .and_then(|t| Self::set_cookie(name, &t, settings.auth.refresh_ttl_secs, settings))
+            {
                 builder.append_header((header::SET_COOKIE, c));
             }
         }

@@ -134,7 +134,9 @@ impl HashPool {
     }
 
     pub async fn hash(&self, password: String) -> AppResult<String> {
-        self.run(move || hash(&password)).await?.map_err(AppError::Internal)
+        self.run(move || hash(&password))
+            .await?
+            .map_err(AppError::Internal)
     }
 }
 

@@ -134,8 +134,9 @@ mod tests {
         assert!(keys.verify(&t, now).is_none());
         let good = keys.issue(1, Role::Resident, now, 900).expect("issue");
         let mut parts: Vec<&str> = good.split('.').collect();
-        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(br#"{"sub":"1","role":"admin","gen":0,"iat":0,"exp":9999999999,"iss":"huying"}"#);
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            br#"{"sub":"1","role":"admin","gen":0,"iat":0,"exp":9999999999,"iss":"huying"}"#,
+        );
         parts[1] = &forged;
         assert!(keys.verify(&parts.join("."), now).is_none());
     }

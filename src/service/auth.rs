@@ -5,8 +5,8 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use rand::RngCore;
 
-use crate::auth::tokens::{random_token, sha256_hex};
 use crate::auth::otp;
+use crate::auth::tokens::{random_token, sha256_hex};
 use crate::config::{AuthSettings, LimitsSettings};
 use crate::db::models::{NewRefreshToken, NewUser, OtpRow, RefreshTokenRow, UserRow};
 use crate::db::schema::{app_secrets, otp_codes, refresh_tokens, users};

@@ -43,13 +43,24 @@ pub fn record_otp_send(
     // Nothing older than a day is ever counted.
     diesel::delete(otp_sends::table.filter(otp_sends::sent_at.le(now - day()))).execute(conn)?;
     for (window, limit, what) in [
-        (hour(), cfg.otp_per_phone_per_hour, "该手机号本小时获取验证码次数已达上限"),
-        (day(), cfg.otp_per_phone_per_day, "该手机号今日获取验证码次数已达上限"),
+        (
+            hour(),
+            cfg.otp_per_phone_per_hour,
+            "该手机号本小时获取验证码次数已达上限",
+        ),
+        (
+            day(),
+            cfg.otp_per_phone_per_day,
+            "该手机号今日获取验证码次数已达上限",
+        ),
     ] {
         let (count, oldest): (i64, Option<NaiveDateTime>) = otp_sends::table
             .filter(otp_sends::phone_hash.eq(phone_hash))
             .filter(otp_sends::sent_at.gt(now - window))
-            .select((diesel::dsl::count_star(), diesel::dsl::min(otp_sends::sent_at)))
+            .select((
+                diesel::dsl::count_star(),
+                diesel::dsl::min(otp_sends::sent_at),
+            ))
             .first(conn)?;
         if count >= i64::from(limit) {
             return Err(too_many(
@@ -61,7 +72,10 @@ pub fn record_otp_send(
     }
     let (sent, oldest): (i64, Option<NaiveDateTime>) = otp_sends::table
         .filter(otp_sends::sent_at.gt(now - hour()))
-        .select((diesel::dsl::count_star(), diesel::dsl::min(otp_sends::sent_at)))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(otp_sends::sent_at),
+        ))
         .first(conn)?;
     let budget = i64::from(cfg.sms_per_hour);
     if sent >= budget {
@@ -122,7 +136,10 @@ pub fn check_new_ticket(
     let (count, oldest): (i64, Option<NaiveDateTime>) = tickets::table
         .filter(tickets::resident_id.eq(resident_id))
         .filter(tickets::created_at.gt(now - day()))
-        .select((diesel::dsl::count_star(), diesel::dsl::min(tickets::created_at)))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(tickets::created_at),
+        ))
         .first(conn)?;
     if count >= i64::from(limit) {
         return Err(too_many(
