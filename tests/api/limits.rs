@@ -330,16 +330,18 @@ both_backends_with!(small_ticket_limits; tickets_per_resident_and_uploads_per_ti
 async fn tickets_per_resident_and_uploads_per_ticket_are_limited_and_reset(app: TestApp) {
     let w = world(&app).await;
     let body = json!({"compound_id": w.compound, "category_id": w.category, "title": "楼道灯坏了", "description": "楼道灯坏了一周，晚上很黑"});
-    let first = app
-        .client
-        .post(format!("{}/api/v1/tickets", app.base))
-        .bearer_auth(&w.resident)
-        .header("Idempotency-Key", "first-call")
-        .json(&body)
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(first.status(), StatusCode::CREATED);
+    let with_key = || {
+        app.client
+            .post(format!("{}/api/v1/tickets", app.base))
+            .bearer_auth(&w.resident)
+            .header("Idempotency-Key", "first-call")
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        with_key().await.expect("create").status(),
+        StatusCode::CREATED
+    );
     let id = create(&app, &w, "第二条").await["id"].as_i64().expect("id");
     let wait = assert_limited(
         post_raw(&app, "/api/v1/tickets", Some(&w.resident), body.clone()).await,
@@ -348,15 +350,7 @@ async fn tickets_per_resident_and_uploads_per_ticket_are_limited_and_reset(app: 
     .await;
     assert!(wait > 86000 && wait <= 86400, "{wait}");
     // A retried request (same Idempotency-Key) is not a new ticket: it still gets its answer.
-    let replay = app
-        .client
-        .post(format!("{}/api/v1/tickets", app.base))
-        .bearer_auth(&w.resident)
-        .header("Idempotency-Key", "first-call")
-        .json(&body)
-        .send()
-        .await
-        .expect("replay");
+    let replay = with_key().await.expect("replay");
     assert_eq!(replay.status(), StatusCode::CREATED);
     assert_eq!(
         replay

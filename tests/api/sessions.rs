@@ -208,21 +208,27 @@ async fn cookie_call(
     req.send().await.expect("request")
 }
 
-async fn pages_keep_the_refresh_token_in_an_http_only_cookie(app: TestApp) {
-    let phone = "13700000040";
+/// A resident's sign-in as the resident page does it.
+async fn cookie_login(app: &TestApp, phone: &str) -> reqwest::Response {
     let (s, _) = app
         .post("/api/v1/auth/otp", None, json!({"phone": phone}))
         .await;
     assert_eq!(s, StatusCode::OK);
     let code = app.sms.last_code(phone).expect("code");
     let login = cookie_call(
-        &app,
+        app,
         "/api/v1/auth/login",
         None,
         json!({"phone": phone, "code": code}),
     )
     .await;
     assert_eq!(login.status(), StatusCode::OK);
+    login
+}
+
+async fn pages_keep_the_refresh_token_in_an_http_only_cookie(app: TestApp) {
+    let phone = "13700000040";
+    let login = cookie_login(&app, phone).await;
     let (pair, attrs) = split_cookie(&set_cookie(&login));
     assert!(pair.starts_with("huying_refresh_resident="), "{pair}");
     for want in [
@@ -260,18 +266,7 @@ async fn pages_keep_the_refresh_token_in_an_http_only_cookie(app: TestApp) {
     // A new session, then logout with the cookie: the cookie is cleared and the access token
     // stops at once.
     app.advance(chrono::Duration::seconds(61));
-    let (s, _) = app
-        .post("/api/v1/auth/otp", None, json!({"phone": phone}))
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let code = app.sms.last_code(phone).expect("code");
-    let login = cookie_call(
-        &app,
-        "/api/v1/auth/login",
-        None,
-        json!({"phone": phone, "code": code}),
-    )
-    .await;
+    let login = cookie_login(&app, phone).await;
     let (pair, _) = split_cookie(&set_cookie(&login));
     let token3 = access(&login.json().await.expect("json"));
     assert_eq!(me_status(&app, &token3).await, StatusCode::OK);
