@@ -304,6 +304,7 @@ pub struct RefreshRequest {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct AuthCookieHeader {
+    /// The page whose cookie carries the refresh token, e.g. `resident`; absent = JSON body.
     #[param(rename = "X-Auth-Cookie")]
     pub x_auth_cookie: Option<String>,
 }
