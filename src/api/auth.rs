@@ -232,6 +232,7 @@ async fn password_sign_in(
     now: NaiveDateTime,
 ) -> AppResult<UserRow> {
     state.address_limits.login(ip)?;
+    let place = state.hasher.admit()?;
     let user = state
         .db
         .run(move |c| svc::find_by_username(c, &username))
@@ -240,7 +241,7 @@ async fn password_sign_in(
         return Err(svc::account_locked(secs));
     }
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let correct = state.hasher.verify(password, stored).await?;
+    let correct = place.verify(password, stored).await?;
     let Some(user) = user else {
         return Err(AppError::InvalidCredentials);
     };

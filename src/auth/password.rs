@@ -7,6 +7,7 @@
 //! (measured: RSS climbing by hundreds of MB under a login flood even with one hashing thread).
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,11 +108,24 @@ pub fn dummy_hash() -> &'static str {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// A fixed number of hashing threads fed through a bounded queue. When the queue is full the
-/// caller gets 503 `busy` at once instead of another thread and another 19 MiB.
+/// A fixed number of hashing threads fed through a bounded queue. A sign-in takes its place
+/// (`admit`) before anything else, even before reading the account, so a flood beyond
+/// `workers + queue` costs neither a database connection nor a thread: it gets 503 `busy` at
+/// once.
 pub struct HashPool {
     jobs: SyncSender<Job>,
+    capacity: usize,
+    admitted: AtomicUsize,
     last_full_warning: Mutex<Option<Instant>>,
+}
+
+/// A place in the pool, held from admission until the hash is done.
+pub struct Admitted(Arc<HashPool>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl HashPool {
@@ -122,21 +136,37 @@ impl HashPool {
         } else {
             workers
         };
-        let (jobs, rx) = sync_channel::<Job>(queue.max(1));
+        let queue = queue.max(1);
+        let (jobs, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..workers {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("password-hash-{i}"))
-                .spawn(move || work(&rx))?;
+                .spawn(move || {
+                    lower_priority();
+                    work(&rx)
+                })?;
         }
         Ok(HashPool {
             jobs,
+            capacity: workers + queue,
+            admitted: AtomicUsize::new(0),
             last_full_warning: Mutex::new(None),
         })
     }
 
-    /// Queues `f` at once, or refuses with 503 `busy` when the queue is full.
+    /// A place for one hash, or 503 `busy` when every thread and queue slot is taken.
+    pub fn admit(self: &Arc<Self>) -> AppResult<Admitted> {
+        if self.admitted.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            self.warn_full();
+            return Err(busy());
+        }
+        Ok(Admitted(self.clone()))
+    }
+
+    /// Queues `f`; admission keeps the queue from ever being full, this is the backstop.
     fn submit<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
@@ -149,10 +179,7 @@ impl HashPool {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => {
                 self.warn_full();
-                Err(AppError::Busy {
-                    what: "password hashing queue full",
-                    retry_after: 1,
-                })
+                Err(busy())
             }
             Err(TrySendError::Disconnected(_)) => Err(AppError::Internal(anyhow::anyhow!(
                 "password hashing threads stopped"
@@ -177,22 +204,46 @@ impl HashPool {
         }
     }
 
-    /// `stored` = `None` (no such user, or no password) still costs one verification.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> AppResult<bool> {
-        self.run(move || match stored {
-            Some(h) => verify(&password, &h),
-            None => {
-                let _ = verify(&password, dummy_hash());
-                false
-            }
-        })
-        .await
-    }
-
-    pub async fn hash(&self, password: String) -> AppResult<String> {
+    pub async fn hash(self: &Arc<Self>, password: String) -> AppResult<String> {
+        let _place = self.admit()?;
         self.run(move || hash(&password))
             .await?
             .map_err(AppError::Internal)
+    }
+}
+
+impl Admitted {
+    /// `stored` = `None` (no such user, or no password) still costs one verification.
+    pub async fn verify(self, password: String, stored: Option<String>) -> AppResult<bool> {
+        self.0
+            .run(move || match stored {
+                Some(h) => verify(&password, &h),
+                None => {
+                    let _ = verify(&password, dummy_hash());
+                    false
+                }
+            })
+            .await
+    }
+}
+
+fn busy() -> AppError {
+    AppError::Busy {
+        what: "password hashing queue full",
+        retry_after: 1,
+    }
+}
+
+/// Hashing threads yield the CPU to the HTTP workers (nice 10): under a flood of sign-ins,
+/// health checks and everything else still answer promptly.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on this thread's own id (Linux: per-thread nice); no memory involved.
+    unsafe {
+        let tid = libc::gettid();
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) != 0 {
+            tracing::debug!("could not lower the priority of a password hashing thread");
+        }
     }
 }
 
@@ -257,20 +308,35 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_answers_busy_at_once() {
-        let pool = HashPool::new(1, 1).expect("pool");
+    fn a_full_pool_answers_busy_at_once() {
+        let pool = Arc::new(HashPool::new(1, 1).expect("pool"));
         let (release, blocked) = std::sync::mpsc::channel::<()>();
-        // Occupy the only thread, then fill the one queue slot.
-        let first = pool
+        // One thread and one queue slot: two places.
+        let first = pool.admit().expect("first");
+        let _second = pool.admit().expect("second");
+        assert_eq!(
+            pool.admit().err().map(|e| e.code().to_string()).as_deref(),
+            Some("busy")
+        );
+        // A place given back is free again.
+        drop(first);
+        let third = pool.admit().expect("third");
+        let running = pool
             .submit(move || {
                 let _ = blocked.recv();
             })
-            .expect("first");
+            .expect("runs");
         std::thread::sleep(Duration::from_millis(100));
-        let second = pool.submit(|| ()).expect("second waits in the queue");
-        let err = pool.submit(|| ()).expect_err("queue full");
-        assert_eq!(err.code(), "busy");
+        let waiting = pool.submit(|| ()).expect("waits in the queue");
+        // The backstop: a full channel refuses too.
+        assert_eq!(
+            pool.submit(|| ())
+                .err()
+                .map(|e| e.code().to_string())
+                .as_deref(),
+            Some("busy")
+        );
         let _ = release.send(());
-        drop((first, second));
+        drop((third, running, waiting));
     }
 }

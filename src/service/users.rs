@@ -87,7 +87,7 @@ pub fn create(conn: &mut DbConn, input: &CreateUser, now: NaiveDateTime) -> AppR
 
 /// Checks a new password and hashes it on the bounded pool, before any transaction starts.
 pub async fn hash_new_password(
-    hasher: &crate::auth::password::HashPool,
+    hasher: &std::sync::Arc<crate::auth::password::HashPool>,
     password: Option<&str>,
 ) -> AppResult<Option<String>> {
     match password {
