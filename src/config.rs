@@ -22,6 +22,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub notify: NotifySettings,
     pub privacy: PrivacySettings,
+    pub limits: LimitsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +34,8 @@ pub struct ServerSettings {
     /// Peers whose `X-Request-Id` (and client address headers) are believed; empty = none.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The header trusted proxies put the client address in (rightmost untrusted entry).
+    pub client_ip_header: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +175,32 @@ pub struct SlaSettings {
     pub auto_close_days: i64,
     /// Defaults until an admin stores policies in the database.
     pub policies: Vec<crate::domain::sla::SlaPolicy>,
+}
+
+/// Abuse limits and the password-hashing pool (docs/operations.md says which hold across
+/// instances).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// Threads that hash passwords; 0 = one per CPU core.
+    pub password_hash_workers: usize,
+    /// Password checks that may wait for a thread; beyond that the answer is 503 `busy`.
+    pub password_hash_queue: usize,
+    /// Length of the "hour" and the "day" of the per-address limits, seconds.
+    pub address_hour_secs: u64,
+    pub address_day_secs: u64,
+    pub otp_per_address_per_hour: u32,
+    pub otp_per_address_per_day: u32,
+    pub login_per_address_per_hour: u32,
+    pub otp_per_phone_per_hour: u32,
+    pub otp_per_phone_per_day: u32,
+    /// Sign-in codes all instances together send per hour.
+    pub sms_per_hour: u32,
+    pub password_max_failures: u32,
+    pub lockout_base_secs: u64,
+    pub lockout_max_secs: u64,
+    pub tickets_per_resident_per_day: u32,
+    pub uploads_per_ticket_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -390,7 +419,33 @@ impl Settings {
                 .map_err(|e| ConfigError::Invalid(format!("sla.policies: {e}")))?;
         }
 
+        self.limits.validate()?;
+        if self
+            .server
+            .client_ip_header
+            .parse::<actix_web::http::header::HeaderName>()
+            .is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "server.client_ip_header must be a header name, got `{}`",
+                self.server.client_ip_header
+            )));
+        }
         log_filter(&self.log.level).or_else(|why| bad("log.level", why))
+    }
+
+    /// Whether cookies may go without `Secure`: only for plain http on a loopback address
+    /// (tests and local development).
+    pub fn insecure_cookies_allowed(&self) -> bool {
+        url::Url::parse(&self.server.public_url).is_ok_and(|u| {
+            u.scheme() == "http"
+                && match u.host() {
+                    Some(url::Host::Domain(d)) => d == "localhost",
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                }
+        })
     }
 
     /// The database URL with any password replaced, for logs.
@@ -470,6 +525,62 @@ pub fn log_filter(raw: &str) -> Result<(), String> {
         .parse(raw)
         .map(drop)
         .map_err(|e| format!("`{raw}`: {e}"))
+}
+
+impl LimitsSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                "limits.password_hash_queue",
+                self.password_hash_queue as u64,
+            ),
+            ("limits.address_hour_secs", self.address_hour_secs),
+            ("limits.address_day_secs", self.address_day_secs),
+            (
+                "limits.otp_per_address_per_hour",
+                self.otp_per_address_per_hour.into(),
+            ),
+            (
+                "limits.otp_per_address_per_day",
+                self.otp_per_address_per_day.into(),
+            ),
+            (
+                "limits.login_per_address_per_hour",
+                self.login_per_address_per_hour.into(),
+            ),
+            (
+                "limits.otp_per_phone_per_hour",
+                self.otp_per_phone_per_hour.into(),
+            ),
+            (
+                "limits.otp_per_phone_per_day",
+                self.otp_per_phone_per_day.into(),
+            ),
+            ("limits.sms_per_hour", self.sms_per_hour.into()),
+            (
+                "limits.password_max_failures",
+                self.password_max_failures.into(),
+            ),
+            ("limits.lockout_base_secs", self.lockout_base_secs),
+            (
+                "limits.tickets_per_resident_per_day",
+                self.tickets_per_resident_per_day.into(),
+            ),
+            (
+                "limits.uploads_per_ticket_per_hour",
+                self.uploads_per_ticket_per_hour.into(),
+            ),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid(format!("{key} must be ≥ 1")));
+        }
+        if self.lockout_max_secs < self.lockout_base_secs {
+            return Err(ConfigError::Invalid(
+                "limits.lockout_max_secs must be ≥ limits.lockout_base_secs".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn redact_url(raw: &str) -> String {

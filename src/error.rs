@@ -52,6 +52,12 @@ pub enum AppError {
     MethodNotAllowed(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A bounded queue (password hashing) is full: try again in `retry_after` seconds.
+    #[error("busy: {what}")]
+    Busy {
+        what: &'static str,
+        retry_after: i64,
+    },
     #[error("upstream failure: {0}")]
     Upstream(String),
     #[error("internal error: {0:#}")]
@@ -87,6 +93,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Unavailable(_) => "service_unavailable",
+            AppError::Busy { .. } => "busy",
             AppError::Upstream(_) => "upstream_unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -105,6 +112,7 @@ impl AppError {
             AppError::UnsupportedMediaType(m) => m.clone(),
             AppError::MethodNotAllowed(_) => "不支持该请求方法".into(),
             AppError::Unavailable(_) => "服务暂时不可用，请稍后再试".into(),
+            AppError::Busy { .. } => "服务繁忙，请稍后再试".into(),
             AppError::Upstream(_) => "短信服务暂时不可用，请稍后再试".into(),
             AppError::Internal(_) => "服务器内部错误，请稍后再试".into(),
         }
@@ -123,7 +131,7 @@ impl ResponseError for AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -140,6 +148,9 @@ impl ResponseError for AppError {
         if let AppError::TooManyRequests {
             retry_after: Some(secs),
             ..
+        }
+        | AppError::Busy {
+            retry_after: secs, ..
         } = self
         {
             builder.insert_header(("Retry-After", secs.to_string()));

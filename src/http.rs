@@ -95,7 +95,13 @@ impl RootSpanBuilder for RequestSpan {
         };
         span.record("status", status.as_u16());
         let _entered = span.enter();
-        if status.is_server_error() {
+        let shed = status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+            && matches!(outcome, Ok(res) if res.headers().contains_key(actix_web::http::header::RETRY_AFTER));
+        if shed {
+            // Load shedding (a full password-hashing queue answers 503 `busy` with Retry-After):
+            // the queue reports itself once a minute; a line per refusal would flood the log.
+            tracing::debug!(status = status.as_u16(), "request shed");
+        } else if status.is_server_error() {
             match error {
                 Some(e) => tracing::error!(status = status.as_u16(), error = %e, "request failed"),
                 None => tracing::error!(status = status.as_u16(), "request failed"),

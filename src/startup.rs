@@ -133,8 +133,15 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         sla.reload(&mut conn)
             .map_err(|e| anyhow::anyhow!("loading SLA policies: {e}"))?;
     }
+    let hasher = crate::auth::password::HashPool::new(
+        settings.limits.password_hash_workers,
+        settings.limits.password_hash_queue,
+    )?;
+    let address_limits = crate::limits::AddressLimits::new(&settings.limits);
     Ok(AppState {
         db,
+        hasher: Arc::new(hasher),
+        address_limits: Arc::new(address_limits),
         settings: Arc::new(settings),
         clock,
         sms,

@@ -1,9 +1,11 @@
 use std::sync::Arc;
 
+use crate::auth::password::HashPool;
 use crate::auth::tokens::JwtKeys;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::domain::clock::Clock;
+use crate::limits::AddressLimits;
 use crate::service::sla::SlaEngine;
 use crate::sms::SmsSender;
 
@@ -16,4 +18,7 @@ pub struct AppState {
     pub sms: Arc<dyn SmsSender>,
     pub jwt: Arc<JwtKeys>,
     pub sla: Arc<SlaEngine>,
+    /// The only place passwords are hashed or checked while serving (bounded).
+    pub hasher: Arc<HashPool>,
+    pub address_limits: Arc<AddressLimits>,
 }

@@ -204,6 +204,7 @@ fn multipart_error(e: actix_multipart::MultipartError) -> AppError {
         (status = 404, description = "Missing or not visible to the caller", body = ErrorBody),
         (status = 409, description = "Already 9 photos, or the ticket is finished", body = ErrorBody),
         (status = 413, description = "Photo over 5 MB", body = ErrorBody),
+        (status = 429, description = "Over `limits.uploads_per_ticket_per_hour` upload attempts on this ticket (`Retry-After`)", body = ErrorBody),
         (status = 422, description = "Not multipart, a field other than one `file`, or not a decodable JPEG, PNG or WebP image within 8192 × 8192", body = ErrorBody),
     )
 )]
@@ -233,6 +234,13 @@ pub async fn upload(
             AppError::conflict("action_not_allowed", "工单当前状态不允许上传图片")
         });
     }
+    // Counted before the body is read: refused uploads cost bandwidth and decoding too.
+    let per_hour = state.settings.limits.uploads_per_ticket_per_hour;
+    let at = crate::db::round_ts(state.clock.now());
+    state
+        .db
+        .write(move |c| crate::service::limits::record_upload(c, id, per_hour, at))
+        .await?;
     let mut data: Option<(Vec<u8>, Option<String>)> = None;
     while let Some(mut field) = payload.try_next().await.map_err(multipart_error)? {
         // Refused before its body is read: answering now leaves the rest of the request

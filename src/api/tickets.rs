@@ -62,6 +62,7 @@ fn idempotency_key(req: &HttpRequest) -> AppResult<Option<String>> {
         (status = 403, description = "Only residents create tickets", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused for a different request", body = ErrorBody),
         (status = 422, description = "Invalid body or Idempotency-Key", body = ErrorBody),
+        (status = 429, description = "The resident created `limits.tickets_per_resident_per_day` tickets in the last 24 hours (`Retry-After`)", body = ErrorBody),
     )
 )]
 #[post("/tickets")]
@@ -79,9 +80,16 @@ pub async fn create(
         attempt += 1;
         let (u, i, k, sla) = (user.clone(), input.clone(), key.clone(), state.sla.clone());
         let now = state.clock.now();
+        let per_day = state.settings.limits.tickets_per_resident_per_day;
         let result = state
             .db
-            .write(move |c| svc::create(c, &u, &i, k.as_deref(), &sla, now))
+            .write(move |c| {
+                if u.role == crate::domain::role::Role::Resident {
+                    let at = crate::db::round_ts(now);
+                    crate::service::limits::check_new_ticket(c, u.id, k.as_deref(), per_day, at)?;
+                }
+                svc::create(c, &u, &i, k.as_deref(), &sla, now)
+            })
             .await;
         match result {
             Ok(Created::New(t)) => break (t, false),

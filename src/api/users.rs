@@ -26,6 +26,7 @@ pub struct UserPage {
         AdminOnly,
         JsonBody,
         (status = 409, description = "Username or resident phone already used", body = ErrorBody),
+        (status = 503, description = "No database connection, or `busy`: every password-hashing thread and queue slot is taken (`Retry-After`)", body = ErrorBody),
     )
 )]
 #[post("/users")]
@@ -36,10 +37,14 @@ pub async fn create(
 ) -> AppResult<HttpResponse> {
     user.require_admin()?;
     let now = crate::db::round_ts(state.clock.now());
+    let hash = match body.role {
+        crate::domain::role::Role::Resident => None,
+        _ => users::hash_new_password(&state.hasher, body.password.as_deref()).await?,
+    };
     let view = state
         .db
         .write(move |c| {
-            let row = users::create(c, &body, now)?;
+            let row = users::create_hashed(c, &body, hash.as_deref(), now)?;
             users::view(c, &row, true)
         })
         .await?;
@@ -115,6 +120,7 @@ pub async fn get_one(
         AdminOnly,
         JsonBody,
         (status = 409, description = "Resident phone already used", body = ErrorBody),
+        (status = 503, description = "No database connection, or `busy`: every password-hashing thread and queue slot is taken (`Retry-After`)", body = ErrorBody),
     )
 )]
 #[patch("/users/{id}")]
@@ -133,13 +139,42 @@ pub async fn update(
         ));
     }
     let now = crate::db::round_ts(state.clock.now());
+    let hash = users::hash_new_password(&state.hasher, body.password.as_deref()).await?;
     let view = state
         .db
         .write(move |c| {
-            let row = users::update(c, id, &body, now)?;
+            let row = users::update_hashed(c, id, &body, hash.as_deref(), now)?;
             users::view(c, &row, true)
         })
         .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Lift a lockout caused by wrong passwords, and forget the earlier lockouts (admin).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = UserView), AdminOnly)
+)]
+#[post("/users/{id}/unlock")]
+pub async fn unlock(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    user.require_admin()?;
+    let id = id.into_inner();
+    let view = state
+        .db
+        .write(move |c| {
+            users::find(c, id)?.ok_or(AppError::NotFound)?;
+            crate::service::auth::clear_lockout(c, id)?;
+            let row = users::find(c, id)?.ok_or(AppError::NotFound)?;
+            users::view(c, &row, true)
+        })
+        .await?;
+    tracing::info!(admin = user.id, unlocked = id, "account unlocked");
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -147,5 +182,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
         .service(get_one)
-        .service(update);
+        .service(update)
+        .service(unlock);
 }

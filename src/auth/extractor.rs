@@ -1,5 +1,6 @@
 //! The current user, from `Authorization: Bearer <jwt>`. The user row is read on every request
-//! so that disabling an account stops its tokens at once.
+//! so that disabling an account, signing out or changing the password (each bumps the user's
+//! token generation) stops its access tokens at once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -70,6 +71,10 @@ impl FromRequest for AuthUser {
             let row = row.ok_or(AppError::Unauthorized("invalid_token"))?;
             if row.disabled_at.is_some() {
                 return Err(AppError::Unauthorized("account_disabled"));
+            }
+            if row.token_generation != claims.gen {
+                // Signed out, password changed or disabled since the token was issued.
+                return Err(AppError::Unauthorized("invalid_token"));
             }
             let role = row.role;
             if role != claims.role {

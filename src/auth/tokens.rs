@@ -14,6 +14,10 @@ use crate::domain::role::Role;
 pub struct Claims {
     pub sub: String,
     pub role: Role,
+    /// The user's `token_generation` when issued; the extractor refuses older generations.
+    /// Tokens issued before generations existed read as 0, the generation every user starts at.
+    #[serde(default)]
+    pub gen: i64,
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
@@ -45,6 +49,7 @@ impl JwtKeys {
         h.finalize().to_vec()
     }
 
+    /// A token of generation 0: a user who never signed out nor changed password.
     pub fn issue(
         &self,
         user_id: i64,
@@ -52,9 +57,21 @@ impl JwtKeys {
         now: DateTime<Utc>,
         ttl_secs: i64,
     ) -> anyhow::Result<String> {
+        self.issue_generation(user_id, role, 0, now, ttl_secs)
+    }
+
+    pub fn issue_generation(
+        &self,
+        user_id: i64,
+        role: Role,
+        generation: i64,
+        now: DateTime<Utc>,
+        ttl_secs: i64,
+    ) -> anyhow::Result<String> {
         let claims = Claims {
             sub: user_id.to_string(),
             role,
+            gen: generation,
             iat: now.timestamp(),
             exp: now.timestamp() + ttl_secs,
             iss: ISSUER.into(),
@@ -117,8 +134,9 @@ mod tests {
         assert!(keys.verify(&t, now).is_none());
         let good = keys.issue(1, Role::Resident, now, 900).expect("issue");
         let mut parts: Vec<&str> = good.split('.').collect();
-        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(br#"{"sub":"1","role":"admin","iat":0,"exp":9999999999,"iss":"huying"}"#);
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            br#"{"sub":"1","role":"admin","gen":0,"iat":0,"exp":9999999999,"iss":"huying"}"#,
+        );
         parts[1] = &forged;
         assert!(keys.verify(&parts.join("."), now).is_none());
     }

@@ -47,6 +47,13 @@ pub struct UserRow {
     pub disabled_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Copied into every access token; a token of an older generation is refused.
+    pub token_generation: i64,
+    /// Wrong passwords since the last sign-in or lockout.
+    pub failed_logins: i32,
+    /// Lockouts since the last successful sign-in: each one lasts twice as long as the one before.
+    pub lockouts: i32,
+    pub locked_until: Option<NaiveDateTime>,
 }
 
 impl std::fmt::Debug for UserRow {

@@ -26,6 +26,26 @@ diesel::table! {
         disabled_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_generation -> BigInt,
+        failed_logins -> Integer,
+        lockouts -> Integer,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    otp_sends (id) {
+        id -> BigInt,
+        phone_hash -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    upload_attempts (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        attempted_at -> Timestamp,
     }
 }
 

@@ -5,9 +5,9 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use rand::RngCore;
 
+use crate::auth::otp;
 use crate::auth::tokens::{random_token, sha256_hex};
-use crate::auth::{otp, password};
-use crate::config::AuthSettings;
+use crate::config::{AuthSettings, LimitsSettings};
 use crate::db::models::{NewRefreshToken, NewUser, OtpRow, RefreshTokenRow, UserRow};
 use crate::db::schema::{app_secrets, otp_codes, refresh_tokens, users};
 use crate::db::DbConn;
@@ -177,32 +177,122 @@ pub fn verify_otp(
     Ok(OtpCheck::Ok(Box::new(user)))
 }
 
-/// Staff and admin sign-in. Unknown user, wrong password and disabled account all answer the
-/// same, in about the same time.
-pub fn verify_password(conn: &mut DbConn, username: &str, pw: &str) -> AppResult<UserRow> {
+/// The account a password sign-in names (usernames are stored lower-case), if any.
+pub fn find_by_username(conn: &mut DbConn, username: &str) -> AppResult<Option<UserRow>> {
     let name = username.trim().to_lowercase();
-    let user: Option<UserRow> = users::table
+    Ok(users::table
         .filter(users::username.eq(&name))
         .select(UserRow::as_select())
         .first(conn)
-        .optional()?;
-    match user {
-        Some(u) => {
-            let ok = u
-                .password_hash
-                .as_deref()
-                .is_some_and(|h| password::verify(pw, h));
-            if ok && u.disabled_at.is_none() {
-                Ok(u)
-            } else {
-                Err(AppError::InvalidCredentials)
-            }
-        }
-        None => {
-            let _ = password::verify(pw, password::dummy_hash());
-            Err(AppError::InvalidCredentials)
-        }
+        .optional()?)
+}
+
+/// 429 `account_locked`: wrong passwords locked the account for `secs` more seconds.
+pub fn account_locked(secs: i64) -> AppError {
+    AppError::TooManyRequests {
+        code: "account_locked",
+        message: format!(
+            "密码错误次数过多，账号已锁定，请 {} 后再试，或联系管理员解锁",
+            crate::limits::wait_zh(secs)
+        ),
+        retry_after: Some(secs),
     }
+}
+
+/// Seconds the account stays locked, if it is.
+pub fn locked_for(user: &UserRow, now: NaiveDateTime) -> Option<i64> {
+    user.locked_until
+        .filter(|t| *t > now)
+        .map(|t| (t - now).num_seconds().max(1))
+}
+
+pub enum PasswordOutcome {
+    SignedIn(Box<UserRow>),
+    Wrong,
+    /// This wrong password locked the account (its holder is told by SMS).
+    Locked {
+        user: Box<UserRow>,
+        until: NaiveDateTime,
+    },
+}
+
+/// Records the result of a password check on `user_id` (checked outside any transaction; the
+/// hash is slow). Wrong passwords are counted with an atomic increment, so concurrent attempts
+/// on several instances are all counted; at `password_max_failures` the account locks for
+/// `lockout_base_secs × 2^(earlier lockouts)`, at most `lockout_max_secs`.
+pub fn record_password_check(
+    conn: &mut DbConn,
+    user_id: i64,
+    correct: bool,
+    cfg: &LimitsSettings,
+    now: NaiveDateTime,
+) -> AppResult<PasswordOutcome> {
+    let user = user_svc::find(conn, user_id)?.ok_or(AppError::InvalidCredentials)?;
+    // Locked by a concurrent attempt while this password was being checked.
+    if let Some(secs) = locked_for(&user, now) {
+        return Err(account_locked(secs));
+    }
+    if correct {
+        if user.disabled_at.is_some() {
+            return Err(AppError::InvalidCredentials);
+        }
+        if user.failed_logins != 0 || user.lockouts != 0 || user.locked_until.is_some() {
+            clear_lockout(conn, user_id)?;
+        }
+        return Ok(PasswordOutcome::SignedIn(Box::new(user)));
+    }
+    let failures: i32 = diesel::update(users::table.find(user_id))
+        .set(users::failed_logins.eq(users::failed_logins + 1))
+        .returning(users::failed_logins)
+        .get_result(conn)?;
+    if i64::from(failures) < i64::from(cfg.password_max_failures) {
+        return Ok(PasswordOutcome::Wrong);
+    }
+    let lockouts = user.lockouts.max(0);
+    let secs = cfg
+        .lockout_base_secs
+        .saturating_mul(1u64 << lockouts.min(20))
+        .min(cfg.lockout_max_secs);
+    let until = now + Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2));
+    // Only the attempt that reaches the limit locks (and texts the holder).
+    let locked = diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::failed_logins.ge(failures)),
+    )
+    .set((
+        users::failed_logins.eq(0),
+        users::lockouts.eq(users::lockouts + 1),
+        users::locked_until.eq(until),
+    ))
+    .execute(conn)?;
+    if locked == 0 {
+        return Ok(PasswordOutcome::Wrong);
+    }
+    Ok(PasswordOutcome::Locked {
+        user: Box::new(user),
+        until,
+    })
+}
+
+/// A successful sign-in or an admin's unlock: the next lockout is the short one again.
+pub fn clear_lockout(conn: &mut DbConn, user_id: i64) -> AppResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::failed_logins.eq(0),
+            users::lockouts.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Stops every access token the user holds (they carry the old generation).
+pub fn bump_token_generation(conn: &mut DbConn, user_id: i64) -> AppResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set(users::token_generation.eq(users::token_generation + 1))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Issues a refresh token in `family` (a new family at sign-in).
@@ -292,16 +382,18 @@ pub fn revoke_family(conn: &mut DbConn, family: &str, now: NaiveDateTime) -> App
     Ok(())
 }
 
-/// Logout: revokes the family of the given refresh token. Unknown tokens are ignored so that
-/// logout always succeeds.
+/// Logout: revokes the family of the given refresh token and stops the user's access tokens
+/// (on every device: the others get new ones with their own refresh tokens). Unknown tokens are
+/// ignored so that logout always succeeds.
 pub fn logout(conn: &mut DbConn, token: &str, now: NaiveDateTime) -> AppResult<()> {
-    let family: Option<String> = refresh_tokens::table
+    let found: Option<(String, i64)> = refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(sha256_hex(token)))
-        .select(refresh_tokens::family)
+        .select((refresh_tokens::family, refresh_tokens::user_id))
         .first(conn)
         .optional()?;
-    if let Some(f) = family {
-        revoke_family(conn, &f, now)?;
+    if let Some((family, user_id)) = found {
+        revoke_family(conn, &family, now)?;
+        bump_token_generation(conn, user_id)?;
     }
     Ok(())
 }

@@ -26,6 +26,8 @@ pub struct UserView {
     pub email: Option<String>,
     pub org_unit: Option<OrgUnit>,
     pub disabled: bool,
+    /// Set while wrong passwords keep the account locked (an admin may unlock it).
+    pub locked_until: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -49,6 +51,7 @@ pub fn view(conn: &mut DbConn, row: &UserRow, full_phone: bool) -> AppResult<Use
         email: row.email.clone(),
         org_unit,
         disabled: row.disabled_at.is_some(),
+        locked_until: row.locked_until.map(|t| t.and_utc()),
         created_at: row.created_at.and_utc(),
     })
 }
@@ -79,6 +82,30 @@ pub struct CreateUser {
 }
 
 pub fn create(conn: &mut DbConn, input: &CreateUser, now: NaiveDateTime) -> AppResult<UserRow> {
+    create_hashed(conn, input, None, now)
+}
+
+/// Checks a new password and hashes it on the bounded pool, before any transaction starts.
+pub async fn hash_new_password(
+    hasher: &std::sync::Arc<crate::auth::password::HashPool>,
+    password: Option<&str>,
+) -> AppResult<Option<String>> {
+    match password {
+        Some(p) => {
+            validate::password(p)?;
+            Ok(Some(hasher.hash(p.to_string()).await?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// [`create`] with the password already checked and hashed (see [`hash_new_password`]).
+pub fn create_hashed(
+    conn: &mut DbConn,
+    input: &CreateUser,
+    password_hash: Option<&str>,
+    now: NaiveDateTime,
+) -> AppResult<UserRow> {
     let display_name = validate::text("display_name", &input.display_name, 40)?;
     let phone = input.phone.as_deref().map(Phone::parse).transpose()?;
     let email = input
@@ -94,9 +121,15 @@ pub fn create(conn: &mut DbConn, input: &CreateUser, now: NaiveDateTime) -> AppR
         (None, None)
     } else {
         let u = validate::username(input.username.as_deref().unwrap_or(""))?;
-        let p = input.password.as_deref().unwrap_or("");
-        validate::password(p)?;
-        (Some(u), Some(password::hash(p)?))
+        let h = match (password_hash, input.password.as_deref()) {
+            (Some(h), Some(_)) => h.to_string(),
+            (_, p) => {
+                let p = p.unwrap_or("");
+                validate::password(p)?;
+                password::hash(p)?
+            }
+        };
+        (Some(u), Some(h))
     };
     let org_unit_id = check_unit(conn, input.role, input.org_unit_id)?;
     if let Some(u) = &username {
@@ -183,6 +216,18 @@ pub fn update(
     input: &UpdateUser,
     now: NaiveDateTime,
 ) -> AppResult<UserRow> {
+    update_hashed(conn, id, input, None, now)
+}
+
+/// [`update`] with the new password already checked and hashed (`password_hash`), so that the
+/// write transaction does not wait on argon2: what the HTTP handler does.
+pub fn update_hashed(
+    conn: &mut DbConn,
+    id: i64,
+    input: &UpdateUser,
+    password_hash: Option<&str>,
+    now: NaiveDateTime,
+) -> AppResult<UserRow> {
     let row = find(conn, id)?.ok_or(AppError::NotFound)?;
     let role = row.role;
     if let Some(n) = &input.display_name {
@@ -220,12 +265,18 @@ pub fn update(
                 "居民账号使用短信验证码登录，无密码",
             ));
         }
-        validate::password(p)?;
-        let h = password::hash(p)?;
+        let h = match password_hash {
+            Some(h) => h.to_string(),
+            None => {
+                validate::password(p)?;
+                password::hash(p)?
+            }
+        };
         diesel::update(users::table.find(id))
             .set(users::password_hash.eq(h))
             .execute(conn)?;
         revoke_all_refresh_tokens(conn, id, now)?;
+        crate::service::auth::bump_token_generation(conn, id)?;
     }
     if let Some(d) = input.disabled {
         let value = if d {
@@ -238,6 +289,8 @@ pub fn update(
             .execute(conn)?;
         if d {
             revoke_all_refresh_tokens(conn, id, now)?;
+            // Re-enabling later does not bring these tokens back.
+            crate::service::auth::bump_token_generation(conn, id)?;
         }
     }
     diesel::update(users::table.find(id))

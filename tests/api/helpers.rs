@@ -47,6 +47,31 @@ macro_rules! both_backends {
     };
 }
 
+/// Like `both_backends!`, with the settings changed by `$configure` (a `fn(&mut Settings)` in
+/// the calling module)
+/// before the app starts.
+#[macro_export]
+macro_rules! both_backends_with {
+    ($configure:ident; $($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, super::$configure).await {
+                        super::$name(app).await;
+                    }
+                }
+                #[actix_web::test]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, super::$configure).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )+
+    };
+}
+
 /// What the SMS gateway stand-in received.
 #[derive(Debug, Clone)]
 pub struct ReceivedSms {
@@ -218,14 +243,33 @@ pub fn test_settings(db: &TestDb, sms_url: &str) -> Settings {
     s.sms.provider = SmsProviderKind::Http;
     s.sms.http.url = sms_url.to_string();
     s.sms.http.auth_header = SecretString::from("Bearer gateway-token".to_string());
+    // Every test comes from 127.0.0.1 and many sign in again and again: the abuse limits are
+    // out of reach unless a test (tests/api/limits.rs) sets them.
+    s.limits.otp_per_address_per_hour = 100_000;
+    s.limits.otp_per_address_per_day = 100_000;
+    s.limits.login_per_address_per_hour = 100_000;
+    s.limits.otp_per_phone_per_hour = 100_000;
+    s.limits.otp_per_phone_per_day = 100_000;
+    s.limits.sms_per_hour = 100_000;
+    s.limits.tickets_per_resident_per_day = 100_000;
+    s.limits.uploads_per_ticket_per_hour = 100_000;
+    s.limits.password_hash_queue = 1_000;
     s
 }
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Option<TestApp> {
         let db = TestDb::create(backend)?;
         let (sms, sms_url) = SmsGateway::start().await;
-        let settings = test_settings(&db, &sms_url);
+        let mut settings = test_settings(&db, &sms_url);
+        configure(&mut settings);
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let app =
             Application::build_with_clock(settings.clone(), clock.clone()).expect("build app");

@@ -1,6 +1,7 @@
 // Client of the public REST API shared by the three pages.
-// The access token lives only in memory; the refresh token is kept in localStorage (one key per
-// page) so that a resident who closes the browser is still signed in next time.
+// The access token lives only in memory. The refresh token is an HttpOnly cookie that only the
+// server sees (one per page, `X-Auth-Cookie: <app>`), so a script on the page can never read it;
+// localStorage keeps only a hint that this page was signed in, never a token.
 
 const BASE = '/api/v1';
 
@@ -15,8 +16,17 @@ export class ApiError extends Error {
 
 const NETWORK_MESSAGE = '网络连接失败，请检查网络后重试 (network error)';
 
+/// Whether the page `app` was signed in on this browser (a hint; the cookie decides).
+export function wasSignedIn(app) {
+  return localStorage.getItem(`huying.${app}.session`) === '1';
+}
+
 export function createClient(app) {
-  const storageKey = `huying.${app}.refresh`;
+  const hintKey = `huying.${app}.session`;
+  const cookieHeader = { 'x-auth-cookie': app };
+  // Earlier versions kept the refresh token (and the resident's phone) here.
+  localStorage.removeItem(`huying.${app}.refresh`);
+  localStorage.removeItem('huying.resident.phone');
   let access = null;
   let accessExpires = 0;
   let onSignedOut = () => {};
@@ -24,21 +34,21 @@ export function createClient(app) {
   function saveTokens(t) {
     access = t.access_token;
     accessExpires = Date.now() + (t.expires_in - 30) * 1000;
-    localStorage.setItem(storageKey, t.refresh_token);
+    localStorage.setItem(hintKey, '1');
   }
 
   function clear() {
     access = null;
     accessExpires = 0;
-    localStorage.removeItem(storageKey);
+    localStorage.removeItem(hintKey);
   }
 
-  async function rawJson(method, path, body) {
+  async function rawJson(method, path, body, headers = {}) {
     let res;
     try {
       res = await fetch(BASE + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {
@@ -48,13 +58,12 @@ export function createClient(app) {
   }
 
   // Refresh tokens rotate and a reused one revokes the whole family, so two tabs must never
-  // refresh with the same token: the Web Locks API serialises them across tabs.
+  // refresh with the same cookie at once: the Web Locks API serialises them across tabs.
   async function refresh() {
     const run = async () => {
-      const rt = localStorage.getItem(storageKey);
-      if (!rt) return false;
+      if (!wasSignedIn(app)) return false;
       try {
-        saveTokens(await rawJson('POST', '/auth/refresh', { refresh_token: rt }));
+        saveTokens(await rawJson('POST', '/auth/refresh', {}, cookieHeader));
         return true;
       } catch (e) {
         if (e.status === 401) {
@@ -64,7 +73,7 @@ export function createClient(app) {
         throw e;
       }
     };
-    if (navigator.locks) return navigator.locks.request(storageKey, run);
+    if (navigator.locks) return navigator.locks.request(hintKey, run);
     return run();
   }
 
@@ -106,13 +115,13 @@ export function createClient(app) {
 
   return {
     get signedIn() {
-      return !!localStorage.getItem(storageKey);
+      return wasSignedIn(app);
     },
     set onSignedOut(fn) {
       onSignedOut = fn;
     },
     async loginWithPassword(username, password) {
-      const t = await rawJson('POST', '/auth/login', { username, password });
+      const t = await rawJson('POST', '/auth/login', { username, password }, cookieHeader);
       saveTokens(t);
       return t.user;
     },
@@ -120,19 +129,16 @@ export function createClient(app) {
       return rawJson('POST', '/auth/otp', { phone });
     },
     async loginWithCode(phone, code) {
-      const t = await rawJson('POST', '/auth/login', { phone, code });
+      const t = await rawJson('POST', '/auth/login', { phone, code }, cookieHeader);
       saveTokens(t);
       return t.user;
     },
     async logout() {
-      const rt = localStorage.getItem(storageKey);
       clear();
-      if (rt) {
-        try {
-          await rawJson('POST', '/auth/logout', { refresh_token: rt });
-        } catch (e) {
-          /* signed out locally either way */
-        }
+      try {
+        await rawJson('POST', '/auth/logout', {}, cookieHeader);
+      } catch (e) {
+        /* signed out locally either way */
       }
     },
     /// Makes sure there is a usable access token; false when the user must sign in.

@@ -5,6 +5,7 @@
 
 import { h, mount, toast, errorText, fmtShort, fmtTime } from '/static/common/ui.js';
 import { label, loadLabels } from '/static/common/labels.js';
+import { wasSignedIn } from '/static/common/api.js';
 import { client, statusBadge, setTitle } from './ctx.js';
 import { newRequestView, resetOnSignOut } from './newreq.js';
 import { showTicket, leaveTicket } from './ticket.js';
@@ -49,8 +50,6 @@ function showLogin(message) {
   });
   const send = h('button#send-code', { type: 'button' }, '获取验证码');
   const login = h('button#login.primary.block', { type: 'submit' }, '登录');
-  const remembered = localStorage.getItem('huying.resident.phone');
-  if (remembered) phone.value = remembered;
   let countdown = null;
 
   send.addEventListener('click', async () => {
@@ -98,7 +97,6 @@ function showLogin(message) {
         login.disabled = true;
         try {
           await client.loginWithCode(p, c);
-          localStorage.setItem('huying.resident.phone', p);
           clearInterval(countdown);
           route();
         } catch (err) {
@@ -416,7 +414,7 @@ const pathTicket = location.pathname.match(/^\/t\/(\d+)$/);
 if (pathTicket) {
   // The same short link goes to residents and to secretaries (SMS, email): a browser signed in
   // to the staff page and not as a resident opens the ticket there.
-  if (!client.signedIn && localStorage.getItem('huying.staff.refresh')) {
+  if (!client.signedIn && wasSignedIn('staff')) {
     location.replace(`/staff/#/t/${pathTicket[1]}`);
   } else {
     history.replaceState(null, '', `/#/t/${pathTicket[1]}`);
