@@ -95,11 +95,12 @@ impl RootSpanBuilder for RequestSpan {
         };
         span.record("status", status.as_u16());
         let _entered = span.enter();
-        let shed = status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE
-            && matches!(outcome, Ok(res) if res.headers().contains_key(actix_web::http::header::RETRY_AFTER));
+        let shed = error
+            .and_then(|e| e.as_error::<crate::error::AppError>())
+            .is_some_and(|e| matches!(e, crate::error::AppError::Busy { .. }));
         if shed {
-            // Load shedding (a full password-hashing queue answers 503 `busy` with Retry-After):
-            // the queue reports itself once a minute; a line per refusal would flood the log.
+            // A full password-hashing queue reports itself once a minute; a line per refused
+            // sign-in would flood the log.
             tracing::debug!(status = status.as_u16(), "request shed");
         } else if status.is_server_error() {
             match error {

@@ -1,5 +1,5 @@
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{post, web, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
+use actix_web::{post, web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -211,12 +211,7 @@ pub async fn login(
         (None, None, Some(username), Some(password)) => {
             let username = validate::clean("username", &username, Lines::One)?;
             let ip = crate::limits::client_ip(&req, &state.settings.server);
-            match password_sign_in(&state, ip, username, password, now).await {
-                // Answered as a plain response, not an error: a flood must not write one log
-                // line per refusal (the pool logs a full queue once a minute).
-                Err(busy @ AppError::Busy { .. }) => return Ok(busy.error_response()),
-                other => other?,
-            }
+            password_sign_in(&state, ip, username, password, now).await?
         }
         _ => {
             return Err(AppError::validation(
