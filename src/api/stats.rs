@@ -16,8 +16,8 @@ use crate::domain::privacy::AuditAction;
 use crate::error::{AppResult, ErrorBody};
 use crate::service::privacy::{self, Actor};
 use crate::service::stats::{
-    self, xlsx, CategoryCount, OverdueList, Range, RankRow, RankSort, RankUnit, SourceCount, StatsScope,
-    Summary, TrendDay,
+    self, xlsx, CategoryCount, OverdueList, Range, RankRow, RankSort, RankUnit, SourceCount,
+    StatsScope, Summary, TrendDay,
 };
 use crate::service::tickets::query::TicketFilter;
 use crate::state::AppState;

@@ -109,13 +109,21 @@ pub fn for_event(f: &EventFacts) -> Vec<Rule> {
         EventKind::UpholdDecline => resident("decline_upheld", SMS_INAPP),
         EventKind::OverturnDecline => resident("decline_overturned", SMS_INAPP),
         EventKind::Transfer => {
-            let mut r = vec![rule("transferred", Who::UnitStaff(Level::Compound), SMS_INAPP)];
+            let mut r = vec![rule(
+                "transferred",
+                Who::UnitStaff(Level::Compound),
+                SMS_INAPP,
+            )];
             r.extend(resident("transferred_resident", &[Channel::Sms]));
             r
         }
         EventKind::Urge => vec![rule("urged", Who::UnitStaff(f.level_before), SMS_INAPP)],
         EventKind::TakeOver => {
-            let mut r = vec![rule("taken_over", Who::UnitStaff(f.level_before), SMS_INAPP)];
+            let mut r = vec![rule(
+                "taken_over",
+                Who::UnitStaff(f.level_before),
+                SMS_INAPP,
+            )];
             r.extend(resident("taken_over_resident", INAPP));
             r
         }
@@ -124,12 +132,20 @@ pub fn for_event(f: &EventFacts) -> Vec<Rule> {
             None => vec![],
         },
         EventKind::ApproveExtension => {
-            let mut r = vec![rule("extension_decided", Who::UnitStaff(f.level_after), INAPP)];
+            let mut r = vec![rule(
+                "extension_decided",
+                Who::UnitStaff(f.level_after),
+                INAPP,
+            )];
             r.extend(resident("extension_granted", SMS_INAPP));
             r
         }
         EventKind::RejectExtension => {
-            vec![rule("extension_decided", Who::UnitStaff(f.level_after), INAPP)]
+            vec![rule(
+                "extension_decided",
+                Who::UnitStaff(f.level_after),
+                INAPP,
+            )]
         }
         // Recorded against the approver, and the approver is told.
         EventKind::ExtensionUnanswered => vec![rule(

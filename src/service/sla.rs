@@ -187,9 +187,11 @@ impl Deadlines for SlaEngine {
     fn latest_extension(&self, clock: ClockKind, due: DateTime<Utc>) -> DateTime<Utc> {
         let days = crate::domain::ticket::MAX_EXTENSION_WORKING_DAYS;
         match clock {
-            ClockKind::Working => {
-                self.extend(clock, due, Duration::minutes(days * sla::WORKING_DAY_MINUTES))
-            }
+            ClockKind::Working => self.extend(
+                clock,
+                due,
+                Duration::minutes(days * sla::WORKING_DAY_MINUTES),
+            ),
             ClockKind::Calendar => due + Duration::days(days),
         }
     }
@@ -212,7 +214,16 @@ impl Deadlines for SlaEngine {
 }
 
 fn load_policies(conn: &mut DbConn) -> AppResult<Vec<SlaPolicy>> {
-    type Row = (i64, String, Option<i64>, Option<String>, i64, i64, i64, String);
+    type Row = (
+        i64,
+        String,
+        Option<i64>,
+        Option<String>,
+        i64,
+        i64,
+        i64,
+        String,
+    );
     let rows: Vec<Row> = sla_policies::table
         .order(sla_policies::id.asc())
         .select((
@@ -228,22 +239,24 @@ fn load_policies(conn: &mut DbConn) -> AppResult<Vec<SlaPolicy>> {
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, level, category_id, urgency, ack, res, decide, clock)| {
-            Some(SlaPolicy {
-                id: Some(id),
-                level: Level::parse(&level)?,
-                category_id,
-                urgency: urgency.as_deref().and_then(Urgency::parse),
-                acknowledge_minutes: ack,
-                resolve_minutes: res,
-                decide_minutes: decide,
-                clock: if clock == "calendar" {
-                    ClockKind::Calendar
-                } else {
-                    ClockKind::Working
-                },
-            })
-        })
+        .filter_map(
+            |(id, level, category_id, urgency, ack, res, decide, clock)| {
+                Some(SlaPolicy {
+                    id: Some(id),
+                    level: Level::parse(&level)?,
+                    category_id,
+                    urgency: urgency.as_deref().and_then(Urgency::parse),
+                    acknowledge_minutes: ack,
+                    resolve_minutes: res,
+                    decide_minutes: decide,
+                    clock: if clock == "calendar" {
+                        ClockKind::Calendar
+                    } else {
+                        ClockKind::Working
+                    },
+                })
+            },
+        )
         .collect())
 }
 

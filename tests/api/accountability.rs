@@ -129,7 +129,9 @@ fn phone_of(w: &World, username: &str) -> String {
 
 /// Kinds of the in-app notifications `token`'s holder has.
 async fn inbox_kinds(app: &TestApp, token: &str) -> Vec<String> {
-    let (s, v) = app.get("/api/v1/notifications?limit=100", Some(token)).await;
+    let (s, v) = app
+        .get("/api/v1/notifications?limit=100", Some(token))
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     v["items"]
         .as_array()
@@ -182,7 +184,10 @@ async fn staff_enter_a_walk_in_for_a_new_phone_and_the_resident_follows_it(app: 
     assert_eq!(s, StatusCode::CREATED, "{t}");
     let id = id_of(&t);
     assert_eq!(t["source"], "desk");
-    assert_eq!(t["level"], "compound", "a call on behalf starts at the compound");
+    assert_eq!(
+        t["level"], "compound",
+        "a call on behalf starts at the compound"
+    );
     assert_eq!(t["status"], "open");
     assert_eq!(t["entered_by_level"], "compound");
     assert!(t["entered_by"]["name"].as_str().is_some(), "{t}");
@@ -191,7 +196,9 @@ async fn staff_enter_a_walk_in_for_a_new_phone_and_the_resident_follows_it(app: 
     dispatch(&app).await;
     let texts = sms_to(&app, phone);
     assert!(
-        texts.iter().any(|m| m.contains("已为您登记") && m.contains("/t/")),
+        texts
+            .iter()
+            .any(|m| m.contains("已为您登记") && m.contains("/t/")),
         "{texts:?}"
     );
     // The account was created for the new number: signing in with the code shows the ticket.
@@ -231,7 +238,10 @@ async fn staff_enter_a_walk_in_for_a_new_phone_and_the_resident_follows_it(app: 
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{q}");
     // The dashboard counts tickets by source.
     let (s, by) = app
-        .get("/api/v1/stats/sources?from=2026-11-30&to=2026-11-30", Some(&street))
+        .get(
+            "/api/v1/stats/sources?from=2026-11-30&to=2026-11-30",
+            Some(&street),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{by}");
     let count = |src: &str| {
@@ -258,7 +268,10 @@ async fn an_own_finding_is_raised_resolved_and_closed_by_the_raising_level(app: 
     assert_eq!(s, StatusCode::CREATED, "{t}");
     let id = id_of(&t);
     assert_eq!(t["raised_level"], "compound");
-    assert!(t["resident"].is_null(), "no resident behind an own finding: {t}");
+    assert!(
+        t["resident"].is_null(),
+        "no resident behind an own finding: {t}"
+    );
     let acts: Vec<String> = serde_json::from_value(t["allowed_actions"].clone()).expect("acts");
     assert!(!acts.contains(&"reveal_phone".to_string()), "{acts:?}");
     assert!(!acts.contains(&"wait_on_resident".to_string()), "{acts:?}");
@@ -296,7 +309,14 @@ async fn an_own_finding_is_raised_resolved_and_closed_by_the_raising_level(app: 
     assert_eq!(s, StatusCode::CREATED, "{t}");
     assert_eq!(t["level"], "community");
     let id = id_of(&t);
-    ok(&app, &community, id, "resolve", json!({"note": "已协调修复"})).await;
+    ok(
+        &app,
+        &community,
+        id,
+        "resolve",
+        json!({"note": "已协调修复"}),
+    )
+    .await;
     refused(&app, &p1, id, "confirm", json!({})).await;
     ok(&app, &community, id, "confirm", json!({})).await;
 }
@@ -352,7 +372,11 @@ async fn staff_calls_are_checked_for_source_scope_and_resident(app: TestApp) {
     let (s, v) = staff_call(
         &app,
         &w.resident,
-        call_body(&w, w.compound, json!({"source": "hotline", "external_ref": "x"})),
+        call_body(
+            &w,
+            w.compound,
+            json!({"source": "hotline", "external_ref": "x"}),
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
@@ -454,7 +478,10 @@ async fn a_decline_is_reviewed_above_and_upheld_with_the_resident_told(app: Test
     let texts = sms_to(&app, "13800000001");
     assert!(texts.iter().any(|m| m.contains("复核")), "{texts:?}");
     let evs = events(&app, &w.resident, id).await;
-    assert!(kinds(&evs).contains(&"uphold_decline".to_string()), "{evs:?}");
+    assert!(
+        kinds(&evs).contains(&"uphold_decline".to_string()),
+        "{evs:?}"
+    );
     // The resident may still dispute: it goes above the reviewer.
     let d = ok(&app, &w.resident, id, "dispute", json!({"note": "不服"})).await;
     assert_eq!(d["level"], "street");
@@ -462,7 +489,14 @@ async fn a_decline_is_reviewed_above_and_upheld_with_the_resident_told(app: Test
     // A street-level decline is final.
     let street = app.login_staff("yc-street").await;
     ok(&app, &street, id, "acknowledge", json!({})).await;
-    let f = ok(&app, &street, id, "decline", json!({"reason": "不属街道职责"})).await;
+    let f = ok(
+        &app,
+        &street,
+        id,
+        "decline",
+        json!({"reason": "不属街道职责"}),
+    )
+    .await;
     assert_eq!(f["status"], "declined");
     assert_eq!(f["level"], "street");
 }
@@ -484,7 +518,10 @@ async fn an_overturned_decline_goes_back_down_once_or_stays_with_the_reviewer(ap
     assert_eq!(back["level"], "compound");
     assert_eq!(back["status"], "open");
     let evs = events(&app, &p1, id).await;
-    let ret = evs.iter().rfind(|e| e["action"] == "return").expect("return");
+    let ret = evs
+        .iter()
+        .rfind(|e| e["action"] == "return")
+        .expect("return");
     assert_eq!(ret["reason"], "decline_overturned");
     // Declined again: the community cannot return it a second time, it takes it itself.
     ok(&app, &p1, id, "decline", json!({"reason": "仍不归我们管"})).await;
@@ -539,7 +576,8 @@ async fn an_unreviewed_decline_is_called_up_by_the_sweeper(app: TestApp) {
     assert_eq!(up["reason"], "sla_breach_review");
     assert_eq!(up["level"], "community");
     // At the street, nothing is above: the breach is marked overdue, once.
-    app.clock.set(ts(&t["decide_due_at"]) + Duration::minutes(1));
+    app.clock
+        .set(ts(&t["decide_due_at"]) + Duration::minutes(1));
     sweep(&app);
     sweep(&app);
     let street = app.login_staff("yc-street").await;
@@ -579,18 +617,26 @@ async fn a_ticket_is_transferred_at_most_twice_within_its_community(app: TestApp
     assert_eq!(t["compound"]["id"], unit(&w, 1));
     assert_eq!(t["transfer_count"], 1);
     assert_eq!(t["status"], "open");
-    assert_eq!(ts(&t["ack_due_at"]), local(2026, 11, 30, 15, 0), "fresh clocks");
+    assert_eq!(
+        ts(&t["ack_due_at"]),
+        local(2026, 11, 30, 15, 0),
+        "fresh clocks"
+    );
     let (s, _) = get(&app, &p1, id).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "the old compound lets go");
     let (s, _) = get(&app, &p2, id).await;
     assert_eq!(s, StatusCode::OK);
     dispatch(&app).await;
     assert!(
-        sms_to(&app, "13800000001").iter().any(|m| m.contains("已转至")),
+        sms_to(&app, "13800000001")
+            .iter()
+            .any(|m| m.contains("已转至")),
         "{:?}",
         sms_to(&app, "13800000001")
     );
-    assert!(inbox_kinds(&app, &p2).await.contains(&"transferred".to_string()));
+    assert!(inbox_kinds(&app, &p2)
+        .await
+        .contains(&"transferred".to_string()));
     // The community moves it between its compounds too.
     let t = ok(
         &app,
@@ -625,7 +671,14 @@ async fn urging_is_told_counted_and_limited_per_level_and_hour(app: TestApp) {
     let community = app.login_staff("yc-c1").await;
     let street = app.login_staff("yc-street").await;
     let id = acknowledged(&app, &w, &p1).await;
-    let t = ok(&app, &community, id, "urge", json!({"note": "请今天内处理"})).await;
+    let t = ok(
+        &app,
+        &community,
+        id,
+        "urge",
+        json!({"note": "请今天内处理"}),
+    )
+    .await;
     assert_eq!(t["urge_count"], 1);
     let (s, v) = act(&app, &community, id, "urge", json!({"note": "再催"})).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
@@ -640,7 +693,14 @@ async fn urging_is_told_counted_and_limited_per_level_and_hour(app: TestApp) {
     let community = app.login_staff("yc-c1").await;
     let p1 = app.login_staff("yc-c1-p1").await;
     let resident = app.login_resident("13800000001").await;
-    let t = ok(&app, &community, id, "urge", json!({"note": "一小时后再催"})).await;
+    let t = ok(
+        &app,
+        &community,
+        id,
+        "urge",
+        json!({"note": "一小时后再催"}),
+    )
+    .await;
     assert_eq!(t["urge_count"], 3);
     dispatch(&app).await;
     let texts = sms_to(&app, &phone_of(&w, "yc-c1-p1"));
@@ -682,15 +742,27 @@ async fn the_street_takes_over_a_compound_ticket(app: TestApp) {
     assert_eq!(t["level"], "street");
     assert_eq!(t["status"], "open");
     assert_eq!(t["escalation_count"], 0, "taken over, not called up");
-    assert_eq!(ts(&t["ack_due_at"]), local(2026, 11, 30, 11, 0), "street clocks");
+    assert_eq!(
+        ts(&t["ack_due_at"]),
+        local(2026, 11, 30, 11, 0),
+        "street clocks"
+    );
     // The compound keeps reading it, without acting.
     let (s, c) = get(&app, &p1, id).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(c["allowed_actions"].as_array().expect("a").is_empty(), "{c}");
+    assert!(
+        c["allowed_actions"].as_array().expect("a").is_empty(),
+        "{c}"
+    );
     dispatch(&app).await;
-    assert!(inbox_kinds(&app, &p1).await.contains(&"taken_over".to_string()));
+    assert!(inbox_kinds(&app, &p1)
+        .await
+        .contains(&"taken_over".to_string()));
     let evs = events(&app, &street, id).await;
-    let e = evs.iter().find(|e| e["action"] == "take_over").expect("take_over");
+    let e = evs
+        .iter()
+        .find(|e| e["action"] == "take_over")
+        .expect("take_over");
     assert_eq!(e["level"], "compound");
     assert_eq!(e["level_after"], "street");
     assert!(!kinds(&evs).contains(&"escalate".to_string()));
@@ -727,7 +799,11 @@ async fn extensions_are_approved_rejected_or_left_unanswered(app: TestApp) {
     )
     .await;
     assert_eq!(ts(&t["extension"]["requested_due_at"]), asked);
-    assert_eq!(ts(&t["resolve_due_at"]), due, "a pending request does not move the clock");
+    assert_eq!(
+        ts(&t["resolve_due_at"]),
+        due,
+        "a pending request does not move the clock"
+    );
     refused(
         &app,
         &p1,
@@ -744,13 +820,22 @@ async fn extensions_are_approved_rejected_or_left_unanswered(app: TestApp) {
         .get("/api/v1/tickets?view=decisions", Some(&community))
         .await;
     assert_eq!(q["total"], 1, "{q}");
-    let t = ok(&app, &community, id, "approve-extension", json!({"note": "同意"})).await;
+    let t = ok(
+        &app,
+        &community,
+        id,
+        "approve-extension",
+        json!({"note": "同意"}),
+    )
+    .await;
     assert_eq!(ts(&t["resolve_due_at"]), asked);
     assert!(t["extension"].is_null());
     assert_eq!(t["extensions_granted"], 1);
     dispatch(&app).await;
     assert!(
-        sms_to(&app, "13800000001").iter().any(|m| m.contains("延至")),
+        sms_to(&app, "13800000001")
+            .iter()
+            .any(|m| m.contains("延至")),
         "{:?}",
         sms_to(&app, "13800000001")
     );
@@ -765,7 +850,11 @@ async fn extensions_are_approved_rejected_or_left_unanswered(app: TestApp) {
     )
     .await;
     let (s, v) = act(&app, &community, id, "reject-extension", json!({})).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a rejection gives a reason: {v}");
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a rejection gives a reason: {v}"
+    );
     let t = ok(
         &app,
         &community,
@@ -797,7 +886,10 @@ async fn extensions_are_approved_rejected_or_left_unanswered(app: TestApp) {
         .filter(|e| e["action"] == "extension_unanswered")
         .collect();
     assert_eq!(lapsed.len(), 1, "{evs:?}");
-    assert_eq!(lapsed[0]["level"], "community", "counted against the approver");
+    assert_eq!(
+        lapsed[0]["level"], "community",
+        "counted against the approver"
+    );
     let (_, t) = get(&app, &community, id).await;
     assert_eq!(t["extension"]["unanswered"], true);
     assert_eq!(t["level"], "compound");
@@ -839,19 +931,21 @@ async fn an_extension_approval_racing_a_breach_has_one_outcome(app: TestApp) {
         app.clock.set(due + Duration::minutes(1));
         let community = app.login_staff("yc-c1").await;
         let approve = act(&app, &community, id, "approve-extension", json!({}));
-        let sweeper = async { tokio::task::spawn_blocking({
-            let db_settings = app.settings.clone();
-            let now = app.now();
-            move || {
-                let db = huying::db::Db::connect(&db_settings).expect("db");
-                let mut conn = db.get().expect("conn");
-                let sla = SlaEngine::from_settings(&db_settings.sla).expect("sla");
-                sla.reload(&mut conn).expect("reload");
-                sweep_once(&mut conn, &sla, now, 1000).expect("sweep")
-            }
-        })
-        .await
-        .expect("join") };
+        let sweeper = async {
+            tokio::task::spawn_blocking({
+                let db_settings = app.settings.clone();
+                let now = app.now();
+                move || {
+                    let db = huying::db::Db::connect(&db_settings).expect("db");
+                    let mut conn = db.get().expect("conn");
+                    let sla = SlaEngine::from_settings(&db_settings.sla).expect("sla");
+                    sla.reload(&mut conn).expect("reload");
+                    sweep_once(&mut conn, &sla, now, 1000).expect("sweep")
+                }
+            })
+            .await
+            .expect("join")
+        };
         let ((s, _), _) = tokio::join!(approve, sweeper);
         let (_, t) = get(&app, &community, id).await;
         let evs = events(&app, &community, id).await;
@@ -917,7 +1011,14 @@ async fn a_hidden_resident_is_anonymous_to_the_compound_only(app: TestApp) {
     assert_eq!(s, StatusCode::CREATED, "{t}");
     let id = id_of(&t);
     assert_eq!(t["identity_hidden"], true);
-    let (s, _) = act(&app, &w.resident, id, "comment", json!({"note": "今晚又吵"})).await;
+    let (s, _) = act(
+        &app,
+        &w.resident,
+        id,
+        "comment",
+        json!({"note": "今晚又吵"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     let p1 = app.login_staff("yc-c1-p1").await;
     let (_, seen) = get(&app, &p1, id).await;
@@ -930,11 +1031,17 @@ async fn a_hidden_resident_is_anonymous_to_the_compound_only(app: TestApp) {
     let (s, v) = act(&app, &p1, id, "reveal-phone", json!({})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     let evs = events(&app, &p1, id).await;
-    let comment = evs.iter().find(|e| e["action"] == "comment").expect("comment");
+    let comment = evs
+        .iter()
+        .find(|e| e["action"] == "comment")
+        .expect("comment");
     assert_eq!(comment["actor"]["name"], "匿名居民");
     assert!(comment["actor"]["id"].is_null());
     let raw = serde_json::to_string(&evs).expect("json") + &seen.to_string();
-    assert!(!raw.contains("13800000001") && !raw.contains("138****"), "{raw}");
+    assert!(
+        !raw.contains("13800000001") && !raw.contains("138****"),
+        "{raw}"
+    );
     // The community and the street still see the masked phone.
     for u in ["yc-c1", "yc-street"] {
         let token = app.login_staff(u).await;
@@ -990,8 +1097,10 @@ async fn authorization_table_for_the_accountability_actions(app: TestApp) {
         /// Closed: the wrong status for everything.
         Closed,
     }
+    /// An actor and the status each action answers with.
+    type Row = (&'static str, [u16; 8]);
     #[rustfmt::skip]
-    let table: &[(State, &[(&str, [u16; 8])])] = &[
+    let table: &[(State, &[Row])] = &[
         //                                   tra  urg  tko  req  apr  rej  uph  ovr
         (State::Working, &[
             ("owner",            [403, 403, 403, 403, 403, 403, 403, 403]),
@@ -1042,8 +1151,14 @@ async fn authorization_table_for_the_accountability_actions(app: TestApp) {
                     .unwrap_or_else(|| app.now());
                 match state {
                     State::Pending => {
-                        ok(&app, &p1, id, "request-extension", body("request-extension", due))
-                            .await;
+                        ok(
+                            &app,
+                            &p1,
+                            id,
+                            "request-extension",
+                            body("request-extension", due),
+                        )
+                        .await;
                     }
                     State::Closed => {
                         ok(&app, &p1, id, "resolve", json!({"note": "已修好"})).await;

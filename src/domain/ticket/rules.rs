@@ -194,12 +194,15 @@ pub fn state_allows(f: &RuleFacts, relation: Relation, action: Action, now: Date
             f.status == DeclineReview
         }
         (Relation::Accountable, Action::RevealPhone) => {
-            !own_finding && !(f.identity_hidden && f.level == Level::Compound)
+            // An own finding has no resident; a hidden resident's phone is not the compound's.
+            let hidden_here = f.identity_hidden && f.level == Level::Compound;
+            !(own_finding || hidden_here)
         }
         (Relation::Accountable, Action::WaitOnResident) => {
             f.status == Acknowledged && !f.paused && !own_finding
         }
-        (Relation::Accountable, Action::Transfer) | (Relation::Above(Level::Community), Action::Transfer) => {
+        (Relation::Accountable, Action::Transfer)
+        | (Relation::Above(Level::Community), Action::Transfer) => {
             f.level == Level::Compound && f.status.is_active() && f.transfer_count < MAX_TRANSFERS
         }
         (Relation::Accountable, Action::RequestExtension) => {

@@ -228,7 +228,12 @@ impl Ticket {
 
     /// A decline goes up to `level` for review, with that level's decision clock; the decline's
     /// reason and time stay for the reviewer and the resident to see.
-    pub(super) fn arrive_for_review(&mut self, level: Level, sla: &dyn Deadlines, now: DateTime<Utc>) {
+    pub(super) fn arrive_for_review(
+        &mut self,
+        level: Level,
+        sla: &dyn Deadlines,
+        now: DateTime<Utc>,
+    ) {
         let clocks = sla.clocks(level, self.category_id, self.urgency, now);
         self.level = level;
         self.status = Status::DeclineReview;
@@ -322,7 +327,10 @@ impl Ticket {
             self.next_check_at = None;
         }
         // An extension request waits on the level above: look again when its decision is due.
-        if let (Some(decide), false) = (self.extension_due_at.and(self.decide_due_at), self.extension_lapsed) {
+        if let (Some(decide), false) = (
+            self.extension_due_at.and(self.decide_due_at),
+            self.extension_lapsed,
+        ) {
             if self.status == Status::Acknowledged {
                 self.next_check_at = Some(self.next_check_at.map_or(decide, |n| n.min(decide)));
             }

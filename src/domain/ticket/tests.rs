@@ -128,7 +128,11 @@ fn command_for(i: u8, t: &Ticket, sla: &FixedClocks, now: DateTime<Utc>) -> Comm
         10 => Command::RevealPhone,
         11 => Command::WaitOnResident { note: note() },
         12 => Command::Transfer {
-            compound_id: if t.compound_id == COMPOUND { OTHER_COMPOUND } else { COMPOUND },
+            compound_id: if t.compound_id == COMPOUND {
+                OTHER_COMPOUND
+            } else {
+                COMPOUND
+            },
             note: note(),
         },
         13 => Command::Urge { note: note() },

@@ -187,10 +187,7 @@ pub enum Refusal {
         until: DateTime<Utc>,
     },
     /// The command's values do not fit the ticket (e.g. an extension beyond the limit).
-    Invalid {
-        code: &'static str,
-        message: String,
-    },
+    Invalid { code: &'static str, message: String },
 }
 
 /// The sweeper's effect due on a ticket at `now`, if any.
@@ -340,7 +337,12 @@ fn check_values(
                 });
             };
             let clock = sla
-                .clocks(t.level, t.category_id, t.urgency, t.level_entered_at.and_utc())
+                .clocks(
+                    t.level,
+                    t.category_id,
+                    t.urgency,
+                    t.level_entered_at.and_utc(),
+                )
                 .clock;
             let latest = sla.latest_extension(clock, due);
             if *due_at <= due {
@@ -630,7 +632,11 @@ fn system(old: &Ticket, cmd: Command, sla: &dyn Deadlines, now: DateTime<Utc>) -
             }
             None => {
                 t.overdue = true;
-                (EventKind::Overdue, Some(SystemReason::SlaBreachReview), false)
+                (
+                    EventKind::Overdue,
+                    Some(SystemReason::SlaBreachReview),
+                    false,
+                )
             }
         },
         Command::ExtensionUnanswered => {

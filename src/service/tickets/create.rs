@@ -253,8 +253,9 @@ fn caller_of(
             external_ref,
         });
     }
-    let phone = Phone::parse(input.resident_phone.as_deref().unwrap_or(""))
-        .map_err(|e| AppError::validation(e.code, format!("居民电话 resident_phone：{}", e.message)))?;
+    let phone = Phone::parse(input.resident_phone.as_deref().unwrap_or("")).map_err(|e| {
+        AppError::validation(e.code, format!("居民电话 resident_phone：{}", e.message))
+    })?;
     let name = line("resident_name（居民姓名）", &input.resident_name, 40)?;
     let resident =
         crate::service::auth::resident_for_phone(conn, &phone, name.as_deref(), now.naive_utc())?;
