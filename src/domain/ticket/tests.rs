@@ -320,3 +320,183 @@ fn the_sweeper_warns_then_calls_up_then_marks_overdue_at_the_top() {
         Err(Refusal::NotDue)
     );
 }
+
+fn staff_apply(t: &Ticket, level: Level, cmd: Command, now: DateTime<Utc>) -> Ticket {
+    apply(t, actor(t, Who::Staff(level)), cmd, &FixedClocks, now)
+        .unwrap_or_else(|r| panic!("{level:?}: {r:?}"))
+        .ticket
+}
+
+#[test]
+fn a_decline_is_reviewed_above_and_an_unreviewed_one_goes_up_by_itself() {
+    let sla = FixedClocks;
+    let now = start();
+    let t = new_ticket();
+    let t = staff_apply(
+        &t,
+        Level::Compound,
+        Command::Decline {
+            reason: "非本级职责".into(),
+        },
+        now,
+    );
+    assert_eq!(
+        (t.status, t.level),
+        (Status::DeclineReview, Level::Community)
+    );
+    assert_eq!(t.decide_due_at, Some((now + Duration::days(1)).naive_utc()));
+    assert_eq!(t.next_check_at, t.decide_due_at);
+    // The reviewing level's clock runs out: the review goes up, then is overdue at the top.
+    let late = now + Duration::days(1) + Duration::minutes(1);
+    assert_eq!(
+        due_effect(&t, &sla, late),
+        Some(Command::Breach(ClockName::Review))
+    );
+    let tr = apply(
+        &t,
+        Actor::System,
+        Command::Breach(ClockName::Review),
+        &sla,
+        late,
+    )
+    .expect("breach");
+    assert_eq!(tr.events[0].kind, EventKind::Escalate);
+    assert_eq!(
+        tr.events[0].reason.as_deref(),
+        Some(SystemReason::SlaBreachReview.as_str())
+    );
+    let t = tr.ticket;
+    assert_eq!((t.status, t.level), (Status::DeclineReview, Level::Street));
+    assert_eq!(t.escalation_count, 0, "a review moving up is not a call-up");
+    let upheld = staff_apply(
+        &t,
+        Level::Street,
+        Command::UpholdDecline { note: None },
+        late,
+    );
+    assert_eq!(upheld.status, Status::Declined);
+    assert_eq!(upheld.decline_reason.as_deref(), Some("非本级职责"));
+    // Overturned instead: the street takes it with fresh clocks.
+    let taken = staff_apply(
+        &t,
+        Level::Street,
+        Command::OverturnDecline { note: None },
+        late,
+    );
+    assert_eq!((taken.status, taken.level), (Status::Open, Level::Street));
+    assert_eq!(taken.decline_reason, None);
+}
+
+#[test]
+fn urging_waits_an_hour_per_level_and_a_take_over_is_not_a_call_up() {
+    let now = start();
+    let t = new_ticket();
+    let urge = || Command::Urge {
+        note: "请尽快".into(),
+    };
+    let t = staff_apply(&t, Level::Community, urge(), now);
+    assert_eq!(t.urge_count, 1);
+    let again = apply(
+        &t,
+        actor(&t, Who::Staff(Level::Community)),
+        urge(),
+        &FixedClocks,
+        now + Duration::minutes(30),
+    );
+    assert_eq!(
+        again,
+        Err(Refusal::TooSoon {
+            action: Action::Urge,
+            until: now + Duration::hours(1)
+        })
+    );
+    let t = staff_apply(&t, Level::Street, urge(), now + Duration::minutes(30));
+    let t = staff_apply(&t, Level::Community, urge(), now + Duration::minutes(61));
+    assert_eq!(t.urge_count, 3);
+    let taken = staff_apply(
+        &t,
+        Level::Street,
+        Command::TakeOver {
+            note: "街道领办".into(),
+        },
+        now + Duration::hours(2),
+    );
+    assert_eq!((taken.status, taken.level), (Status::Open, Level::Street));
+    assert_eq!(taken.escalation_count, 0);
+}
+
+#[test]
+fn an_extension_moves_the_deadline_only_when_granted_and_twice_at_most() {
+    let sla = FixedClocks;
+    let now = start();
+    let t = staff_apply(
+        &new_ticket(),
+        Level::Compound,
+        Command::Acknowledge { note: None },
+        now,
+    );
+    let due = t.resolve_due_at.expect("due").and_utc();
+    let ask = |t: &Ticket, by: i64| {
+        apply(
+            t,
+            actor(t, Who::Staff(Level::Compound)),
+            Command::RequestExtension {
+                note: "等配件".into(),
+                due_at: t.resolve_due_at.expect("due").and_utc() + Duration::days(by),
+            },
+            &sla,
+            now,
+        )
+    };
+    assert!(
+        matches!(ask(&t, 11), Err(Refusal::Invalid { .. })),
+        "beyond 10 days"
+    );
+    assert!(
+        matches!(ask(&t, 0), Err(Refusal::Invalid { .. })),
+        "not later"
+    );
+    let pending = ask(&t, 2).expect("asked").ticket;
+    assert_eq!(pending.resolve_due_at.map(|d| d.and_utc()), Some(due));
+    assert!(
+        matches!(ask(&pending, 3), Err(Refusal::NotAllowed { .. })),
+        "one pending"
+    );
+    // Unanswered by the decision deadline: recorded once, against the community.
+    let late = now + Duration::days(1) + Duration::minutes(1);
+    assert_eq!(
+        due_effect(&pending, &sla, late),
+        Some(Command::ExtensionUnanswered)
+    );
+    let tr = apply(
+        &pending,
+        Actor::System,
+        Command::ExtensionUnanswered,
+        &sla,
+        late,
+    )
+    .expect("lapse");
+    assert_eq!(tr.events[0].level, Level::Community);
+    assert_eq!(due_effect(&tr.ticket, &sla, late), None);
+    let granted = staff_apply(
+        &tr.ticket,
+        Level::Community,
+        Command::ApproveExtension { note: None },
+        late,
+    );
+    assert_eq!(
+        granted.resolve_due_at.map(|d| d.and_utc()),
+        Some(due + Duration::days(2))
+    );
+    let again = staff_apply(
+        &ask(&granted, 1).expect("asked").ticket,
+        Level::Community,
+        Command::ApproveExtension { note: None },
+        late,
+    );
+    assert_eq!(again.extensions_granted, 2);
+    assert!(
+        matches!(ask(&again, 1), Err(Refusal::NotAllowed { .. })),
+        "two granted"
+    );
+}
