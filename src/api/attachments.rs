@@ -222,13 +222,13 @@ pub async fn upload(
     let may = match relation {
         Relation::Owner => matches!(
             status,
-            Status::Open | Status::Acknowledged | Status::Resolved
+            Status::Open | Status::Acknowledged | Status::Resolved | Status::DeclineReview
         ),
         Relation::Accountable => !matches!(status, Status::Closed | Status::Withdrawn),
         _ => false,
     };
     if !may {
-        return Err(if relation == Relation::Reader {
+        return Err(if relation.is_reader() {
             AppError::Forbidden
         } else {
             AppError::conflict("action_not_allowed", "工单当前状态不允许上传图片")

@@ -42,6 +42,49 @@ async fn readyz_is_503_while_another_writer_holds_the_database() {
     assert_eq!(readyz(&app).await.0, StatusCode::OK);
 }
 
+/// Every pooled connection busy (two writes waiting on another process's lock, pool of two):
+/// `/readyz` says `pool_exhausted` at once instead of queueing behind them; free again, 200.
+#[actix_web::test]
+async fn readyz_is_503_while_every_pooled_connection_is_in_use() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |s| s.database.pool_size = 2).await else {
+        return;
+    };
+    let w = crate::tickets::world(&app).await;
+    assert_eq!(readyz(&app).await.0, StatusCode::OK);
+    let mut other =
+        SqliteConnection::establish(&sqlite_path(&app.db.url).to_string_lossy()).expect("open");
+    other.batch_execute("BEGIN IMMEDIATE").expect("lock");
+    // Two calls take both connections and wait for the lock.
+    let calls = futures::future::join(
+        crate::tickets::create(&app, &w, "连接池测试一"),
+        crate::tickets::create(&app, &w, "连接池测试二"),
+    );
+    let probe = async {
+        let mut seen = None;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let started = std::time::Instant::now();
+            let (s, v) = readyz(&app).await;
+            if s == StatusCode::SERVICE_UNAVAILABLE && v["details"]["reason"] == "pool_exhausted" {
+                seen = Some(started.elapsed());
+                break;
+            }
+        }
+        other.batch_execute("ROLLBACK").expect("unlock");
+        seen
+    };
+    let (_, seen) = futures::future::join(calls, probe).await;
+    let took = seen.expect("readyz reported pool_exhausted while both connections waited");
+    assert!(
+        took < Duration::from_secs(2),
+        "answered without queueing: {took:?}"
+    );
+    // The two calls went through once the lock was gone, and the pool is free again.
+    let (_, list) = app.get("/api/v1/tickets", Some(&w.resident)).await;
+    assert_eq!(list["total"], 2, "{list}");
+    assert_eq!(readyz(&app).await.0, StatusCode::OK);
+}
+
 #[actix_web::test]
 async fn readyz_is_503_when_the_database_file_is_deleted_or_replaced() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
