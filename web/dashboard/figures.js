@@ -170,3 +170,21 @@ export function renderOverdue(list) {
 }
 
 // ------------------------------------------------------------------------------------------
+
+/// Tickets created in the range by how they came in (every source, zeros included).
+export function renderSources(rows) {
+  const body = $('#sources-table tbody');
+  if (!body) return;
+  mount(
+    body,
+    ...rows.map((r) =>
+      h(
+        'tr',
+        { 'data-source': r.source },
+        h('th', { scope: 'row' }, label('source', r.source)),
+        h('td', fmtCount(r.tickets)),
+        h('td', fmtCount(r.closed)),
+      ),
+    ),
+  );
+}

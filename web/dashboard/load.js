@@ -3,7 +3,7 @@
 
 import { $, toast, errorText } from '/static/common/ui.js';
 import { client, state, DATE_RE, clockFmt, defaultRange, statsQuery, writeHash, syncInputs } from './shared.js';
-import { renderKpis, renderOverdue } from './figures.js';
+import { renderKpis, renderOverdue, renderSources } from './figures.js';
 import { renderTrend, renderCategories, renderFlows } from './charts.js';
 import { renderRanking } from './rankings.js';
 
@@ -17,13 +17,14 @@ export async function loadAll({ quiet = false } = {}) {
   setBusy(true);
   try {
     const q = statsQuery();
-    const [summary, trend, categories, flows, ranking, overdue] = await Promise.all([
+    const [summary, trend, categories, flows, ranking, overdue, sources] = await Promise.all([
       client.get('/stats/summary?' + q),
       client.get('/stats/trend?' + q),
       client.get('/stats/categories?' + q),
       client.get('/stats/flows?' + q),
       client.get('/stats/ranking?' + statsQuery({ unit: state.unit, sort: state.sort })),
       client.get('/stats/overdue?' + q),
+      client.get('/stats/sources?' + q),
     ]);
     if (seq !== state.seq) return;
     state.data = {
@@ -33,6 +34,7 @@ export async function loadAll({ quiet = false } = {}) {
       flows,
       ranking,
       overdue,
+      sources,
       unit: state.unit,
       sort: state.sort,
     };
@@ -108,6 +110,7 @@ export function renderAll() {
   renderOverdue(d.overdue);
   renderTrend(d.trend);
   renderCategories(d.categories);
+  renderSources(d.sources);
   renderRanking(d.ranking, d.unit, d.sort);
   renderFlows(d.flows);
 }
