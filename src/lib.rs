@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod notify;
+pub mod server;
 pub mod service;
 pub mod sms;
 pub mod startup;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::{middleware, web, App};
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 use utoipa::{Modify, OpenApi};
@@ -202,7 +202,7 @@ impl Application {
 
 fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result<Server> {
     let data = web::Data::new(state);
-    let mut server = HttpServer::new(move || {
+    let server = crate::server::serve(listener, workers, move || {
         // Outermost last: the request id exists before the request span opens; error bodies
         // are made JSON before the headers every response gets are added.
         let (app, doc) = App::new()
@@ -232,12 +232,8 @@ fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result
             .default_service(web::to(crate::api::not_found))
             .split_for_parts();
         app.app_data(web::Data::new(http::AllowMap::from_doc(&doc)))
-    })
-    .listen(listener)?;
-    if workers > 0 {
-        server = server.workers(workers);
-    }
-    Ok(server.run())
+    })?;
+    Ok(server)
 }
 
 /// Sweeps every `sla.sweep_interval_secs` for as long as the server runs.

@@ -269,3 +269,82 @@ async fn https_deployments_get_hsts_and_the_api_docs_a_csp() {
         .expect("send");
     assert!(res.headers().get("strict-transport-security").is_none());
 }
+
+/// Sends raw bytes on a fresh connection and reads the whole answer (the server closes the
+/// connection after a parser error).
+async fn raw_exchange(app: &TestApp, request: Vec<u8>) -> (u16, String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    // The server may answer and close before it read everything: a failed write is fine.
+    let _ = s.write_all(&request).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("status line in {text:?}"));
+    let v = serde_json::from_str(body).unwrap_or(Value::Null);
+    (status, head.to_lowercase(), v)
+}
+
+/// The answers actix-http's parser gives by itself are JSON like every other error, with a
+/// request id; the connection carries on being usable for well-formed requests afterwards.
+#[actix_web::test]
+async fn malformed_requests_and_oversized_heads_get_json_400_and_431() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n".to_vec(),
+            400,
+            "bad_request",
+        ),
+        (b"G\x00T / HTTP/1.1\r\n\r\n".to_vec(), 400, "bad_request"),
+        (
+            format!(
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+                "a".repeat(200 * 1024)
+            )
+            .into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+        (
+            {
+                let mut r = b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec();
+                for i in 0..120 {
+                    r.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+                }
+                r.extend_from_slice(b"\r\n");
+                r
+            },
+            431,
+            "headers_too_large",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let (s, head, v) = raw_exchange(&app, request).await;
+        assert_eq!(s, status, "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        assert!(head.contains("x-request-id: "), "{head}");
+        assert_eq!(v["code"], code, "{head} {v}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    }
+    // Well-formed traffic is untouched, errors of the application included.
+    let (s, head, v) = raw_exchange(
+        &app,
+        b"GET /no/such/page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert_eq!(s, 404, "{head}");
+    assert_eq!(v["code"], "not_found");
+    let (s, _) = app.get("/healthz", None).await;
+    assert_eq!(s, StatusCode::OK);
+}
