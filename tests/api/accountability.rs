@@ -189,7 +189,7 @@ async fn staff_enter_a_walk_in_for_a_new_phone_and_the_resident_follows_it(app: 
         "a call on behalf starts at the compound"
     );
     assert_eq!(t["status"], "open");
-    assert_eq!(t["entered_by_level"], "compound");
+    assert_eq!(t["entered_by_level"], "community", "entered by community staff");
     assert!(t["entered_by"]["name"].as_str().is_some(), "{t}");
     assert_eq!(t["resident"]["display_name"], "王阿姨");
     // The resident is told by SMS, with the link.
@@ -209,7 +209,7 @@ async fn staff_enter_a_walk_in_for_a_new_phone_and_the_resident_follows_it(app: 
     assert_eq!(mine["items"][0]["id"], id);
     let (_, seen) = get(&app, &resident, id).await;
     assert_eq!(seen["source"], "desk");
-    assert_eq!(seen["entered_by_level"], "compound");
+    assert_eq!(seen["entered_by_level"], "community");
     assert!(seen["entered_by"].is_null(), "residents see no staff names");
     // The resident acts on it like on their own.
     let (s, _) = act(&app, &resident, id, "comment", json!({"note": "灯在北门"})).await;

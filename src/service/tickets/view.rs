@@ -194,6 +194,15 @@ pub fn tickets(
         .into_iter()
         .map(|(id, n, p)| (id, (n, p)))
         .collect();
+    // The level of whoever entered a call: "由社区党支部代为登记".
+    let entering: Vec<i64> = rows.iter().filter_map(|t| t.entered_by).collect();
+    let entered_levels: HashMap<i64, Level> = users::table
+        .filter(users::id.eq_any(&entering))
+        .select((users::id, users::role))
+        .load::<(i64, Role)>(conn)?
+        .into_iter()
+        .filter_map(|(id, role)| Level::of_role(role).map(|l| (id, l)))
+        .collect();
     let cats: HashMap<i64, (String, String)> = categories::table
         .filter(categories::id.eq_any(&cat_ids))
         .select((categories::id, categories::code, categories::name))
@@ -297,11 +306,11 @@ pub fn tickets(
                 allowed_actions: ticket::allowed_actions(&f, relation, now),
                 version: t.version,
                 source: t.source,
-                entered_by_level: t.source.entered_by_staff().then(|| {
-                    // Own findings start at the raising level; calls on behalf at the compound,
-                    // whoever typed them in: the timeline's first entry names the role.
-                    t.raised_level.unwrap_or(Level::Compound)
-                }),
+                entered_by_level: t
+                    .entered_by
+                    .and_then(|id| entered_levels.get(&id).copied())
+                    .or(t.raised_level)
+                    .filter(|_| t.source.entered_by_staff()),
                 entered_by: t.entered_by.filter(|_| is_staff).map(|id| NamedRef {
                     id,
                     name: people.get(&id).map(|p| p.0.clone()).unwrap_or_default(),
