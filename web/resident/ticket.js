@@ -59,7 +59,7 @@ function reviewOutcome(events) {
       (e) =>
         e.action === 'uphold_decline' ||
         e.action === 'overturn_decline' ||
-        (e.action === 'return' && e.status_before === 'decline_review'),
+        (e.action === 'return' && (e.status_before === 'decline_review' || e.reason === 'decline_overturned')),
     );
   return last ? { event: last, text: eventTitle(last) } : null;
 }
@@ -91,7 +91,7 @@ function eventTitle(e, t, transfers) {
     case 'escalate':
       return e.actor?.role === 'system' ? `超时自动上报${after}` : `上报${after}`;
     case 'return':
-      if (e.status_before === 'decline_review') return `复核后已撤销不予受理，退回${after}重新办理`;
+      if (e.status_before === 'decline_review' || e.reason === 'decline_overturned') return `复核后已撤销不予受理，退回${after}重新办理`;
       return `退回${after}办理`;
     case 'transfer': {
       const to = transfers && transfers.get(e.id);

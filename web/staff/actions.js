@@ -63,6 +63,10 @@ const SPECS = {
     help: '将显示居民的完整手机号码，此次查看会记入工单记录（内部）。',
     fields: [],
   },
+  confirm: {
+    help: '本单位自查发现的问题，办结后由本单位确认。',
+    fields: [{ kind: 'note', label: '确认意见（可选）', required: false, max: 500 }],
+  },
   transfer: {
     help: '诉求不属于本小区时，转给同一社区的另一个小区党支部办理，时限重新计算。',
     fields: [
@@ -72,7 +76,7 @@ const SPECS = {
   },
   urge: {
     help: '催办会通知当前负责的党组织并记入工单记录；同一级一小时内只能催办一次。',
-    fields: [{ kind: 'note', label: '催办意见', required: true, max: 2000 }],
+    fields: [{ kind: 'note', label: '催办意见', required: true, max: 500 }],
   },
   take_over: {
     help: '提级领办：工单改由本级负责办理，并重新计算办结时限。',
@@ -334,6 +338,7 @@ function body(action) {
       b.note = val('action-note');
       b.due_at = fromLocalInput(val('action-due'));
       break;
+    case 'confirm':
     case 'approve_extension':
     case 'uphold_decline':
     case 'overturn_decline':

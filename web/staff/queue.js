@@ -532,6 +532,7 @@ function renderList() {
       const same =
         tr &&
         tr.dataset.version === String(t.version) &&
+        tr.dataset.allowed === rowSignature(t) &&
         tr.dataset.overdue === String(!!t.overdue) &&
         tr.classList.contains('fresh') === state.fresh.has(t.id);
       return same ? tr : row(t);
@@ -561,6 +562,12 @@ function renderList() {
   updateMeta();
 }
 
+/// What a row shows besides the ticket's version: an urge allowed again after the hour passed
+/// does not change the ticket.
+function rowSignature(t) {
+  return `${q.tab}|${(t.allowed_actions || []).join(',')}|${t.urge_count || 0}`;
+}
+
 function open(id) {
   state.fresh.delete(id);
   location.hash = `#/t/${id}`;
@@ -575,6 +582,7 @@ function row(t) {
       'data-id': String(t.id),
       'data-version': String(t.version),
       'data-overdue': String(!!t.overdue),
+      'data-allowed': rowSignature(t),
       class: 'ticket-row' + (fresh ? ' fresh' : '') + (t.overdue ? ' is-overdue' : ''),
       tabindex: '0',
       onclick: (e) => {
