@@ -242,7 +242,11 @@ function field(spec, ticket, events) {
         h('p', '申请延至：', h('strong#action-extension-due', fmtTime(x.requested_due_at))),
         h('p', `现办结期限：${fmtTime(ticket.resolve_due_at) || '—'}`),
         x.reason ? h('p.pre', `理由：${x.reason}`) : null,
-        ticket.decide_due_at ? h('p.hint', `请于 ${fmtTime(ticket.decide_due_at)} 前决定`) : null,
+        x.unanswered
+          ? h('p.overdue', '已超过批复期限')
+          : ticket.decide_due_at
+            ? h('p.hint', `请于 ${fmtTime(ticket.decide_due_at)} 前决定`)
+            : null,
       );
     }
     case 'declined':

@@ -67,6 +67,8 @@ async function enter(me) {
   $('#me-unit').textContent =
     `${me.org_unit ? me.org_unit.name : label('role', me.role)} · ${me.display_name}`;
   setUnread(me.unread_notifications);
+  // Calls are entered by the branches; an administrator enters none.
+  $('#nav-intake').classList.toggle('hidden', !state.level);
   await checkArrivals().catch(() => {});
   route();
   startPolling();
@@ -108,7 +110,7 @@ function route() {
   if (parts[0] === 't' && /^\d+$/.test(parts[1] || '')) {
     view = 'ticket';
     showTicket(main, Number(parts[1]));
-  } else if (parts[0] === 'new') {
+  } else if (parts[0] === 'new' && state.level) {
     view = 'intake';
     document.title = '代为登记 · 呼应工作台';
     showIntake(main);

@@ -82,7 +82,7 @@ export function countdownEl(t, fetchedAt) {
     return el;
   }
   el.dataset.deadline = String(fetchedAt + t.due_in_seconds * 1000);
-  el.dataset.clock = t.status === 'open' ? '受理' : '办结';
+  el.dataset.clock = { open: '受理', decline_review: '复核' }[t.status] || '办结';
   if (t.overdue) el.dataset.marked = '1';
   paint(el, Date.now());
   return el;

@@ -141,7 +141,7 @@ function render(main) {
       ]
     : null;
   const running =
-    t.status === 'open' || t.status === 'acknowledged'
+    t.status === 'open' || t.status === 'acknowledged' || t.status === 'decline_review'
       ? h('span.clock', countdownEl(t, cur.fetchedAt))
       : null;
   const head = h(
@@ -252,7 +252,7 @@ function pendingBox(t) {
       h('p', `申请将办结期限延至 ${fmtTime(x.requested_due_at)}（现期限 ${fmtTime(t.resolve_due_at) || '—'}）`),
       x.reason ? h('p.pre', `理由：${x.reason}`) : null,
       h('p.hint', `申请于 ${fmtTime(x.requested_at)}`),
-      due,
+      x.unanswered ? h('p.overdue', '已超过批复期限，仍可批准或驳回') : due,
     );
   }
   if (t.status === 'decline_review') {
