@@ -314,6 +314,21 @@ pub fn make_ticket(
         closed_at: None,
         paused_at: None,
         paused_minutes: 0,
+        source: huying::domain::ticket::Source::App,
+        entered_by: None,
+        external_ref: None,
+        raised_level: None,
+        identity_hidden: false,
+        transfer_count: 0,
+        urge_count: 0,
+        urged_by_community_at: None,
+        urged_by_street_at: None,
+        decide_due_at: None,
+        extension_due_at: None,
+        extension_reason: None,
+        extension_requested_at: None,
+        extension_lapsed: false,
+        extensions_granted: 0,
     };
     match status {
         Status::Open => {

@@ -9,7 +9,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::service::stats::{RankSort, RankUnit};
-use crate::service::tickets::query::Sort;
+use crate::service::tickets::query::{QueueView, Sort};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,7 +18,7 @@ use crate::service::tickets::query::Sort;
         description = "三级呼叫响应：群众呼、小区党支部应；小区党支部呼、社区党支部应；社区党支部呼、街党工委应。\n\nErrors are JSON `{code, message}` with a stable snake_case `code` and a zh-CN `message`. A documented path asked with a method it does not take answers 405 `method_not_allowed` with `Allow`. Every response carries `X-Request-Id`."
     ),
     // Fields of `IntoParams` structs are `$ref`s that utoipa does not collect on its own.
-    components(schemas(ErrorBody, Sort, RankUnit, RankSort)),
+    components(schemas(ErrorBody, Sort, QueueView, RankUnit, RankSort)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-in and tokens"),

@@ -12,7 +12,7 @@ use crate::domain::org::OrgKind;
 use crate::domain::role::Role;
 use crate::domain::text_enum::TextEnum;
 use crate::domain::ticket::{
-    Action, ClosedBy, EscalationReason, EventKind, Level, Status, SystemReason, Urgency,
+    Action, ClosedBy, EscalationReason, EventKind, Level, Source, Status, SystemReason, Urgency,
 };
 
 /// `{value: label}` for one closed set.
@@ -51,6 +51,9 @@ pub struct Labels {
     /// Notification channels.
     #[schema(value_type = BTreeMap<String, String>)]
     pub channel: LabelMap,
+    /// How a call came in (`source` of a ticket).
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub source: LabelMap,
 }
 
 fn map<T: TextEnum>() -> LabelMap {
@@ -72,6 +75,7 @@ pub fn labels() -> Labels {
         role,
         org_kind: map::<OrgKind>(),
         channel: map::<Channel>(),
+        source: map::<Source>(),
     }
 }
 

@@ -16,8 +16,8 @@ use crate::domain::privacy::AuditAction;
 use crate::error::{AppResult, ErrorBody};
 use crate::service::privacy::{self, Actor};
 use crate::service::stats::{
-    self, xlsx, CategoryCount, OverdueList, Range, RankRow, RankSort, RankUnit, StatsScope,
-    Summary, TrendDay,
+    self, xlsx, CategoryCount, OverdueList, Range, RankRow, RankSort, RankUnit, SourceCount,
+    StatsScope, Summary, TrendDay,
 };
 use crate::service::tickets::query::TicketFilter;
 use crate::state::AppState;
@@ -265,6 +265,27 @@ pub async fn categories(
     Ok(HttpResponse::Ok().json(v))
 }
 
+/// Tickets created in the range by how they came in: the resident's app, entered on a
+/// resident's behalf (phone, desk, visit, hotline), or an own finding. Every source is listed.
+#[utoipa::path(
+    tag = "stats",
+    security(("bearer" = [])),
+    params(StatsParams),
+    responses((status = 200, body = Vec<SourceCount>), WindowErrors)
+)]
+#[get("/stats/sources")]
+pub async fn sources(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<StatsParams>,
+) -> AppResult<HttpResponse> {
+    let v = in_window(&state, &user, q.into_inner().window(), |c, scope, range| {
+        stats::by_source(c, scope, range)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
 async fn ranked(
     state: &web::Data<AppState>,
     user: &AuthUser,
@@ -457,6 +478,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(ranking)
         .service(ranking_csv)
         .service(flows)
+        .service(sources)
         .service(overdue)
         .service(tickets_csv)
         .service(ranking_xlsx)

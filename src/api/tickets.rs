@@ -188,9 +188,9 @@ pub async fn events(
     let v = state
         .db
         .run(move |c| {
-            svc::load_visible(c, &user, id)?;
+            let (t, _) = svc::load_visible(c, &user, id)?;
             let rows = query::events(c, id)?;
-            view::events(c, &user, rows)
+            view::events(c, &user, Some(&t), rows)
         })
         .await?;
     Ok(HttpResponse::Ok().json(v))
@@ -200,13 +200,20 @@ pub async fn events(
 /// `dispute`, `withdraw`. Staff of the accountable level: `acknowledge` (应), `comment`
 /// (`internal: true` for a note residents never see), `assign` (`assignee_id` or `handler`),
 /// `resolve` (`note` required), `escalate` (呼: `reason` + `note`), `decline` (`reason`),
-/// `return` (community/street: `note`, once per level), `reveal-phone`.
+/// `return` (community/street: `note`, once per level; in `decline_review` it overturns the
+/// decline and sends the ticket back down with guidance), `reveal-phone`, `wait-on-resident`,
+/// `transfer` (`compound_id` of the same community + `note`; at most twice), `request-extension`
+/// (`note` + `due_at`, at most 10 working days later; one pending, two granted per level),
+/// `uphold-decline` / `overturn-decline` (decline review, optional `note`), `confirm` of an own
+/// finding by the level that raised it (no rating). Staff of a level above, in scope: `urge`
+/// (`note`; once per level and hour, else 429 `urge_too_soon`), `take-over` (`note` = reason),
+/// `approve-extension` / `reject-extension` (the level directly above; reject needs `note`).
 #[utoipa::path(
     tag = "tickets",
     security(("bearer" = [])),
     params(
         ("id" = i64, Path),
-        ("action" = String, Path, description = "acknowledge | comment | assign | resolve | escalate | decline | return | confirm | dispute | withdraw | reveal-phone"),
+        ("action" = String, Path, description = "acknowledge | comment | assign | resolve | escalate | decline | return | confirm | dispute | withdraw | reveal-phone | wait-on-resident | transfer | urge | take-over | request-extension | approve-extension | reject-extension | uphold-decline | overturn-decline"),
     ),
     request_body = ActionRequest,
     responses(
@@ -215,6 +222,7 @@ pub async fn events(
         (status = 404, description = "No such ticket or action, or the ticket is not visible to the caller", body = ErrorBody),
         (status = 409, description = "Not allowed in the current status (details.allowed_actions), or changed meanwhile", body = ErrorBody),
         (status = 422, description = "Malformed body, or a field the action needs is missing or invalid", body = ErrorBody),
+        (status = 429, description = "`urge_too_soon`: this level urged the ticket within the last hour (`Retry-After`)", body = ErrorBody),
     )
 )]
 #[post("/tickets/{id}/{action}")]

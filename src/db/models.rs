@@ -7,7 +7,7 @@ use super::schema::*;
 use crate::domain::ids::{TicketId, UnitId, UserId};
 use crate::domain::org::OrgKind;
 use crate::domain::role::{ActorRole, Role};
-use crate::domain::ticket::{ClosedBy, EventKind, Level, Status, Ticket, Urgency};
+use crate::domain::ticket::{ClosedBy, EventKind, Level, Source, Status, Ticket, Urgency};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = org_units)]
@@ -177,6 +177,23 @@ pub struct TicketRow {
     pub closed_at: Option<NaiveDateTime>,
     pub paused_at: Option<NaiveDateTime>,
     pub paused_minutes: i64,
+    pub source: Source,
+    /// The staff member who entered the call (on a resident's behalf, or an own finding).
+    pub entered_by: Option<i64>,
+    /// The reference of the platform a hotline call came from (12345 …).
+    pub external_ref: Option<String>,
+    pub raised_level: Option<Level>,
+    pub identity_hidden: bool,
+    pub transfer_count: i32,
+    pub urge_count: i32,
+    pub urged_by_community_at: Option<NaiveDateTime>,
+    pub urged_by_street_at: Option<NaiveDateTime>,
+    pub decide_due_at: Option<NaiveDateTime>,
+    pub extension_due_at: Option<NaiveDateTime>,
+    pub extension_reason: Option<String>,
+    pub extension_requested_at: Option<NaiveDateTime>,
+    pub extension_lapsed: bool,
+    pub extensions_granted: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -237,6 +254,8 @@ pub struct TicketContent {
     pub location_text: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+    pub entered_by: Option<i64>,
+    pub external_ref: Option<String>,
 }
 
 impl TicketRow {
@@ -288,6 +307,21 @@ impl TicketRow {
             closed_at: None,
             paused_at: None,
             paused_minutes: 0,
+            source: t.source,
+            entered_by: c.entered_by,
+            external_ref: c.external_ref,
+            raised_level: t.raised_level,
+            identity_hidden: t.identity_hidden,
+            transfer_count: 0,
+            urge_count: 0,
+            urged_by_community_at: None,
+            urged_by_street_at: None,
+            decide_due_at: None,
+            extension_due_at: None,
+            extension_reason: None,
+            extension_requested_at: None,
+            extension_lapsed: false,
+            extensions_granted: 0,
         };
         row.set_state(t);
         row
@@ -333,6 +367,19 @@ impl TicketRow {
             closed_at: self.closed_at,
             paused_at: self.paused_at,
             paused_minutes: self.paused_minutes,
+            source: self.source,
+            raised_level: self.raised_level,
+            identity_hidden: self.identity_hidden,
+            transfer_count: self.transfer_count,
+            urge_count: self.urge_count,
+            urged_by_community_at: self.urged_by_community_at,
+            urged_by_street_at: self.urged_by_street_at,
+            decide_due_at: self.decide_due_at,
+            extension_due_at: self.extension_due_at,
+            extension_reason: self.extension_reason.clone(),
+            extension_requested_at: self.extension_requested_at,
+            extension_lapsed: self.extension_lapsed,
+            extensions_granted: self.extensions_granted,
         }
     }
 
@@ -369,5 +416,17 @@ impl TicketRow {
         self.closed_at = t.closed_at;
         self.paused_at = t.paused_at;
         self.paused_minutes = t.paused_minutes;
+        // A transfer moves the ticket to another compound of the same community.
+        self.compound_id = t.compound_id.0;
+        self.transfer_count = t.transfer_count;
+        self.urge_count = t.urge_count;
+        self.urged_by_community_at = t.urged_by_community_at;
+        self.urged_by_street_at = t.urged_by_street_at;
+        self.decide_due_at = t.decide_due_at;
+        self.extension_due_at = t.extension_due_at;
+        self.extension_reason = t.extension_reason.clone();
+        self.extension_requested_at = t.extension_requested_at;
+        self.extension_lapsed = t.extension_lapsed;
+        self.extensions_granted = t.extensions_granted;
     }
 }

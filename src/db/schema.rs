@@ -141,6 +141,21 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         paused_at -> Nullable<Timestamp>,
         paused_minutes -> BigInt,
+        source -> Text,
+        entered_by -> Nullable<BigInt>,
+        external_ref -> Nullable<Text>,
+        raised_level -> Nullable<Text>,
+        identity_hidden -> Bool,
+        transfer_count -> Integer,
+        urge_count -> Integer,
+        urged_by_community_at -> Nullable<Timestamp>,
+        urged_by_street_at -> Nullable<Timestamp>,
+        decide_due_at -> Nullable<Timestamp>,
+        extension_due_at -> Nullable<Timestamp>,
+        extension_reason -> Nullable<Text>,
+        extension_requested_at -> Nullable<Timestamp>,
+        extension_lapsed -> Bool,
+        extensions_granted -> Integer,
     }
 }
 
@@ -201,6 +216,7 @@ diesel::table! {
         urgency -> Nullable<Text>,
         acknowledge_minutes -> BigInt,
         resolve_minutes -> BigInt,
+        decide_minutes -> BigInt,
         clock -> Text,
         created_at -> Timestamp,
     }

@@ -12,7 +12,7 @@ use crate::domain::org::OrgKind;
 use crate::domain::privacy::AuditAction;
 use crate::domain::role::{ActorRole, Role};
 use crate::domain::sla::ClockKind;
-use crate::domain::ticket::{ClosedBy, EventKind, Level, Status, Urgency};
+use crate::domain::ticket::{ClosedBy, EventKind, Level, Source, Status, Urgency};
 
 /// `AsExpression` for a type and its reference, plain and nullable (what the derive writes).
 macro_rules! as_expression {
@@ -99,6 +99,7 @@ macro_rules! text_column {
 
 text_column!(
     Status,
+    Source,
     Level,
     Urgency,
     EventKind,
@@ -150,6 +151,11 @@ mod tests {
         include_str!("../../migrations/postgres/2026-11-29-000007_closed_set_checks/up.sql");
     const SQLITE_CHECKS: &str =
         include_str!("../../migrations/sqlite/2026-11-29-000007_closed_set_checks/up.sql");
+    /// Migration 000010 widens some of 000007's checks and adds new ones: its definition wins.
+    const PG_WIDER: &str =
+        include_str!("../../migrations/postgres/2026-11-30-000010_accountability/up.sql");
+    const SQLITE_WIDER: &str =
+        include_str!("../../migrations/sqlite/2026-11-30-000010_accountability/up.sql");
 
     fn values<T: TextEnum>() -> String {
         T::all()
@@ -161,16 +167,26 @@ mod tests {
 
     /// The values the migrations allow in `table.column`, as written there.
     fn allowed(sql: &str, table: &str, column: &str, marker: &str) -> String {
+        try_allowed(sql, table, column, marker)
+            .unwrap_or_else(|| panic!("no check for {table}.{column}"))
+    }
+
+    /// The newest definition: 000010's if it has one, else 000007's.
+    fn newest(wider: &str, older: &str, table: &str, column: &str, marker: &str) -> String {
+        try_allowed(wider, table, column, marker)
+            .unwrap_or_else(|| allowed(older, table, column, marker))
+    }
+
+    fn try_allowed(sql: &str, table: &str, column: &str, marker: &str) -> Option<String> {
         let line = sql
             .lines()
             .skip_while(|l| !l.contains(marker) || !l.contains(table))
             .find(|l| {
                 l.contains(&format!("{column} NOT IN (")) || l.contains(&format!("{column} IN ("))
-            })
-            .unwrap_or_else(|| panic!("no check for {table}.{column}"));
+            })?;
         let start = line.find(" IN (").expect("IN list") + 5;
         let end = line[start..].find(')').expect("closing parenthesis") + start;
-        line[start..end].to_string()
+        Some(line[start..end].to_string())
     }
 
     #[test]
@@ -180,6 +196,8 @@ mod tests {
             ("tickets", "level", values::<Level>()),
             ("tickets", "urgency", values::<Urgency>()),
             ("tickets", "closed_by", values::<ClosedBy>()),
+            ("tickets", "source", values::<Source>()),
+            ("tickets", "raised_level", values::<Level>()),
             ("ticket_events", "actor_role", values::<ActorRole>()),
             ("ticket_events", "action", values::<EventKind>()),
             ("ticket_events", "status_before", values::<Status>()),
@@ -191,13 +209,13 @@ mod tests {
         for (table, column, expected) in cases {
             let pg_marker = format!("ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_check");
             assert_eq!(
-                allowed(PG_CHECKS, table, column, &pg_marker),
+                newest(PG_WIDER, PG_CHECKS, table, column, &pg_marker),
                 expected,
                 "postgres {table}.{column}"
             );
             let sqlite_marker = format!("CREATE TRIGGER {table}_{column}_check_insert");
             assert_eq!(
-                allowed(SQLITE_CHECKS, table, column, &sqlite_marker),
+                newest(SQLITE_WIDER, SQLITE_CHECKS, table, column, &sqlite_marker),
                 expected,
                 "sqlite {table}.{column}"
             );

@@ -49,13 +49,24 @@ pub struct SlaPolicy {
     pub acknowledge_minutes: i64,
     /// Time allowed until the ticket is resolved.
     pub resolve_minutes: i64,
-    /// The clock both allowances run on.
+    /// Time this level has to decide what it owes the level below: a decline review or an
+    /// extension request. Default one working day.
+    #[serde(default = "default_decide_minutes")]
+    pub decide_minutes: i64,
+    /// The clock all allowances run on.
     pub clock: ClockKind,
+}
+
+fn default_decide_minutes() -> i64 {
+    WORKING_DAY_MINUTES
 }
 
 /// Why a policy was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlaError {
+    /// The decision allowance is not positive or is too long.
+    #[error("decide_minutes must be between 1 and {MAX_POLICY_MINUTES}, got {0}")]
+    DecideOutOfRange(i64),
     /// The acknowledgement allowance is not positive or is too long.
     #[error("acknowledge_minutes must be between 1 and {MAX_POLICY_MINUTES}, got {0}")]
     AcknowledgeOutOfRange(i64),
@@ -81,6 +92,9 @@ impl SlaPolicy {
         }
         if !in_range(self.resolve_minutes) {
             return Err(SlaError::ResolveOutOfRange(self.resolve_minutes));
+        }
+        if !in_range(self.decide_minutes) {
+            return Err(SlaError::DecideOutOfRange(self.decide_minutes));
         }
         if self.acknowledge_minutes > self.resolve_minutes {
             return Err(SlaError::AcknowledgeAfterResolve {
@@ -151,6 +165,7 @@ pub fn default_policies() -> Vec<SlaPolicy> {
         urgency: None,
         acknowledge_minutes,
         resolve_minutes,
+        decide_minutes: WORKING_DAY_MINUTES,
         clock: ClockKind::Working,
     };
     let urgent = |level| SlaPolicy {
@@ -160,6 +175,7 @@ pub fn default_policies() -> Vec<SlaPolicy> {
         urgency: Some(Urgency::Urgent),
         acknowledge_minutes: 30,
         resolve_minutes: 24 * 60,
+        decide_minutes: 4 * 60,
         clock: ClockKind::Calendar,
     };
     vec![
@@ -299,6 +315,7 @@ mod tests {
             urgency,
             acknowledge_minutes: 60,
             resolve_minutes: 600,
+            decide_minutes: WORKING_DAY_MINUTES,
             clock: ClockKind::Working,
         }
     }

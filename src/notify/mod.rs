@@ -187,6 +187,10 @@ fn reason_zh(reason: Option<&str>) -> String {
     if let Some(e) = EscalationReason::parse(r) {
         return e.label_zh().into();
     }
+    // An extension's deadline travels as RFC 3339.
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(r) {
+        return deadline_zh(Some(t.naive_utc()));
+    }
     // Messages name the clock more briefly than the timeline does.
     match SystemReason::parse(r) {
         Some(SystemReason::SlaBreachAcknowledge) => "超时未受理".into(),
@@ -235,6 +239,7 @@ pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> 
         level_before: ev.level_before,
         level_after,
         assignee_id: t.assignee_id,
+        source: t.source,
     };
     let rules = rules::for_event(&facts);
     if rules.is_empty() {
@@ -251,7 +256,9 @@ pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> 
     };
     let deadline = match t.status {
         Status::Open => t.ack_due_at,
+        Status::Acknowledged if ev.kind == EventKind::RequestExtension => t.decide_due_at,
         Status::Acknowledged => t.resolve_due_at,
+        Status::DeclineReview => t.decide_due_at,
         _ => None,
     };
     let mut vars: BTreeMap<&str, String> = BTreeMap::new();

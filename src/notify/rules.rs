@@ -1,10 +1,10 @@
 //! Who hears what: the table as code. Pure: no database.
 
 use crate::domain::role::ActorRole;
-use crate::domain::ticket::{EventKind, Level};
+use crate::domain::ticket::{EventKind, Level, Source};
 
 /// Every template kind the rules use (the template file must define each).
-pub const ALL_KINDS: [&str; 15] = [
+pub const ALL_KINDS: [&str; 28] = [
     "created",
     "called_up",
     "called_up_resident",
@@ -20,6 +20,19 @@ pub const ALL_KINDS: [&str; 15] = [
     "auto_closed",
     "wait_on_resident",
     "assigned",
+    "entered_on_behalf",
+    "decline_review",
+    "decline_upheld",
+    "decline_overturned",
+    "transferred",
+    "transferred_resident",
+    "urged",
+    "taken_over",
+    "taken_over_resident",
+    "extension_requested",
+    "extension_granted",
+    "extension_decided",
+    "extension_unanswered",
 ];
 
 pub use crate::domain::channel::Channel;
@@ -53,6 +66,7 @@ pub struct EventFacts {
     pub level_before: Level,
     pub level_after: Level,
     pub assignee_id: Option<i64>,
+    pub source: Source,
 }
 
 const SMS_INAPP: &[Channel] = &[Channel::Sms, Channel::InApp];
@@ -69,17 +83,78 @@ fn rule(kind: &'static str, who: Who, channels: &'static [Channel]) -> Rule {
 /// The rules for one event; the actor is removed from the recipients later.
 pub fn for_event(f: &EventFacts) -> Vec<Rule> {
     let called_up = f.level_after > f.level_before;
+    // An own finding has no resident behind it: nobody to tell.
+    let resident = |kind, channels| match f.source {
+        Source::OwnFinding => vec![],
+        _ => vec![rule(kind, Who::Resident, channels)],
+    };
     match f.kind {
-        EventKind::Create => vec![
-            rule("created", Who::UnitStaff(Level::Compound), SMS_INAPP),
-            rule(
-                "created",
-                Who::UnitRobot(Level::Compound),
-                &[Channel::Wecom],
-            ),
-        ],
-        EventKind::Escalate => called_up_rules(f.level_after),
-        EventKind::Dispute if called_up => called_up_rules(f.level_after),
+        EventKind::Create => {
+            let mut r = vec![
+                rule("created", Who::UnitStaff(f.level_after), SMS_INAPP),
+                rule("created", Who::UnitRobot(f.level_after), &[Channel::Wecom]),
+            ];
+            if f.source != Source::App {
+                // Entered on the resident's behalf: the SMS carries the link to follow it.
+                r.extend(resident("entered_on_behalf", &[Channel::Sms]));
+            }
+            r
+        }
+        // A compound's or community's decline goes to the level above for review.
+        EventKind::Decline if called_up => vec![rule(
+            "decline_review",
+            Who::UnitStaff(f.level_after),
+            SMS_INAPP,
+        )],
+        EventKind::UpholdDecline => resident("decline_upheld", SMS_INAPP),
+        EventKind::OverturnDecline => resident("decline_overturned", SMS_INAPP),
+        EventKind::Transfer => {
+            let mut r = vec![rule(
+                "transferred",
+                Who::UnitStaff(Level::Compound),
+                SMS_INAPP,
+            )];
+            r.extend(resident("transferred_resident", &[Channel::Sms]));
+            r
+        }
+        EventKind::Urge => vec![rule("urged", Who::UnitStaff(f.level_before), SMS_INAPP)],
+        EventKind::TakeOver => {
+            let mut r = vec![rule(
+                "taken_over",
+                Who::UnitStaff(f.level_before),
+                SMS_INAPP,
+            )];
+            r.extend(resident("taken_over_resident", INAPP));
+            r
+        }
+        EventKind::RequestExtension => match f.level_after.up() {
+            Some(up) => vec![rule("extension_requested", Who::UnitStaff(up), SMS_INAPP)],
+            None => vec![],
+        },
+        EventKind::ApproveExtension => {
+            let mut r = vec![rule(
+                "extension_decided",
+                Who::UnitStaff(f.level_after),
+                INAPP,
+            )];
+            r.extend(resident("extension_granted", SMS_INAPP));
+            r
+        }
+        EventKind::RejectExtension => {
+            vec![rule(
+                "extension_decided",
+                Who::UnitStaff(f.level_after),
+                INAPP,
+            )]
+        }
+        // Recorded against the approver, and the approver is told.
+        EventKind::ExtensionUnanswered => vec![rule(
+            "extension_unanswered",
+            Who::UnitStaff(f.level_before),
+            SMS_INAPP,
+        )],
+        EventKind::Escalate => called_up_rules(f.level_after, f.source),
+        EventKind::Dispute if called_up => called_up_rules(f.level_after, f.source),
         EventKind::Dispute => vec![rule("disputed", Who::UnitStaff(f.level_after), SMS_INAPP)],
         EventKind::Return => vec![rule("returned", Who::UnitStaff(f.level_after), SMS_INAPP)],
         EventKind::SlaWarning => vec![rule(
@@ -98,18 +173,18 @@ pub fn for_event(f: &EventFacts) -> Vec<Rule> {
             ),
             rule("overdue", Who::UnitRobot(Level::Street), &[Channel::Wecom]),
         ],
-        EventKind::Acknowledge => vec![rule("acknowledged", Who::Resident, SMS_INAPP)],
-        EventKind::Resolve => vec![rule("resolved", Who::Resident, SMS_INAPP)],
-        EventKind::Decline => vec![rule("declined", Who::Resident, SMS_INAPP)],
-        EventKind::WaitOnResident => vec![rule("wait_on_resident", Who::Resident, SMS_INAPP)],
-        EventKind::AutoClose => vec![rule("auto_closed", Who::Resident, INAPP)],
+        EventKind::Acknowledge => resident("acknowledged", SMS_INAPP),
+        EventKind::Resolve => resident("resolved", SMS_INAPP),
+        EventKind::Decline => resident("declined", SMS_INAPP),
+        EventKind::WaitOnResident => resident("wait_on_resident", SMS_INAPP),
+        EventKind::AutoClose => resident("auto_closed", INAPP),
         EventKind::Comment if f.internal => vec![],
         EventKind::Comment if f.actor_role == ActorRole::Resident => vec![rule(
             "resident_comment",
             Who::UnitStaff(f.level_after),
             INAPP,
         )],
-        EventKind::Comment => vec![rule("replied", Who::Resident, SMS_INAPP)],
+        EventKind::Comment => resident("replied", SMS_INAPP),
         EventKind::Assign => match f.assignee_id {
             Some(a) => vec![rule("assigned", Who::User(a), INAPP)],
             None => vec![],
@@ -121,11 +196,12 @@ pub fn for_event(f: &EventFacts) -> Vec<Rule> {
     }
 }
 
-fn called_up_rules(to: Level) -> Vec<Rule> {
-    vec![
-        rule("called_up", Who::UnitStaff(to), SMS_INAPP),
-        rule("called_up_resident", Who::Resident, &[Channel::Sms]),
-    ]
+fn called_up_rules(to: Level, source: Source) -> Vec<Rule> {
+    let mut r = vec![rule("called_up", Who::UnitStaff(to), SMS_INAPP)];
+    if source != Source::OwnFinding {
+        r.push(rule("called_up_resident", Who::Resident, &[Channel::Sms]));
+    }
+    r
 }
 
 #[cfg(test)]
@@ -140,6 +216,7 @@ mod tests {
             level_before: before,
             level_after: after,
             assignee_id: None,
+            source: Source::App,
         }
     }
 

@@ -144,37 +144,48 @@ pub fn verify_otp(
     }
     // A code works once.
     diesel::delete(otp_codes::table.find(phone.as_str())).execute(conn)?;
+    let user = resident_for_phone(conn, phone, None, now)?;
+    if user.disabled_at.is_some() {
+        return Err(AppError::Unauthorized("account_disabled"));
+    }
+    Ok(OtpCheck::Ok(Box::new(user)))
+}
+
+/// The resident account of `phone`, created if the number is new (SMS sign-in, and staff
+/// entering a call on a resident's behalf). `name` names a new account only.
+pub fn resident_for_phone(
+    conn: &mut DbConn,
+    phone: &Phone,
+    name: Option<&str>,
+    now: NaiveDateTime,
+) -> AppResult<UserRow> {
     let user: Option<UserRow> = users::table
         .filter(users::role.eq("resident"))
         .filter(users::phone.eq(phone.as_str()))
         .select(UserRow::as_select())
         .first(conn)
         .optional()?;
-    let user = match user {
-        Some(u) => u,
-        None => {
-            let name = format!("居民{}", &phone.as_str()[7..]);
-            let id: i64 = diesel::insert_into(users::table)
-                .values(NewUser {
-                    role: Role::Resident,
-                    username: None,
-                    phone: Some(phone.as_str()),
-                    display_name: &name,
-                    email: None,
-                    org_unit_id: None,
-                    password_hash: None,
-                    created_at: now,
-                    updated_at: now,
-                })
-                .returning(users::id)
-                .get_result(conn)?;
-            user_svc::find(conn, id)?.ok_or(AppError::NotFound)?
-        }
-    };
-    if user.disabled_at.is_some() {
-        return Err(AppError::Unauthorized("account_disabled"));
+    if let Some(u) = user {
+        return Ok(u);
     }
-    Ok(OtpCheck::Ok(Box::new(user)))
+    let name = name
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("居民{}", &phone.as_str()[7..]));
+    let id: i64 = diesel::insert_into(users::table)
+        .values(NewUser {
+            role: Role::Resident,
+            username: None,
+            phone: Some(phone.as_str()),
+            display_name: &name,
+            email: None,
+            org_unit_id: None,
+            password_hash: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .returning(users::id)
+        .get_result(conn)?;
+    user_svc::find(conn, id)?.ok_or(AppError::NotFound)
 }
 
 /// The account a password sign-in names (usernames are stored lower-case), if any.

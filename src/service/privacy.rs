@@ -270,7 +270,7 @@ pub fn export(conn: &mut DbConn, user: &AuthUser, now: DateTime<Utc>) -> AppResu
         account: user_svc::view(conn, &row, true)?,
         notification_settings: inbox::get_settings(conn, user.id)?,
         tickets: view::tickets(conn, user, &rows, now)?,
-        events: view::events(conn, user, event_rows)?,
+        events: view::events(conn, user, None, event_rows)?,
         attachments,
         notifications,
     };

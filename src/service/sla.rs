@@ -120,6 +120,7 @@ impl SlaEngine {
                 urgency: None,
                 acknowledge_minutes: 240,
                 resolve_minutes: 3 * sla::WORKING_DAY_MINUTES,
+                decide_minutes: sla::WORKING_DAY_MINUTES,
                 clock: ClockKind::Working,
             })
     }
@@ -165,6 +166,7 @@ impl Deadlines for SlaEngine {
             ack_warn: in_hours(ack_warn, ack_due),
             resolve_due,
             resolve_warn: in_hours(resolve_warn, resolve_due),
+            decide_due: sla::due_at(&cal, start, policy.decide_minutes, policy.clock),
             clock: policy.clock,
         }
     }
@@ -180,6 +182,18 @@ impl Deadlines for SlaEngine {
     ) -> (Duration, Duration) {
         let cal = self.calendar.read().unwrap_or_else(|p| p.into_inner());
         sla::paused_extension(&cal, from, to, already, self.pause_cap, clock)
+    }
+
+    fn latest_extension(&self, clock: ClockKind, due: DateTime<Utc>) -> DateTime<Utc> {
+        let days = crate::domain::ticket::MAX_EXTENSION_WORKING_DAYS;
+        match clock {
+            ClockKind::Working => self.extend(
+                clock,
+                due,
+                Duration::minutes(days * sla::WORKING_DAY_MINUTES),
+            ),
+            ClockKind::Calendar => due + Duration::days(days),
+        }
     }
 
     fn extend(&self, clock: ClockKind, due: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
@@ -200,7 +214,16 @@ impl Deadlines for SlaEngine {
 }
 
 fn load_policies(conn: &mut DbConn) -> AppResult<Vec<SlaPolicy>> {
-    type Row = (i64, String, Option<i64>, Option<String>, i64, i64, String);
+    type Row = (
+        i64,
+        String,
+        Option<i64>,
+        Option<String>,
+        i64,
+        i64,
+        i64,
+        String,
+    );
     let rows: Vec<Row> = sla_policies::table
         .order(sla_policies::id.asc())
         .select((
@@ -210,26 +233,30 @@ fn load_policies(conn: &mut DbConn) -> AppResult<Vec<SlaPolicy>> {
             sla_policies::urgency,
             sla_policies::acknowledge_minutes,
             sla_policies::resolve_minutes,
+            sla_policies::decide_minutes,
             sla_policies::clock,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, level, category_id, urgency, ack, res, clock)| {
-            Some(SlaPolicy {
-                id: Some(id),
-                level: Level::parse(&level)?,
-                category_id,
-                urgency: urgency.as_deref().and_then(Urgency::parse),
-                acknowledge_minutes: ack,
-                resolve_minutes: res,
-                clock: if clock == "calendar" {
-                    ClockKind::Calendar
-                } else {
-                    ClockKind::Working
-                },
-            })
-        })
+        .filter_map(
+            |(id, level, category_id, urgency, ack, res, decide, clock)| {
+                Some(SlaPolicy {
+                    id: Some(id),
+                    level: Level::parse(&level)?,
+                    category_id,
+                    urgency: urgency.as_deref().and_then(Urgency::parse),
+                    acknowledge_minutes: ack,
+                    resolve_minutes: res,
+                    decide_minutes: decide,
+                    clock: if clock == "calendar" {
+                        ClockKind::Calendar
+                    } else {
+                        ClockKind::Working
+                    },
+                })
+            },
+        )
         .collect())
 }
 
@@ -264,6 +291,7 @@ pub fn replace_policies(
                 sla_policies::urgency.eq(p.urgency.map(|u| u.as_str())),
                 sla_policies::acknowledge_minutes.eq(p.acknowledge_minutes),
                 sla_policies::resolve_minutes.eq(p.resolve_minutes),
+                sla_policies::decide_minutes.eq(p.decide_minutes),
                 sla_policies::clock.eq(match p.clock {
                     ClockKind::Working => "working",
                     ClockKind::Calendar => "calendar",

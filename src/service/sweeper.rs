@@ -106,6 +106,7 @@ fn effect_name(c: &Command) -> &'static str {
         Command::Breach(_) => "breach",
         Command::AutoClose => "auto_close",
         Command::ResumeAfterPauseCap => "resume",
+        Command::ExtensionUnanswered => "extension_unanswered",
         _ => "action",
     }
 }

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod accountability;
 mod auth;
 mod backup;
 mod browser;

@@ -163,6 +163,8 @@ async fn a_call_up_tells_the_receiving_unit_and_the_resident(app: TestApp) {
     let t = create(&app, &w, "路面塌陷").await;
     let id = t["id"].as_i64().expect("id");
     let compound = app.login_staff("yc-c1-p1").await;
+    let (s, v) = act(&app, &compound, id, "acknowledge", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = act(
         &app,
         &compound,
@@ -180,11 +182,13 @@ async fn a_call_up_tells_the_receiving_unit_and_the_resident(app: TestApp) {
         "{}",
         community[0]
     );
+    // The resident heard of the answer, then of the call up.
     let resident = sms_to(&app, "13800000001");
-    assert_eq!(resident.len(), 1);
-    assert!(resident[0].contains("社区党支部"), "{}", resident[0]);
+    assert_eq!(resident.len(), 2, "{resident:?}");
+    assert!(resident[0].contains("已受理"), "{}", resident[0]);
+    assert!(resident[1].contains("社区党支部"), "{}", resident[1]);
     assert!(
-        resident[0].contains(&format!("/t/{id}")),
+        resident[1].contains(&format!("/t/{id}")),
         "residents get the public link"
     );
     let c = app.login_staff("yc-c1").await;
@@ -218,8 +222,8 @@ async fn a_call_up_tells_the_receiving_unit_and_the_resident(app: TestApp) {
     );
     let (_, me) = app.get("/api/v1/me", Some(&w.resident)).await;
     assert_eq!(
-        me["unread_notifications"], 2,
-        "acknowledged + resolved in-app: {me}"
+        me["unread_notifications"], 3,
+        "acknowledged (compound, then community) + resolved in-app: {me}"
     );
 }
 

@@ -281,7 +281,7 @@ async fn the_dashboard_tells_a_known_history_exactly(app: TestApp) {
     assert_eq!(s["settled_in_compound_rate"], 0.75, "T3 went up");
     assert_eq!(
         s["by_status"],
-        json!({"open": 2, "acknowledged": 2, "resolved": 1, "closed": 4, "declined": 0, "withdrawn": 0})
+        json!({"open": 2, "acknowledged": 2, "resolved": 1, "closed": 4, "declined": 0, "decline_review": 0, "withdrawn": 0})
     );
     assert_eq!(
         s["by_level"],

@@ -249,22 +249,28 @@ async fn a_disputed_decline_goes_up_a_level(app: TestApp) {
         json!({"reason": "不属于本支部职责"}),
     )
     .await;
+    // The community reviews the decline first; once it upholds it, the resident may dispute.
+    assert_eq!(v["status"], "decline_review");
+    assert_eq!(v["level"], "community");
+    let community = app.login_staff("yc-c1").await;
+    let v = ok(&app, &community, id, "uphold-decline", json!({})).await;
     assert_eq!(v["status"], "declined");
     let v = ok(
         &app,
         &w.resident,
         id,
         "dispute",
-        json!({"note": "请社区处理"}),
+        json!({"note": "请街道处理"}),
     )
     .await;
-    assert_eq!(v["level"], "community");
+    assert_eq!(v["level"], "street");
     assert_eq!(v["status"], "open");
     // After seven days a decline can no longer be disputed.
     let id2 = create(&app, &w, "另一件事").await["id"]
         .as_i64()
         .expect("id");
     ok(&app, &compound, id2, "decline", json!({"reason": "重复"})).await;
+    ok(&app, &community, id2, "uphold-decline", json!({})).await;
     app.advance(chrono::Duration::days(8));
     let w2 = app.login_resident("13800000001").await;
     let (s, v) = act(&app, &w2, id2, "dispute", json!({})).await;
@@ -324,7 +330,7 @@ async fn authorization_table_every_role_every_action(app: TestApp) {
         //                 ack  com  asg  res  esc  dec  ret  cnf  dsp  wdr  rev  wait
         ("owner",             [403, 200, 403, 403, 403, 403, 403, 409, 409, 200, 403, 403]),
         ("other_resident",    [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404]),
-        ("compound_in",       [200, 200, 200, 200, 200, 200, 409, 403, 403, 403, 200, 409]),
+        ("compound_in",       [200, 200, 200, 200, 409, 200, 409, 403, 403, 403, 200, 409]),
         ("compound_sibling",  [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404]),
         ("compound_out",      [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404]),
         ("community_in",      [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
@@ -337,7 +343,7 @@ async fn authorization_table_every_role_every_action(app: TestApp) {
     let community_level: &[(&str, [u16; 12])] = &[
         ("owner",             [403, 200, 403, 403, 403, 403, 403, 409, 409, 200, 403, 403]),
         ("compound_in",       [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
-        ("community_in",      [200, 200, 200, 200, 200, 200, 200, 403, 403, 403, 200, 409]),
+        ("community_in",      [200, 200, 200, 200, 409, 200, 200, 403, 403, 403, 200, 409]),
         ("community_out",     [404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404]),
         ("street",            [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
     ];
@@ -350,6 +356,8 @@ async fn authorization_table_every_role_every_action(app: TestApp) {
                     .as_i64()
                     .expect("id");
                 if escalate_first {
+                    // 先应后呼: the compound answers before it calls up.
+                    ok(&app, &compound_staff, id, "acknowledge", json!({})).await;
                     ok(&app, &compound_staff, id, "escalate", body_for("escalate")).await;
                 }
                 let (s, v) = act(&app, &tokens[actor], id, action, body_for(action)).await;
@@ -478,12 +486,13 @@ async fn bad_input_is_refused_and_nothing_is_stored(app: TestApp) {
         assert!(s.is_client_error(), "{body} → {s} {v}");
         assert_eq!(error_code(&v), code, "{body}");
     }
-    // Staff do not create tickets as residents.
+    // Staff do not create tickets as residents: a call they enter names its source.
     let staff = app.login_staff("yc-c1-p1").await;
-    let (s, _) = app
+    let (s, v) = app
         .post("/api/v1/tickets", Some(&staff), good.clone())
         .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(&v), "invalid_source");
     let (_, list) = app.get("/api/v1/tickets", Some(&w.resident)).await;
     assert_eq!(list["total"], 0, "nothing stored");
     // Bad action bodies and unknown actions.
@@ -601,6 +610,7 @@ async fn queues_filter_sort_and_page_with_a_total(app: TestApp) {
     }
     let staff = app.login_staff("yc-c1-p1").await;
     ok(&app, &staff, ids[0], "acknowledge", json!({})).await;
+    ok(&app, &staff, ids[1], "acknowledge", json!({})).await;
     ok(
         &app,
         &staff,
@@ -676,16 +686,18 @@ async fn queues_filter_sort_and_page_with_a_total(app: TestApp) {
     let (_, due) = app
         .get("/api/v1/tickets?level=compound", Some(&staff))
         .await;
+    // The running deadline: the answer clock while open, the settle clock once acknowledged.
     let dues: Vec<&str> = due["items"]
         .as_array()
         .expect("i")
         .iter()
-        .filter_map(|t| t["ack_due_at"].as_str())
+        .filter_map(|t| match t["status"].as_str() {
+            Some("open") => t["ack_due_at"].as_str(),
+            _ => t["resolve_due_at"].as_str(),
+        })
         .collect();
-    assert!(
-        dues.windows(2).all(|p| p[0] <= p[1]) || due["items"][0]["status"] == "acknowledged",
-        "{dues:?}"
-    );
+    assert_eq!(dues.len(), 6);
+    assert!(dues.windows(2).all(|p| p[0] <= p[1]), "{dues:?}");
     assert!(due["items"][1]["due_in_seconds"].is_i64());
 }
 
@@ -696,6 +708,7 @@ async fn return_goes_down_once_per_level(app: TestApp) {
         .expect("id");
     let compound = app.login_staff("yc-c1-p1").await;
     let community = app.login_staff("yc-c1").await;
+    ok(&app, &compound, id, "acknowledge", json!({})).await;
     ok(
         &app,
         &compound,
@@ -714,6 +727,7 @@ async fn return_goes_down_once_per_level(app: TestApp) {
     .await;
     assert_eq!(v["level"], "compound");
     assert_eq!(v["status"], "open");
+    ok(&app, &compound, id, "acknowledge", json!({})).await;
     ok(
         &app,
         &compound,

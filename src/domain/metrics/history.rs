@@ -44,8 +44,11 @@ pub struct StatEvent {
 
 /// The actions that shape the per-level history; comments, assignments, warnings and the like
 /// need not be loaded.
-pub const HISTORY_ACTIONS: [EventKind; 7] = [
+pub const HISTORY_ACTIONS: [EventKind; 10] = [
     EventKind::Create,
+    EventKind::TakeOver,
+    EventKind::Transfer,
+    EventKind::OverturnDecline,
     EventKind::Escalate,
     EventKind::Return,
     EventKind::Dispute,
@@ -99,7 +102,11 @@ pub fn visits(events: &[StatEvent]) -> Vec<Visit> {
         let after = Some(e.level_after);
         let moved = level != after;
         let arrival = match e.action {
-            EventKind::Create => true,
+            // A take-over, a transfer and an overturned decline start a level's clocks afresh.
+            EventKind::Create
+            | EventKind::TakeOver
+            | EventKind::Transfer
+            | EventKind::OverturnDecline => true,
             EventKind::Escalate | EventKind::Return | EventKind::Dispute => moved,
             _ => false,
         };

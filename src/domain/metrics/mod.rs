@@ -162,6 +162,8 @@ pub struct StatusCounts {
     pub resolved: i64,
     pub closed: i64,
     pub declined: i64,
+    /// Declined below, waiting for the level above to review the decline.
+    pub decline_review: i64,
     pub withdrawn: i64,
 }
 
@@ -174,6 +176,7 @@ impl StatusCounts {
             Status::Resolved => self.resolved += n,
             Status::Closed => self.closed += n,
             Status::Declined => self.declined += n,
+            Status::DeclineReview => self.decline_review += n,
             Status::Withdrawn => self.withdrawn += n,
         }
     }

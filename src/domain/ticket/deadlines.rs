@@ -13,6 +13,8 @@ pub struct Clocks {
     pub ack_warn: DateTime<Utc>,
     pub resolve_due: DateTime<Utc>,
     pub resolve_warn: DateTime<Utc>,
+    /// When a decision this level owes is due: a decline review or an extension request.
+    pub decide_due: DateTime<Utc>,
     pub clock: ClockKind,
 }
 
@@ -39,6 +41,8 @@ pub trait Deadlines {
     /// When a pause started at `from` reaches the cap.
     fn pause_ends(&self, clock: ClockKind, from: DateTime<Utc>, already: Duration)
         -> DateTime<Utc>;
+    /// The latest resolve deadline an extension of `due` may ask for.
+    fn latest_extension(&self, clock: ClockKind, due: DateTime<Utc>) -> DateTime<Utc>;
     /// How long a resolved ticket waits for the resident before it closes itself.
     fn auto_close_after(&self) -> Duration;
 }

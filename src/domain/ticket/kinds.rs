@@ -59,6 +59,8 @@ text_enum! {
         Resolved = ("resolved", "已办结待确认"),
         Closed = ("closed", "已完成"),
         Declined = ("declined", "不予受理"),
+        /// A compound or community declined it; the level above checks the decline.
+        DeclineReview = ("decline_review", "不予受理复核中"),
         Withdrawn = ("withdrawn", "已撤回"),
     }
 }
@@ -98,6 +100,20 @@ text_enum! {
         RevealPhone = ("reveal_phone", "查看电话"),
         /// 等待居民补充: staff asked the resident for information; the settle clock pauses.
         WaitOnResident = ("wait_on_resident", "等待居民补充"),
+        /// 转办: sideways to the right compound of the same community.
+        Transfer = ("transfer", "转办"),
+        /// 催办: a level above presses the accountable level.
+        Urge = ("urge", "催办"),
+        /// 提级领办: a level above takes the ticket up to itself.
+        TakeOver = ("take_over", "提级领办"),
+        RequestExtension = ("request_extension", "申请延期"),
+        ApproveExtension = ("approve_extension", "批准延期"),
+        RejectExtension = ("reject_extension", "驳回延期"),
+        /// Decline review: the decline stands.
+        UpholdDecline = ("uphold_decline", "维持不予受理"),
+        /// Decline review: the reviewing level takes the ticket itself (`return` sends it back
+        /// down with guidance instead).
+        OverturnDecline = ("overturn_decline", "撤销不予受理"),
     }
 }
 
@@ -129,6 +145,16 @@ text_enum! {
         SlaWarning = ("sla_warning", "时限预警"),
         Overdue = ("overdue", "标记超时"),
         AutoClose = ("auto_close", "自动完成"),
+        Transfer = ("transfer", "转办"),
+        Urge = ("urge", "催办"),
+        TakeOver = ("take_over", "提级领办"),
+        RequestExtension = ("request_extension", "申请延期"),
+        ApproveExtension = ("approve_extension", "批准延期"),
+        RejectExtension = ("reject_extension", "驳回延期"),
+        UpholdDecline = ("uphold_decline", "维持不予受理"),
+        OverturnDecline = ("overturn_decline", "撤销不予受理"),
+        /// The approver let an extension request's decision clock run out.
+        ExtensionUnanswered = ("extension_unanswered", "延期申请超时未批复"),
     }
 }
 
@@ -147,6 +173,14 @@ impl From<Action> for EventKind {
             Action::Withdraw => EventKind::Withdraw,
             Action::RevealPhone => EventKind::RevealPhone,
             Action::WaitOnResident => EventKind::WaitOnResident,
+            Action::Transfer => EventKind::Transfer,
+            Action::Urge => EventKind::Urge,
+            Action::TakeOver => EventKind::TakeOver,
+            Action::RequestExtension => EventKind::RequestExtension,
+            Action::ApproveExtension => EventKind::ApproveExtension,
+            Action::RejectExtension => EventKind::RejectExtension,
+            Action::UpholdDecline => EventKind::UpholdDecline,
+            Action::OverturnDecline => EventKind::OverturnDecline,
         }
     }
 }
@@ -173,6 +207,29 @@ text_enum! {
         PauseCapReached = ("pause_cap_reached", "暂停时长已满，恢复计时"),
         AcknowledgeClock = ("acknowledge", "受理时限"),
         ResolveClock = ("resolve", "办结时限"),
+        SlaBreachReview = ("sla_breach_review", "超时未复核，自动上报"),
+        /// A `return` from decline review: the decline was overturned and sent back down.
+        DeclineOverturned = ("decline_overturned", "复核撤销不予受理，退回重办"),
+    }
+}
+
+text_enum! {
+    /// How a call reached the system: the resident's own app, entered on a resident's behalf
+    /// by staff (代录), or a problem staff found themselves (自查发现).
+    pub enum Source {
+        App = ("app", "居民自报"),
+        Phone = ("phone", "电话代录"),
+        Desk = ("desk", "窗口代录"),
+        Visit = ("visit", "走访代录"),
+        Hotline = ("hotline", "热线转办"),
+        OwnFinding = ("own_finding", "自查发现"),
+    }
+}
+
+impl Source {
+    /// Staff entered it (on a resident's behalf or as their own finding).
+    pub fn entered_by_staff(self) -> bool {
+        self != Source::App
     }
 }
 
@@ -181,5 +238,7 @@ text_enum! {
     pub enum ClosedBy {
         Resident = ("resident", "居民"),
         System = ("system", "系统"),
+        /// An own finding, confirmed by the level that raised it.
+        RaisingLevel = ("raising_level", "发现单位确认"),
     }
 }

@@ -12,7 +12,7 @@ mod tests;
 
 pub use deadlines::{Clocks, Deadlines};
 pub use kinds::{
-    Action, ClosedBy, EscalationReason, EventKind, Level, Status, SystemReason, Urgency,
+    Action, ClosedBy, EscalationReason, EventKind, Level, Source, Status, SystemReason, Urgency,
 };
 pub use rules::*;
 pub use state::{no_deadline, NewCall, Ticket};

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::kinds::{Action, Level, Status};
+use super::kinds::{Action, Level, Source, Status};
 use crate::domain::ids::{UnitId, UserId};
 use crate::domain::role::Role;
 
@@ -14,14 +14,46 @@ pub enum Relation {
     Owner,
     /// Staff of the unit accountable at the ticket's current level.
     Accountable,
-    /// Staff who may read (a unit above, or the unit below the ticket went up from), or an admin.
+    /// Staff of a unit above the accountable level, in the ticket's scope: supervises (urges,
+    /// takes over, decides on extension requests). Carries the caller's level.
+    Above(Level),
+    /// Staff of the unit below the accountable level (the ticket went up from it): reads.
+    Below(Level),
+    /// An admin: reads everything.
     Reader,
     /// Not visible at all: answers 404.
     None,
 }
 
+impl Relation {
+    /// The level of the staff member standing in this relation, given the ticket's level.
+    pub fn staff_level(self, ticket_level: Level) -> Option<Level> {
+        match self {
+            Relation::Accountable => Some(ticket_level),
+            Relation::Above(l) | Relation::Below(l) => Some(l),
+            Relation::Owner | Relation::Reader | Relation::None => None,
+        }
+    }
+
+    /// Reads without acting as the accountable level or the resident.
+    pub fn is_reader(self) -> bool {
+        matches!(
+            self,
+            Relation::Above(_) | Relation::Below(_) | Relation::Reader
+        )
+    }
+}
+
 /// How long a resident may dispute a decline.
 pub const DECLINE_DISPUTE_WINDOW_DAYS: i64 = 7;
+/// How often one level may urge one ticket.
+pub const URGE_INTERVAL_MINUTES: i64 = 60;
+/// Transfers a ticket may take in all.
+pub const MAX_TRANSFERS: i32 = 2;
+/// Extensions a level may be granted on one stay.
+pub const MAX_EXTENSIONS_PER_LEVEL: i32 = 2;
+/// How far past the running deadline an extension may reach, in working days.
+pub const MAX_EXTENSION_WORKING_DAYS: i64 = 10;
 
 /// The facts about a ticket that the permission rules look at.
 #[derive(Debug, Clone)]
@@ -33,6 +65,19 @@ pub struct RuleFacts {
     pub declined_at: Option<DateTime<Utc>>,
     /// The settle clock is paused, waiting on the resident.
     pub paused: bool,
+    pub source: Source,
+    /// An own finding's raising level: it confirms the closure.
+    pub raised_level: Option<Level>,
+    /// The resident asked to be hidden from the compound.
+    pub identity_hidden: bool,
+    pub transfer_count: i32,
+    /// When the community / the street last urged the ticket.
+    pub urged_by_community_at: Option<DateTime<Utc>>,
+    pub urged_by_street_at: Option<DateTime<Utc>>,
+    pub extension_pending: bool,
+    pub extensions_granted: i32,
+    /// Breached at the street: nothing above to call up to.
+    pub overdue: bool,
 }
 
 impl RuleFacts {
@@ -43,36 +88,76 @@ impl RuleFacts {
             Level::Compound => true,
         }
     }
+
+    fn urged_at(&self, by: Level) -> Option<DateTime<Utc>> {
+        match by {
+            Level::Community => self.urged_by_community_at,
+            Level::Street => self.urged_by_street_at,
+            Level::Compound => None,
+        }
+    }
+
+    /// Waiting on the accountable level: an answer, a resolution or a review.
+    fn awaiting_level(&self) -> bool {
+        self.status.is_active() || self.status == Status::DeclineReview
+    }
+}
+
+/// Until when `by` must wait before urging again, if it urged within the last hour.
+pub fn urge_wait(f: &RuleFacts, by: Level, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    f.urged_at(by)
+        .map(|t| t + Duration::minutes(URGE_INTERVAL_MINUTES))
+        .filter(|until| *until > now)
 }
 
 /// Whether this relation may ever take this action (regardless of status).
 pub fn relation_may(relation: Relation, action: Action) -> bool {
+    use Action::*;
     match relation {
-        Relation::Owner => matches!(
-            action,
-            Action::Comment | Action::Confirm | Action::Dispute | Action::Withdraw
-        ),
+        Relation::Owner => matches!(action, Comment | Confirm | Dispute | Withdraw),
         Relation::Accountable => matches!(
             action,
-            Action::Acknowledge
-                | Action::Comment
-                | Action::Assign
-                | Action::Resolve
-                | Action::Escalate
-                | Action::Decline
-                | Action::Return
-                | Action::RevealPhone
-                | Action::WaitOnResident
+            Acknowledge
+                | Comment
+                | Assign
+                | Resolve
+                | Escalate
+                | Decline
+                | Return
+                | RevealPhone
+                | WaitOnResident
+                | Transfer
+                | RequestExtension
+                | UpholdDecline
+                | OverturnDecline
+                | Confirm
         ),
+        Relation::Above(_) => matches!(
+            action,
+            Urge | TakeOver | Transfer | ApproveExtension | RejectExtension | Confirm
+        ),
+        Relation::Below(_) => action == Confirm,
         Relation::Reader | Relation::None => false,
     }
+}
+
+/// Whether this relation may ever take this action on this ticket: as [`relation_may`], except
+/// that staff confirm only own findings (a resident's call is the resident's to confirm).
+pub fn relation_may_on(f: &RuleFacts, relation: Relation, action: Action) -> bool {
+    relation_may(relation, action)
+        && !(action == Action::Confirm
+            && relation != Relation::Owner
+            && f.source != Source::OwnFinding)
 }
 
 /// Whether the ticket's state allows the action now (for a relation that may take it).
 pub fn state_allows(f: &RuleFacts, relation: Relation, action: Action, now: DateTime<Utc>) -> bool {
     use Status::*;
+    let own_finding = f.source == Source::OwnFinding;
     match (relation, action) {
-        (Relation::Owner, Action::Comment) => matches!(f.status, Open | Acknowledged | Resolved),
+        (Relation::Owner, Action::Comment) => {
+            matches!(f.status, Open | Acknowledged | Resolved | DeclineReview)
+        }
         (Relation::Owner, Action::Confirm) => f.status == Resolved,
         (Relation::Owner, Action::Dispute) => match f.status {
             Resolved => true,
@@ -83,20 +168,57 @@ pub fn state_allows(f: &RuleFacts, relation: Relation, action: Action, now: Date
             }
             _ => false,
         },
-        (Relation::Owner, Action::Withdraw) => f.status.is_active(),
+        (Relation::Owner, Action::Withdraw) => f.awaiting_level(),
+        // An own finding has no resident: the level that raised it confirms the result.
+        (_, Action::Confirm) => {
+            own_finding
+                && f.status == Resolved
+                && relation.staff_level(f.level).is_some()
+                && relation.staff_level(f.level) == f.raised_level
+        }
         (Relation::Accountable, Action::Acknowledge) => f.status == Open,
         (Relation::Accountable, Action::Comment) => {
-            matches!(f.status, Open | Acknowledged | Resolved)
+            matches!(f.status, Open | Acknowledged | Resolved | DeclineReview)
         }
         (Relation::Accountable, Action::Assign) => f.status.is_active(),
         (Relation::Accountable, Action::Resolve) => f.status.is_active(),
-        (Relation::Accountable, Action::Escalate) => f.status.is_active() && f.level.up().is_some(),
+        // 先应后呼: a level answers before it may call up; silence is the sweeper's path.
+        (Relation::Accountable, Action::Escalate) => {
+            f.status == Acknowledged && f.level.up().is_some()
+        }
         (Relation::Accountable, Action::Decline) => f.status.is_active(),
         (Relation::Accountable, Action::Return) => {
-            f.status.is_active() && f.level.down().is_some() && !f.returned_from(f.level)
+            f.awaiting_level() && f.level.down().is_some() && !f.returned_from(f.level)
         }
-        (Relation::Accountable, Action::RevealPhone) => true,
-        (Relation::Accountable, Action::WaitOnResident) => f.status == Acknowledged && !f.paused,
+        (Relation::Accountable, Action::UpholdDecline | Action::OverturnDecline) => {
+            f.status == DeclineReview
+        }
+        (Relation::Accountable, Action::RevealPhone) => {
+            // An own finding has no resident; a hidden resident's phone is not the compound's.
+            let hidden_here = f.identity_hidden && f.level == Level::Compound;
+            !(own_finding || hidden_here)
+        }
+        (Relation::Accountable, Action::WaitOnResident) => {
+            f.status == Acknowledged && !f.paused && !own_finding
+        }
+        (Relation::Accountable, Action::Transfer)
+        | (Relation::Above(Level::Community), Action::Transfer) => {
+            f.level == Level::Compound && f.status.is_active() && f.transfer_count < MAX_TRANSFERS
+        }
+        (Relation::Accountable, Action::RequestExtension) => {
+            f.status == Acknowledged
+                && f.level.up().is_some()
+                && !f.extension_pending
+                && f.extensions_granted < MAX_EXTENSIONS_PER_LEVEL
+                && !f.overdue
+        }
+        (Relation::Above(by), Action::Urge) => {
+            f.awaiting_level() && urge_wait(f, by, now).is_none()
+        }
+        (Relation::Above(_), Action::TakeOver) => f.status.is_active(),
+        (Relation::Above(by), Action::ApproveExtension | Action::RejectExtension) => {
+            f.extension_pending && f.status == Acknowledged && f.level.up() == Some(by)
+        }
         _ => false,
     }
 }
@@ -105,7 +227,7 @@ pub fn state_allows(f: &RuleFacts, relation: Relation, action: Action, now: Date
 pub fn allowed_actions(f: &RuleFacts, relation: Relation, now: DateTime<Utc>) -> Vec<Action> {
     Action::ALL
         .into_iter()
-        .filter(|a| relation_may(relation, *a) && state_allows(f, relation, *a, now))
+        .filter(|a| relation_may_on(f, relation, *a) && state_allows(f, relation, *a, now))
         .collect()
 }
 
@@ -146,8 +268,10 @@ pub fn relation(role: Role, user_id: UserId, unit_id: Option<UnitId>, t: &Ticket
                 Relation::None
             } else if level == t.level {
                 Relation::Accountable
+            } else if level > t.level {
+                Relation::Above(level)
             } else {
-                Relation::Reader
+                Relation::Below(level)
             }
         }
     }
@@ -182,6 +306,15 @@ mod tests {
             returned_by_street: false,
             declined_at: None,
             paused: false,
+            source: Source::App,
+            raised_level: None,
+            identity_hidden: false,
+            transfer_count: 0,
+            urged_by_community_at: None,
+            urged_by_street_at: None,
+            extension_pending: false,
+            extensions_granted: 0,
+            overdue: false,
         }
     }
 
@@ -211,14 +344,14 @@ mod tests {
             relation(Role::CommunityStaff, UserId(5), Some(UnitId(2)), &s),
             Relation::Accountable
         );
-        // The compound it came from keeps reading it.
+        // The compound it came from keeps reading it; the street above supervises.
         assert_eq!(
             relation(Role::CompoundStaff, UserId(5), Some(UnitId(3)), &s),
-            Relation::Reader
+            Relation::Below(Level::Compound)
         );
         assert_eq!(
             relation(Role::StreetStaff, UserId(5), Some(UnitId(1)), &s),
-            Relation::Reader
+            Relation::Above(Level::Street)
         );
         // Another compound or community sees nothing.
         assert_eq!(
@@ -241,12 +374,14 @@ mod tests {
     }
 
     #[test]
-    fn open_ticket_offers_the_answer_and_the_call_up() {
+    fn an_open_ticket_is_answered_before_it_can_be_called_up() {
         let now = Utc::now();
         let f = facts(Status::Open, Level::Compound);
         let acts = allowed_actions(&f, Relation::Accountable, now);
         assert!(acts.contains(&Action::Acknowledge));
-        assert!(acts.contains(&Action::Escalate));
+        assert!(!acts.contains(&Action::Escalate), "先应后呼");
+        let answered = facts(Status::Acknowledged, Level::Compound);
+        assert!(allowed_actions(&answered, Relation::Accountable, now).contains(&Action::Escalate));
         assert!(
             !acts.contains(&Action::Return),
             "compound has no level below"
@@ -256,6 +391,7 @@ mod tests {
             vec![Action::Comment, Action::Withdraw]
         );
         assert!(allowed_actions(&f, Relation::Reader, now).is_empty());
+        assert!(allowed_actions(&f, Relation::Below(Level::Compound), now).is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 
 use super::deadlines::Deadlines;
-use super::kinds::{ClosedBy, Level, Status, Urgency};
+use super::kinds::{ClosedBy, Level, Source, Status, Urgency};
 use super::rules::{RuleFacts, TicketUnits};
 use crate::domain::ids::{TicketId, UnitId, UserId};
 
@@ -58,6 +58,25 @@ pub struct Ticket {
     pub closed_at: Option<NaiveDateTime>,
     pub paused_at: Option<NaiveDateTime>,
     pub paused_minutes: i64,
+    pub source: Source,
+    /// An own finding's raising level.
+    pub raised_level: Option<Level>,
+    /// The resident asked to be hidden from the compound.
+    pub identity_hidden: bool,
+    pub transfer_count: i32,
+    pub urge_count: i32,
+    pub urged_by_community_at: Option<NaiveDateTime>,
+    pub urged_by_street_at: Option<NaiveDateTime>,
+    /// The deadline of the pending decision: a decline review, or an extension request.
+    pub decide_due_at: Option<NaiveDateTime>,
+    /// A pending extension request: the resolve deadline asked for, why, and when.
+    pub extension_due_at: Option<NaiveDateTime>,
+    pub extension_reason: Option<String>,
+    pub extension_requested_at: Option<NaiveDateTime>,
+    /// The pending request's decision clock ran out (recorded once, against the approver).
+    pub extension_lapsed: bool,
+    /// Extensions granted at the current level.
+    pub extensions_granted: i32,
 }
 
 /// Where a new call is filed.
@@ -69,6 +88,10 @@ pub struct NewCall {
     pub resident_id: UserId,
     pub category_id: i64,
     pub urgency: Urgency,
+    pub source: Source,
+    /// The level the call starts at: the compound, or an own finding's raising level.
+    pub level: Level,
+    pub identity_hidden: bool,
 }
 
 impl Ticket {
@@ -114,8 +137,21 @@ impl Ticket {
             closed_at: None,
             paused_at: None,
             paused_minutes: 0,
+            source: c.source,
+            raised_level: (c.source == Source::OwnFinding).then_some(c.level),
+            identity_hidden: c.identity_hidden,
+            transfer_count: 0,
+            urge_count: 0,
+            urged_by_community_at: None,
+            urged_by_street_at: None,
+            decide_due_at: None,
+            extension_due_at: None,
+            extension_reason: None,
+            extension_requested_at: None,
+            extension_lapsed: false,
+            extensions_granted: 0,
         };
-        t.arrive_at(Level::Compound, sla, now);
+        t.arrive_at(c.level, sla, now);
         t
     }
 
@@ -127,7 +163,21 @@ impl Ticket {
             returned_by_street: self.returned_by_street,
             declined_at: self.declined_at.map(|d| d.and_utc()),
             paused: self.paused_at.is_some(),
+            source: self.source,
+            raised_level: self.raised_level,
+            identity_hidden: self.identity_hidden,
+            transfer_count: self.transfer_count,
+            urged_by_community_at: self.urged_by_community_at.map(|d| d.and_utc()),
+            urged_by_street_at: self.urged_by_street_at.map(|d| d.and_utc()),
+            extension_pending: self.extension_due_at.is_some(),
+            extensions_granted: self.extensions_granted,
+            overdue: self.overdue,
         }
+    }
+
+    /// Waiting on the accountable level: an answer, a resolution or a review.
+    pub fn awaits_level(&self) -> bool {
+        self.status.is_active() || self.status == Status::DeclineReview
     }
 
     pub fn units(&self) -> TicketUnits {
@@ -170,7 +220,45 @@ impl Ticket {
         self.decline_reason = None;
         self.paused_at = None;
         self.paused_minutes = 0;
+        self.decide_due_at = None;
+        self.clear_extension();
+        self.extensions_granted = 0;
         self.schedule(sla);
+    }
+
+    /// A decline goes up to `level` for review, with that level's decision clock; the decline's
+    /// reason and time stay for the reviewer and the resident to see.
+    pub(super) fn arrive_for_review(
+        &mut self,
+        level: Level,
+        sla: &dyn Deadlines,
+        now: DateTime<Utc>,
+    ) {
+        let clocks = sla.clocks(level, self.category_id, self.urgency, now);
+        self.level = level;
+        self.status = Status::DeclineReview;
+        self.level_entered_at = now.naive_utc();
+        self.level_acknowledged_at = None;
+        self.ack_due_at = None;
+        self.resolve_due_at = None;
+        self.ack_warned = false;
+        self.resolve_warned = false;
+        self.disputes_at_level = 0;
+        self.assignee_id = None;
+        self.assigned_handler = None;
+        self.paused_at = None;
+        self.paused_minutes = 0;
+        self.decide_due_at = Some(clocks.decide_due.naive_utc());
+        self.clear_extension();
+        self.extensions_granted = 0;
+        self.schedule(sla);
+    }
+
+    pub(super) fn clear_extension(&mut self) {
+        self.extension_due_at = None;
+        self.extension_reason = None;
+        self.extension_requested_at = None;
+        self.extension_lapsed = false;
     }
 
     /// Restarts the clocks at the same level (a dispute reopens it): new deadlines from now.
@@ -220,6 +308,11 @@ impl Ticket {
                     warn.min(due)
                 });
             }
+            Status::DeclineReview => {
+                let due = self.decide_due_at.unwrap_or_else(no_deadline);
+                self.due_at = due;
+                self.next_check_at = self.decide_due_at;
+            }
             Status::Resolved => {
                 self.due_at = no_deadline();
                 self.next_check_at = self.resolved_at.map(|r| r + sla.auto_close_after());
@@ -229,9 +322,18 @@ impl Ticket {
                 self.next_check_at = None;
             }
         }
-        if self.overdue && self.status.is_active() {
+        if self.overdue && self.awaits_level() {
             // At the top an overdue ticket has nothing more to breach; only the queue order matters.
             self.next_check_at = None;
+        }
+        // An extension request waits on the level above: look again when its decision is due.
+        if let (Some(decide), false) = (
+            self.extension_due_at.and(self.decide_due_at),
+            self.extension_lapsed,
+        ) {
+            if self.status == Status::Acknowledged {
+                self.next_check_at = Some(self.next_check_at.map_or(decide, |n| n.min(decide)));
+            }
         }
     }
 

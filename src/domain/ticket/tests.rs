@@ -19,8 +19,12 @@ impl Deadlines for FixedClocks {
             ack_warn: start + Duration::hours(3),
             resolve_due: start + Duration::days(3),
             resolve_warn: start + Duration::days(2),
+            decide_due: start + Duration::days(1),
             clock: ClockKind::Calendar,
         }
+    }
+    fn latest_extension(&self, _: ClockKind, due: DateTime<Utc>) -> DateTime<Utc> {
+        due + Duration::days(10)
     }
     fn pause_extension(
         &self,
@@ -47,6 +51,7 @@ impl Deadlines for FixedClocks {
 const STREET: UnitId = UnitId(1);
 const COMMUNITY: UnitId = UnitId(2);
 const COMPOUND: UnitId = UnitId(3);
+const OTHER_COMPOUND: UnitId = UnitId(4);
 const RESIDENT: UserId = UserId(10);
 
 fn start() -> DateTime<Utc> {
@@ -64,6 +69,9 @@ fn new_ticket() -> Ticket {
             resident_id: RESIDENT,
             category_id: 1,
             urgency: Urgency::Normal,
+            source: Source::App,
+            level: Level::Compound,
+            identity_hidden: false,
         },
         &FixedClocks,
         start(),
@@ -94,7 +102,7 @@ fn actor(t: &Ticket, who: Who) -> Actor {
 
 fn command_for(i: u8, t: &Ticket, sla: &FixedClocks, now: DateTime<Utc>) -> Command {
     let note = || format!("说明{i}");
-    match i % 13 {
+    match i % 21 {
         0 => Command::Acknowledge { note: None },
         1 => Command::Comment {
             note: note(),
@@ -112,13 +120,33 @@ fn command_for(i: u8, t: &Ticket, sla: &FixedClocks, now: DateTime<Utc>) -> Comm
         5 => Command::Decline { reason: note() },
         6 => Command::Return { note: note() },
         7 => Command::Confirm {
-            rating: i32::from(i % 5) + 1,
+            rating: Some(i32::from(i % 5) + 1),
             comment: None,
         },
         8 => Command::Dispute { note: None },
         9 => Command::Withdraw { note: None },
         10 => Command::RevealPhone,
         11 => Command::WaitOnResident { note: note() },
+        12 => Command::Transfer {
+            compound_id: if t.compound_id == COMPOUND {
+                OTHER_COMPOUND
+            } else {
+                COMPOUND
+            },
+            note: note(),
+        },
+        13 => Command::Urge { note: note() },
+        14 => Command::TakeOver { note: note() },
+        15 => Command::RequestExtension {
+            note: note(),
+            due_at: t
+                .resolve_due_at
+                .map_or(now, |d| d.and_utc() + Duration::days(i64::from(i % 12))),
+        },
+        16 => Command::ApproveExtension { note: None },
+        17 => Command::RejectExtension { note: note() },
+        18 => Command::UpholdDecline { note: None },
+        19 => Command::OverturnDecline { note: None },
         // The sweeper's effect that is due now, else a warning that is not.
         _ => due_effect(t, sla, now).unwrap_or(Command::Warn(ClockName::Resolve)),
     }
@@ -163,7 +191,12 @@ proptest! {
                     prop_assert_eq!(tr.ticket.version, t.version + 1);
                     prop_assert_eq!(tr.events.len(), 1);
                     let e = &tr.events[0];
-                    prop_assert_eq!(e.level, t.level);
+                    // An unanswered extension request is recorded against the approver above.
+                    if e.kind == EventKind::ExtensionUnanswered {
+                        prop_assert_eq!(Some(e.level), t.level.up());
+                    } else {
+                        prop_assert_eq!(e.level, t.level);
+                    }
                     prop_assert_eq!(e.status_before, Some(t.status));
                     if e.kind == EventKind::Return {
                         *returns_from.entry(t.level).or_default() += 1;
@@ -178,8 +211,15 @@ proptest! {
             // A return at most once per level.
             prop_assert!(returns_from.values().all(|n| *n <= 1), "{:?}", returns_from);
             // The queue's key follows the running clock.
-            if t.status.is_active() && t.paused_at.is_none() {
+            if t.awaits_level() && t.paused_at.is_none() {
                 prop_assert!(t.next_check_at.is_some() || t.overdue);
+            }
+            // At most two transfers, two granted extensions per level, one pending request.
+            prop_assert!(t.transfer_count <= rules::MAX_TRANSFERS);
+            prop_assert!(t.extensions_granted <= rules::MAX_EXTENSIONS_PER_LEVEL);
+            // A decline under review sits above the compound with a decision clock.
+            if t.status == Status::DeclineReview {
+                prop_assert!(t.level != Level::Compound && t.decide_due_at.is_some());
             }
         }
     }
@@ -214,19 +254,20 @@ fn a_refusal_names_what_is_allowed_instead() {
         &t,
         staff,
         Command::Confirm {
-            rating: 5,
+            rating: Some(5),
             comment: None,
         },
         &FixedClocks,
         start(),
     );
+    // Staff confirm only their own findings, never a resident's call.
     assert_eq!(r, Err(Refusal::Forbidden));
     let resident = actor(&t, Who::Resident);
     match apply(
         &t,
         resident,
         Command::Confirm {
-            rating: 5,
+            rating: Some(5),
             comment: None,
         },
         &FixedClocks,

@@ -8,13 +8,15 @@ use super::deadlines::Deadlines;
 use super::kinds::{Action, ClosedBy, EscalationReason, EventKind, Level, Status, SystemReason};
 use super::rules::{self, DisputeOutcome, Relation};
 use super::state::{NewCall, Ticket};
-use crate::domain::ids::UserId;
+use crate::domain::ids::{UnitId, UserId};
 
 /// Which of a level's two clocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClockName {
     Acknowledge,
     Resolve,
+    /// A decline review's decision clock.
+    Review,
 }
 
 /// A change asked of a ticket: by a person (the first twelve) or by the SLA sweeper.
@@ -45,8 +47,9 @@ pub enum Command {
     Return {
         note: String,
     },
+    /// A resident confirms with a rating; the raising level confirms its own finding without.
     Confirm {
-        rating: i32,
+        rating: Option<i32>,
         comment: Option<String>,
     },
     Dispute {
@@ -60,6 +63,33 @@ pub enum Command {
     WaitOnResident {
         note: String,
     },
+    /// The target has been checked to be an active compound of the ticket's community.
+    Transfer {
+        compound_id: UnitId,
+        note: String,
+    },
+    Urge {
+        note: String,
+    },
+    TakeOver {
+        note: String,
+    },
+    RequestExtension {
+        note: String,
+        due_at: DateTime<Utc>,
+    },
+    ApproveExtension {
+        note: Option<String>,
+    },
+    RejectExtension {
+        note: String,
+    },
+    UpholdDecline {
+        note: Option<String>,
+    },
+    OverturnDecline {
+        note: Option<String>,
+    },
     /// A clock is about to run out: tell the accountable level once.
     Warn(ClockName),
     /// A clock ran out: call the ticket up, or at the street mark it overdue.
@@ -68,6 +98,8 @@ pub enum Command {
     AutoClose,
     /// The pause cap ran out: the settle clock runs again.
     ResumeAfterPauseCap,
+    /// The level above let an extension request's decision clock run out.
+    ExtensionUnanswered,
 }
 
 impl Command {
@@ -86,10 +118,19 @@ impl Command {
             Command::Withdraw { .. } => Action::Withdraw,
             Command::RevealPhone => Action::RevealPhone,
             Command::WaitOnResident { .. } => Action::WaitOnResident,
+            Command::Transfer { .. } => Action::Transfer,
+            Command::Urge { .. } => Action::Urge,
+            Command::TakeOver { .. } => Action::TakeOver,
+            Command::RequestExtension { .. } => Action::RequestExtension,
+            Command::ApproveExtension { .. } => Action::ApproveExtension,
+            Command::RejectExtension { .. } => Action::RejectExtension,
+            Command::UpholdDecline { .. } => Action::UpholdDecline,
+            Command::OverturnDecline { .. } => Action::OverturnDecline,
             Command::Warn(_)
             | Command::Breach(_)
             | Command::AutoClose
-            | Command::ResumeAfterPauseCap => return None,
+            | Command::ResumeAfterPauseCap
+            | Command::ExtensionUnanswered => return None,
         })
     }
 }
@@ -140,6 +181,13 @@ pub enum Refusal {
     },
     /// A sweeper effect that is not (or no longer) due.
     NotDue,
+    /// Allowed, but not again before `until` (urging is limited per level and hour).
+    TooSoon {
+        action: Action,
+        until: DateTime<Utc>,
+    },
+    /// The command's values do not fit the ticket (e.g. an extension beyond the limit).
+    Invalid { code: &'static str, message: String },
 }
 
 /// The sweeper's effect due on a ticket at `now`, if any.
@@ -153,6 +201,18 @@ pub fn due_effect(t: &Ticket, sla: &dyn Deadlines, now: DateTime<Utc>) -> Option
     }
     let (due, warned, clock) = match t.status {
         Status::Open => (t.ack_due_at?, t.ack_warned, ClockName::Acknowledge),
+        Status::DeclineReview => {
+            let due = t.decide_due_at?;
+            return (now >= due && !t.overdue).then_some(Command::Breach(ClockName::Review));
+        }
+        Status::Acknowledged
+            if t.resolve_due_at.is_some_and(|d| now < d)
+                && t.extension_due_at.is_some()
+                && !t.extension_lapsed
+                && t.decide_due_at.is_some_and(|d| now >= d) =>
+        {
+            return Some(Command::ExtensionUnanswered);
+        }
         Status::Acknowledged => (t.resolve_due_at?, t.resolve_warned, ClockName::Resolve),
         Status::Resolved => {
             let resolved = t.resolved_at?;
@@ -215,8 +275,13 @@ pub fn apply(
     match (actor, cmd.action()) {
         (Actor::Person(relation), Some(action)) => {
             let f = t.facts();
-            if !rules::relation_may(relation, action) {
+            if !rules::relation_may_on(&f, relation, action) {
                 return Err(Refusal::Forbidden);
+            }
+            if let (Command::Urge { .. }, Some(by)) = (&cmd, relation.staff_level(t.level)) {
+                if let Some(until) = rules::urge_wait(&f, by, now) {
+                    return Err(Refusal::TooSoon { action, until });
+                }
             }
             if !rules::state_allows(&f, relation, action, now) {
                 return Err(Refusal::NotAllowed {
@@ -226,6 +291,7 @@ pub fn apply(
                     allowed: rules::allowed_actions(&f, relation, now),
                 });
             }
+            check_values(t, relation, &cmd, sla)?;
             Ok(finish(
                 t,
                 person(t, relation, action, cmd, sla, now),
@@ -243,6 +309,63 @@ pub fn apply(
     }
 }
 
+/// What the rules check about a command's values once it is allowed at all.
+fn check_values(
+    t: &Ticket,
+    relation: Relation,
+    cmd: &Command,
+    sla: &dyn Deadlines,
+) -> Result<(), Refusal> {
+    match cmd {
+        Command::Confirm { rating: None, .. } if relation == Relation::Owner => {
+            Err(Refusal::Invalid {
+                code: "missing_field",
+                message: "请为办理结果评分 rating（1–5）".into(),
+            })
+        }
+        Command::Transfer { compound_id, .. } if *compound_id == t.compound_id => {
+            Err(Refusal::Invalid {
+                code: "invalid_compound",
+                message: "工单已在该小区，请选择另一个小区".into(),
+            })
+        }
+        Command::RequestExtension { due_at, .. } => {
+            let Some(due) = t.resolve_due_at.map(|d| d.and_utc()) else {
+                return Err(Refusal::Invalid {
+                    code: "invalid_due_at",
+                    message: "工单没有办结时限，无需延期".into(),
+                });
+            };
+            let clock = sla
+                .clocks(
+                    t.level,
+                    t.category_id,
+                    t.urgency,
+                    t.level_entered_at.and_utc(),
+                )
+                .clock;
+            let latest = sla.latest_extension(clock, due);
+            if *due_at <= due {
+                Err(Refusal::Invalid {
+                    code: "invalid_due_at",
+                    message: "申请的新期限须晚于当前办结期限".into(),
+                })
+            } else if *due_at > latest {
+                Err(Refusal::Invalid {
+                    code: "invalid_due_at",
+                    message: format!(
+                        "申请的新期限最多比当前期限晚 {} 个工作日",
+                        rules::MAX_EXTENSION_WORKING_DAYS
+                    ),
+                })
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The changed ticket and the event, before the bookkeeping every change shares.
 struct Change {
     ticket: Ticket,
@@ -250,6 +373,8 @@ struct Change {
     reason: Option<String>,
     note: Option<String>,
     internal: bool,
+    /// Where the event happened when that is not the ticket's level before the change.
+    level: Option<Level>,
 }
 
 fn finish(before: &Ticket, c: Change, sla: &dyn Deadlines, now: DateTime<Utc>) -> Transition {
@@ -261,7 +386,7 @@ fn finish(before: &Ticket, c: Change, sla: &dyn Deadlines, now: DateTime<Utc>) -
         ticket,
         events: vec![Event {
             kind: c.kind,
-            level: before.level,
+            level: c.level.unwrap_or(before.level),
             status_before: Some(before.status),
             reason: c.reason,
             note: c.note,
@@ -328,13 +453,20 @@ fn person(
         }
         Command::Decline { reason: r } => {
             t.paused_at = None;
-            t.status = Status::Declined;
             t.declined_at = Some(ts);
             t.decline_reason = Some(r.clone());
+            match t.level.up() {
+                // 不予受理复核: the level above checks a compound's or community's decline.
+                Some(up) => t.arrive_for_review(up, sla, now),
+                None => t.status = Status::Declined,
+            }
             reason = Some(r);
             None
         }
         Command::Return { note } => {
+            if old.status == Status::DeclineReview {
+                reason = Some(SystemReason::DeclineOverturned.as_str().into());
+            }
             // state_allows checked that a level below exists and this level has not returned.
             match t.level {
                 Level::Community => t.returned_by_community = true,
@@ -349,10 +481,15 @@ fn person(
         Command::Confirm { rating, comment } => {
             t.status = Status::Closed;
             t.closed_at = Some(ts);
-            t.closed_by = Some(ClosedBy::Resident);
-            t.rating = Some(rating);
-            t.rating_comment = comment.clone();
-            reason = Some(format!("rating:{rating}"));
+            if relation == Relation::Owner {
+                t.closed_by = Some(ClosedBy::Resident);
+                t.rating = rating;
+                t.rating_comment = comment.clone();
+                reason = rating.map(|r| format!("rating:{r}"));
+            } else {
+                // The raising level confirms its own finding: no satisfaction rating.
+                t.closed_by = Some(ClosedBy::RaisingLevel);
+            }
             comment
         }
         Command::Dispute { note } => {
@@ -383,10 +520,78 @@ fn person(
             internal = true;
             None
         }
+        Command::Transfer { compound_id, note } => {
+            reason = Some(format!("unit:{}", t.compound_id));
+            t.compound_id = compound_id;
+            t.transfer_count += 1;
+            t.arrive_at(Level::Compound, sla, now);
+            Some(note)
+        }
+        Command::Urge { note } => {
+            t.urge_count += 1;
+            match relation.staff_level(old.level) {
+                Some(Level::Community) => t.urged_by_community_at = Some(ts),
+                Some(Level::Street) => t.urged_by_street_at = Some(ts),
+                _ => {}
+            }
+            Some(note)
+        }
+        Command::TakeOver { note } => {
+            if let Some(to) = relation.staff_level(old.level) {
+                t.arrive_at(to, sla, now);
+            }
+            Some(note)
+        }
+        Command::RequestExtension { note, due_at } => {
+            t.extension_due_at = Some(due_at.naive_utc());
+            t.extension_reason = Some(note.clone());
+            t.extension_requested_at = Some(ts);
+            t.extension_lapsed = false;
+            if let Some(up) = t.level.up() {
+                t.decide_due_at = Some(
+                    sla.clocks(up, t.category_id, t.urgency, now)
+                        .decide_due
+                        .naive_utc(),
+                );
+            }
+            reason = Some(rfc3339(due_at));
+            internal = true;
+            Some(note)
+        }
+        Command::ApproveExtension { note } => {
+            if let Some(due) = t.extension_due_at {
+                t.resolve_due_at = Some(due);
+                t.resolve_warned = false;
+                t.extensions_granted += 1;
+                reason = Some(rfc3339(due.and_utc()));
+            }
+            t.clear_extension();
+            t.decide_due_at = None;
+            note
+        }
+        Command::RejectExtension { note } => {
+            t.clear_extension();
+            t.decide_due_at = None;
+            internal = true;
+            Some(note)
+        }
+        Command::UpholdDecline { note } => {
+            t.status = Status::Declined;
+            t.decide_due_at = None;
+            // The resident's dispute window runs from the reviewed decision.
+            t.declined_at = Some(ts);
+            reason = old.decline_reason.clone();
+            note
+        }
+        Command::OverturnDecline { note } => {
+            t.arrive_at(old.level, sla, now);
+            note
+        }
         Command::Warn(_)
         | Command::Breach(_)
         | Command::AutoClose
-        | Command::ResumeAfterPauseCap => None,
+        | Command::ResumeAfterPauseCap
+        | Command::ExtensionUnanswered => None,
     };
     Change {
         ticket: t,
@@ -394,11 +599,13 @@ fn person(
         reason,
         note,
         internal,
+        level: None,
     }
 }
 
 fn system(old: &Ticket, cmd: Command, sla: &dyn Deadlines, now: DateTime<Utc>) -> Change {
     let mut t = old.clone();
+    let mut level = None;
     let (kind, reason, internal) = match cmd {
         Command::Warn(clock) => {
             let reason = match clock {
@@ -406,17 +613,41 @@ fn system(old: &Ticket, cmd: Command, sla: &dyn Deadlines, now: DateTime<Utc>) -
                     t.ack_warned = true;
                     SystemReason::AcknowledgeClock
                 }
-                ClockName::Resolve => {
+                ClockName::Resolve | ClockName::Review => {
                     t.resolve_warned = true;
                     SystemReason::ResolveClock
                 }
             };
             (EventKind::SlaWarning, Some(reason), true)
         }
+        Command::Breach(ClockName::Review) => match t.level.up() {
+            // The reviewing level let its decision clock run out: the review goes up.
+            Some(up) => {
+                t.arrive_for_review(up, sla, now);
+                (
+                    EventKind::Escalate,
+                    Some(SystemReason::SlaBreachReview),
+                    false,
+                )
+            }
+            None => {
+                t.overdue = true;
+                (
+                    EventKind::Overdue,
+                    Some(SystemReason::SlaBreachReview),
+                    false,
+                )
+            }
+        },
+        Command::ExtensionUnanswered => {
+            t.extension_lapsed = true;
+            level = t.level.up();
+            (EventKind::ExtensionUnanswered, None, true)
+        }
         Command::Breach(clock) => {
             let reason = match clock {
                 ClockName::Acknowledge => SystemReason::SlaBreachAcknowledge,
-                ClockName::Resolve => SystemReason::SlaBreachResolve,
+                ClockName::Resolve | ClockName::Review => SystemReason::SlaBreachResolve,
             };
             match t.level.up() {
                 Some(up) => {
@@ -453,5 +684,10 @@ fn system(old: &Ticket, cmd: Command, sla: &dyn Deadlines, now: DateTime<Utc>) -
         reason: reason.map(|r| r.as_str().to_string()),
         note: None,
         internal,
+        level,
     }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

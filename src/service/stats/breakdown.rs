@@ -1,5 +1,5 @@
-//! `GET /stats/categories` and `GET /stats/flows`: the cohort by category, and the calls up and
-//! returns between levels in the range.
+//! `GET /stats/categories`, `GET /stats/sources` and `GET /stats/flows`: the cohort by category
+//! and by source, and the calls up and returns between levels in the range.
 
 use std::collections::HashMap;
 
@@ -12,6 +12,7 @@ use super::sql;
 use crate::db::schema::categories;
 use crate::db::DbConn;
 use crate::domain::metrics::Flows;
+use crate::domain::ticket::Source;
 use crate::error::AppResult;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -62,6 +63,38 @@ pub fn by_category(
             .then(a.category_id.cmp(&b.category_id))
     });
     Ok(out)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SourceCount {
+    pub source: Source,
+    /// Tickets created in the range.
+    pub tickets: i64,
+    /// Of those, closed now.
+    pub closed: i64,
+}
+
+/// Every source (zero counts included, in the declared order): how calls came in.
+pub fn by_source(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+) -> AppResult<Vec<SourceCount>> {
+    let counts: HashMap<Source, (i64, i64)> = sql::source_groups(conn, scope, range)?
+        .into_iter()
+        .map(|g| (g.source, (g.tickets, g.closed)))
+        .collect();
+    Ok(Source::ALL
+        .into_iter()
+        .map(|source| {
+            let (tickets, closed) = counts.get(&source).copied().unwrap_or((0, 0));
+            SourceCount {
+                source,
+                tickets,
+                closed,
+            }
+        })
+        .collect())
 }
 
 pub fn flows(conn: &mut DbConn, scope: &StatsScope, range: &Range) -> AppResult<Flows> {

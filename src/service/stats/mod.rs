@@ -22,7 +22,7 @@ pub mod summary;
 pub mod trend;
 pub mod xlsx;
 
-pub use breakdown::{by_category, flows, CategoryCount};
+pub use breakdown::{by_category, by_source, flows, CategoryCount, SourceCount};
 pub use export::{export_tickets, ranking_csv, tickets_csv, ExportRow, MAX_EXPORT_ROWS};
 pub use overdue::{overdue_list, OverdueList};
 pub use ranking::{ranking, RankRow, RankSort, RankUnit};

@@ -13,7 +13,7 @@ use crate::db::schema::{ticket_stats, ticket_stays};
 use crate::db::{DbConn, MultiBackend};
 use crate::domain::metrics::RateCounts;
 use crate::domain::role::ActorRole;
-use crate::domain::ticket::{EventKind, Level, Status};
+use crate::domain::ticket::{EventKind, Level, Source, Status};
 use crate::error::AppResult;
 
 /// The clauses every statistics query narrows with.
@@ -251,6 +251,33 @@ pub fn category_groups(
         .scope(scope, "")
         .created_in(range)
         .push(" GROUP BY category_id");
+    q.load(conn)
+}
+
+#[derive(Debug, QueryableByName)]
+pub struct SourceGroup {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub source: Source,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub tickets: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub closed: i64,
+}
+
+/// Tickets created in the range by how they came in (the tickets table: the facts do not keep
+/// the source).
+pub fn source_groups(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+) -> AppResult<Vec<SourceGroup>> {
+    let mut q = Sql::new(conn);
+    q.push("SELECT source, COUNT(*) AS tickets")
+        .push(", SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) AS closed")
+        .push(" FROM tickets WHERE 1 = 1")
+        .scope(scope, "")
+        .created_in(range)
+        .push(" GROUP BY source");
     q.load(conn)
 }
 

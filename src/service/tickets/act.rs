@@ -11,6 +11,7 @@ use crate::auth::AuthUser;
 use crate::db::models::TicketRow;
 use crate::db::schema::users;
 use crate::db::DbConn;
+use crate::domain::org::OrgKind;
 use crate::domain::ticket::{self, Action, Actor, Command, Refusal};
 use crate::error::{AppError, AppResult};
 use crate::service::sla::SlaEngine;
@@ -23,8 +24,21 @@ pub enum Acted {
 }
 
 /// The API's answer to a refused command.
-pub fn refusal_error(r: Refusal) -> AppError {
+pub fn refusal_error(r: Refusal, now: DateTime<Utc>) -> AppError {
     match r {
+        Refusal::TooSoon { action, until } => {
+            let secs = (until - now).num_seconds().max(1);
+            AppError::TooManyRequests {
+                code: "urge_too_soon",
+                message: format!(
+                    "本级一小时内已{}过该工单，请 {} 后再试",
+                    action.label_zh(),
+                    crate::limits::wait_zh(secs)
+                ),
+                retry_after: Some(secs),
+            }
+        }
+        Refusal::Invalid { code, message } => AppError::validation(code, message),
         Refusal::Forbidden => AppError::Forbidden,
         Refusal::NotAllowed {
             status,
@@ -64,12 +78,13 @@ pub fn act(
     let (old, relation) = load_visible(conn, user, id)?;
     let before = old.to_domain();
     let transition = ticket::apply(&before, Actor::Person(relation), cmd.clone(), sla, now)
-        .map_err(refusal_error)?;
-    if let Command::Assign {
-        assignee: Some(a), ..
-    } = cmd
-    {
-        check_assignee(conn, &old, a.0)?;
+        .map_err(|r| refusal_error(r, now))?;
+    match &cmd {
+        Command::Assign {
+            assignee: Some(a), ..
+        } => check_assignee(conn, &old, a.0)?,
+        Command::Transfer { compound_id, .. } => check_transfer(conn, &old, compound_id.0)?,
+        _ => {}
     }
     let phone = match cmd {
         Command::RevealPhone => Some(
@@ -103,6 +118,19 @@ pub fn act(
         Some(p) => Acted::Phone(t, p),
         None => Acted::Ticket(t),
     })
+}
+
+/// A transfer goes to an active compound of the ticket's own community.
+fn check_transfer(conn: &mut DbConn, t: &TicketRow, compound_id: i64) -> AppResult<()> {
+    let target =
+        crate::service::org::require_kind(conn, compound_id, OrgKind::Compound, "compound_id")?;
+    if target.parent_id != Some(t.community_id) || target.archived_at.is_some() {
+        return Err(AppError::validation(
+            "invalid_compound",
+            "只能转办给本社区内在用的其他小区",
+        ));
+    }
+    Ok(())
 }
 
 /// An assignee must be active staff of the unit accountable now.

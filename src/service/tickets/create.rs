@@ -13,7 +13,8 @@ use crate::db::DbConn;
 use crate::domain::ids::{UnitId, UserId};
 use crate::domain::org::OrgKind;
 use crate::domain::role::Role;
-use crate::domain::ticket::{self, NewCall};
+use crate::domain::ticket::{self, Level, NewCall, Source};
+use crate::domain::validate::Phone;
 use crate::error::{AppError, AppResult};
 use crate::service::org;
 use crate::service::sla::SlaEngine;
@@ -64,7 +65,7 @@ pub fn create(
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<Created> {
-    if user.role != Role::Resident {
+    if user.role == Role::Admin {
         return Err(AppError::Forbidden);
     }
     let texts = check_call(input)?;
@@ -111,6 +112,7 @@ pub fn create(
             ));
         }
     }
+    let caller = caller_of(conn, user, input, &compound, community.id, street.id, now)?;
     let category_ok: i64 = categories::table
         .filter(categories::id.eq(input.category_id))
         .filter(categories::archived_at.is_null())
@@ -125,9 +127,12 @@ pub fn create(
             street_id: UnitId(street.id),
             community_id: UnitId(community.id),
             compound_id: UnitId(compound.id),
-            resident_id: UserId(user.id),
+            resident_id: caller.resident_id,
             category_id: input.category_id,
             urgency: input.urgency,
+            source: caller.source,
+            level: caller.level,
+            identity_hidden: input.hide_identity.unwrap_or(false),
         },
         sla,
         now,
@@ -140,6 +145,8 @@ pub fn create(
         location_text: texts.location_text,
         latitude: input.location.as_ref().and_then(|l| l.latitude),
         longitude: input.location.as_ref().and_then(|l| l.longitude),
+        entered_by: caller.source.entered_by_staff().then_some(user.id),
+        external_ref: caller.external_ref,
     };
     let row = commit::insert_new(conn, content, &call, Author::from(user), now)?;
     if let Some(key) = idempotency_key {
@@ -155,4 +162,114 @@ pub fn create(
     }
     tracing::info!(ticket_id = row.id, reference = %row.reference, "ticket created");
     Ok(Created::New(row))
+}
+
+/// Who stands behind a call, where it starts, and how it came in.
+struct Caller {
+    /// The resident; for an own finding, the staff member who raised it (there is no resident).
+    resident_id: UserId,
+    source: Source,
+    level: Level,
+    external_ref: Option<String>,
+}
+
+fn line(field: &'static str, v: &Option<String>, max: usize) -> AppResult<Option<String>> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Ok(Some(crate::domain::validate::text(field, s, max)?)),
+        None => Ok(None),
+    }
+}
+
+/// A resident calls for themself; staff call on a resident's behalf (the resident's account is
+/// found or created from the phone) or raise their own finding, for a compound in their scope.
+fn caller_of(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    input: &CreateTicket,
+    compound: &crate::db::models::OrgUnitRow,
+    community_id: i64,
+    street_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<Caller> {
+    let Some(level) = Level::of_role(user.role) else {
+        // A resident's own call: nothing staff-only may be sent.
+        if input.source.is_some_and(|s| s != Source::App)
+            || input.resident_phone.is_some()
+            || input.resident_name.is_some()
+            || input.external_ref.is_some()
+        {
+            return Err(AppError::validation(
+                "invalid_source",
+                "居民自行提交诉求时不能填写来源、代录电话、姓名或外部编号",
+            ));
+        }
+        return Ok(Caller {
+            resident_id: UserId(user.id),
+            source: Source::App,
+            level: Level::Compound,
+            external_ref: None,
+        });
+    };
+    let unit = user.org_unit_id.unwrap_or(-1);
+    let in_scope = match level {
+        Level::Compound => compound.id == unit,
+        Level::Community => community_id == unit,
+        Level::Street => street_id == unit,
+    };
+    if !in_scope {
+        return Err(AppError::validation(
+            "compound_out_of_scope",
+            "所选小区不在您的辖区内",
+        ));
+    }
+    let source = match input.source {
+        Some(s) if s != Source::App => s,
+        _ => {
+            return Err(AppError::validation(
+                "invalid_source",
+                "工作人员登记诉求须注明来源 source：phone、desk、visit、hotline 或 own_finding",
+            ))
+        }
+    };
+    let external_ref = line("external_ref（外部编号）", &input.external_ref, 64)?;
+    if source == Source::Hotline && external_ref.is_none() {
+        return Err(AppError::validation(
+            "missing_field",
+            "热线转办须填写外部编号 external_ref（如 12345 工单号）",
+        ));
+    }
+    if source == Source::OwnFinding {
+        if input.resident_phone.is_some() || input.resident_name.is_some() {
+            return Err(AppError::validation(
+                "invalid_source",
+                "自查发现的问题没有居民，不能填写居民电话或姓名",
+            ));
+        }
+        // The raising level answers it first and confirms its closure.
+        return Ok(Caller {
+            resident_id: UserId(user.id),
+            source,
+            level,
+            external_ref,
+        });
+    }
+    let phone = Phone::parse(input.resident_phone.as_deref().unwrap_or("")).map_err(|e| {
+        AppError::validation(e.code, format!("居民电话 resident_phone：{}", e.message))
+    })?;
+    let name = line("resident_name（居民姓名）", &input.resident_name, 40)?;
+    let resident =
+        crate::service::auth::resident_for_phone(conn, &phone, name.as_deref(), now.naive_utc())?;
+    if resident.disabled_at.is_some() {
+        return Err(AppError::validation(
+            "resident_disabled",
+            "该居民账号已停用，请联系管理员",
+        ));
+    }
+    // A call entered on a resident's behalf starts where every call starts: the compound.
+    Ok(Caller {
+        resident_id: UserId(resident.id),
+        source,
+        level: Level::Compound,
+        external_ref,
+    })
 }

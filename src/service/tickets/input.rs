@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::domain::ids::UserId;
-use crate::domain::ticket::{Action, Command, EscalationReason, Urgency};
+use crate::domain::ids::{UnitId, UserId};
+use crate::domain::ticket::{Action, Command, EscalationReason, Source, Urgency};
 use crate::domain::validate;
 use crate::error::{AppError, AppResult};
 
@@ -19,7 +19,7 @@ pub struct Location {
     pub longitude: Option<f64>,
 }
 
-/// A resident's call.
+/// A call: a resident's own, or one staff enter on a resident's behalf or as their own finding.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
@@ -33,6 +33,27 @@ pub struct CreateTicket {
     /// 1–2,000 characters.
     pub description: String,
     pub location: Option<Location>,
+    /// How the call came in. Residents: `app` (the default). Staff: `phone`, `desk`
+    /// (service-station walk-in), `visit` (door-to-door), `hotline` (passed on from 12345 or
+    /// another platform; needs `external_ref`) or `own_finding` (a problem the branch found
+    /// itself; no resident).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Staff entering a call on a resident's behalf: the resident's mobile number (an account
+    /// is created for a new number, as with SMS sign-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_phone: Option<String>,
+    /// The resident's name, optional; kept on a new account only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_name: Option<String>,
+    /// The reference number on the platform a hotline call came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_ref: Option<String>,
+    /// Hide the resident's identity from the compound branch (e.g. a complaint about a
+    /// neighbour): the compound sees 匿名居民 and no phone; community and street still see the
+    /// masked phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hide_identity: Option<bool>,
 }
 
 fn default_urgency() -> Urgency {
@@ -56,8 +77,15 @@ pub struct ActionRequest {
     pub assignee_id: Option<i64>,
     /// Assign: a named handler instead, e.g. the property company or a volunteer team.
     pub handler: Option<String>,
-    /// Confirm: satisfaction 1–5.
+    /// Confirm: satisfaction 1–5 (residents; the raising level confirms its own finding
+    /// without one).
     pub rating: Option<i32>,
+    /// Transfer: the compound (of the same community) the ticket belongs to.
+    pub compound_id: Option<i64>,
+    /// Request extension: the resolve deadline asked for (RFC 3339), at most 10 working days
+    /// after the current one.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub due_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// An optional one-line text (a handler, a place); absent or blank = none.
@@ -130,17 +158,14 @@ pub fn command(action: Action, b: &ActionRequest) -> AppResult<Command> {
             note: required_text("note（退回指导意见）", &b.note, 2000)?,
         },
         Action::Confirm => {
-            let rating = b.rating.ok_or_else(|| {
-                AppError::validation("missing_field", "请为办理结果评分 rating（1–5）")
-            })?;
-            if !(1..=5).contains(&rating) {
+            if b.rating.is_some_and(|r| !(1..=5).contains(&r)) {
                 return Err(AppError::validation(
                     "invalid_rating",
                     "评分 rating 须为 1–5",
                 ));
             }
             Command::Confirm {
-                rating,
+                rating: b.rating,
                 comment: optional_text("comment", &b.note, 500)?,
             }
         }
@@ -153,6 +178,36 @@ pub fn command(action: Action, b: &ActionRequest) -> AppResult<Command> {
         Action::RevealPhone => Command::RevealPhone,
         Action::WaitOnResident => Command::WaitOnResident {
             note: required_text("note（需要居民补充的内容）", &b.note, 2000)?,
+        },
+        Action::Transfer => Command::Transfer {
+            compound_id: UnitId(b.compound_id.ok_or_else(|| {
+                AppError::validation("missing_field", "请选择转办的小区 compound_id")
+            })?),
+            note: required_text("note（转办说明）", &b.note, 2000)?,
+        },
+        Action::Urge => Command::Urge {
+            note: required_text("note（催办意见）", &b.note, 500)?,
+        },
+        Action::TakeOver => Command::TakeOver {
+            note: required_text("note（提级领办理由）", &b.note, 2000)?,
+        },
+        Action::RequestExtension => Command::RequestExtension {
+            note: required_text("note（延期理由）", &b.note, 2000)?,
+            due_at: b.due_at.ok_or_else(|| {
+                AppError::validation("missing_field", "请填写申请延至的期限 due_at")
+            })?,
+        },
+        Action::ApproveExtension => Command::ApproveExtension {
+            note: optional_text("note", &b.note, 2000)?,
+        },
+        Action::RejectExtension => Command::RejectExtension {
+            note: required_text("note（驳回理由）", &b.note, 2000)?,
+        },
+        Action::UpholdDecline => Command::UpholdDecline {
+            note: optional_text("note（复核意见）", &b.note, 2000)?,
+        },
+        Action::OverturnDecline => Command::OverturnDecline {
+            note: optional_text("note（复核意见）", &b.note, 2000)?,
         },
     })
 }

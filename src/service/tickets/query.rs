@@ -10,7 +10,8 @@ use crate::db::models::{TicketEventRow, TicketRow};
 use crate::db::schema::{ticket_events, tickets};
 use crate::db::{DbConn, MultiBackend};
 use crate::domain::role::Role;
-use crate::domain::ticket::{Level, Status, Urgency};
+use crate::domain::text_enum::TextEnum;
+use crate::domain::ticket::{Level, Source, Status, Urgency};
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
@@ -23,6 +24,14 @@ pub enum Sort {
     Created,
     /// Most recently changed first.
     Updated,
+}
+
+/// A staff queue besides the caller's own (the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueView {
+    Supervision,
+    Decisions,
 }
 
 /// Filters for `GET /tickets`.
@@ -45,6 +54,13 @@ pub struct TicketFilter {
     pub due_before: Option<DateTime<Utc>>,
     /// Staff: only tickets that went up from the caller's unit and are now accountable above it (「已上报」).
     pub went_up: Option<bool>,
+    /// One or more sources, comma-separated: `phone,desk`.
+    pub source: Option<String>,
+    /// Staff: `supervision` (督办) = the lower levels' tickets in the caller's scope that wait on
+    /// them (open, acknowledged, or a decline under review below the caller); `decisions`
+    /// (待我决定) = decline reviews at the caller's level and extension requests the caller's
+    /// level must decide. Combine with `due_before` / `overdue` for near-due and overdue.
+    pub view: Option<QueueView>,
     /// Text in reference, title or description.
     pub q: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
@@ -85,13 +101,19 @@ fn decode_cursor(s: &str) -> AppResult<(NaiveDateTime, i64)> {
 pub(crate) type Boxed<'a> = tickets::BoxedQuery<'a, MultiBackend>;
 
 fn parse_statuses(s: &str) -> AppResult<Vec<String>> {
+    parse_list::<Status>(s, "invalid_status", "状态")
+}
+
+/// A comma-separated list of one closed set's values. An unknown value is refused without
+/// echoing it (it is the client's raw input).
+fn parse_list<T: TextEnum>(s: &str, code: &'static str, what: &str) -> AppResult<Vec<String>> {
     s.split(',')
         .map(str::trim)
         .filter(|x| !x.is_empty())
         .map(|x| {
-            Status::parse(x)
-                .map(|st| st.as_str().to_string())
-                .ok_or_else(|| AppError::validation("invalid_status", format!("未知状态 `{x}`")))
+            T::parse(x)
+                .map(|v| v.as_str().to_string())
+                .ok_or_else(|| AppError::validation(code, format!("未知{what}值")))
         })
         .collect()
 }
@@ -119,6 +141,44 @@ pub(crate) fn filtered<'a>(
         if !list.is_empty() {
             q = q.filter(tickets::status.eq_any(list));
         }
+    }
+    if let Some(s) = f.source.as_deref() {
+        let list = parse_list::<Source>(s, "invalid_source", "来源")?;
+        if !list.is_empty() {
+            q = q.filter(tickets::source.eq_any(list));
+        }
+    }
+    if let Some(v) = f.view {
+        let Some(mine) = Level::of_role(user.role) else {
+            return Err(AppError::validation(
+                "invalid_view",
+                "督办和待我决定视图仅供工作人员使用",
+            ));
+        };
+        let below: Vec<&str> = Level::ALL
+            .into_iter()
+            .filter(|l| *l < mine)
+            .map(Level::as_str)
+            .collect();
+        q = match v {
+            QueueView::Supervision => q
+                .filter(tickets::level.eq_any(below))
+                .filter(tickets::status.eq_any(["open", "acknowledged", "decline_review"])),
+            QueueView::Decisions => {
+                let review = tickets::status
+                    .eq("decline_review")
+                    .and(tickets::level.eq(mine.as_str()));
+                match mine.down() {
+                    Some(down) => q.filter(
+                        review.or(tickets::extension_due_at
+                            .is_not_null()
+                            .and(tickets::status.eq("acknowledged"))
+                            .and(tickets::level.eq(down.as_str()))),
+                    ),
+                    None => q.filter(review),
+                }
+            }
+        };
     }
     if let Some(c) = f.category {
         q = q.filter(tickets::category_id.eq(c));

@@ -12,7 +12,7 @@ use crate::db::models::{TicketEventRow, TicketRow};
 use crate::db::schema::{categories, org_units, ticket_attachments, users};
 use crate::db::DbConn;
 use crate::domain::role::{ActorRole, Role};
-use crate::domain::ticket::{self, Action, ClosedBy, EventKind, Level, Status, Urgency};
+use crate::domain::ticket::{self, Action, ClosedBy, EventKind, Level, Source, Status, Urgency};
 use crate::domain::validate::mask_phone;
 use crate::error::AppResult;
 
@@ -94,6 +94,47 @@ pub struct TicketView {
     pub allowed_actions: Vec<Action>,
     /// Optimistic-concurrency version; changes with every action.
     pub version: i32,
+    /// How the call came in (`app`: the resident's own).
+    pub source: Source,
+    /// The level whose staff entered the call, for a call entered on a resident's behalf or an
+    /// own finding ("由小区党支部代为登记").
+    pub entered_by_level: Option<Level>,
+    /// Staff only: who entered it.
+    pub entered_by: Option<NamedRef>,
+    /// The reference on the platform a hotline call came from.
+    pub external_ref: Option<String>,
+    /// The resident asked to be hidden from the compound branch.
+    pub identity_hidden: bool,
+    /// An own finding's raising level (it confirms the closure).
+    pub raised_level: Option<Level>,
+    pub transfer_count: i32,
+    pub urge_count: i32,
+    /// Extensions granted at the current level.
+    pub extensions_granted: i32,
+    /// When the pending decision is due: a decline review, or an extension request.
+    pub decide_due_at: Option<DateTime<Utc>>,
+    /// A pending extension request.
+    pub extension: Option<ExtensionView>,
+}
+
+/// An extension request waiting for the level above.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExtensionView {
+    /// The resolve deadline asked for.
+    pub requested_due_at: DateTime<Utc>,
+    pub reason: String,
+    pub requested_at: DateTime<Utc>,
+    /// The decision clock ran out (recorded against the approver); it can still be decided.
+    pub unanswered: bool,
+}
+
+/// What a compound sees of a resident who asked to be hidden from it.
+pub const ANONYMOUS_RESIDENT: &str = "匿名居民";
+
+/// Whether `user` must not learn who the resident of `t` is: compound staff, when the
+/// resident asked to be hidden from the compound.
+pub fn hides_resident_from(user: &AuthUser, t: &TicketRow) -> bool {
+    t.identity_hidden && user.role == Role::CompoundStaff
 }
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -110,6 +151,7 @@ pub fn status_text(status: Status, level: Level, escalations: i32) -> String {
         Status::Resolved => "已办结，待您确认".into(),
         Status::Closed => "已完成".into(),
         Status::Declined => format!("{}不予受理", level.label_zh()),
+        Status::DeclineReview => format!("不予受理，{}复核中", level.label_zh()),
         Status::Withdrawn => "已撤回".into(),
     }
 }
@@ -130,6 +172,7 @@ pub fn tickets(
         unit_ids.extend(t.building_id);
         user_ids.push(t.resident_id);
         user_ids.extend(t.assignee_id);
+        user_ids.extend(t.entered_by);
         cat_ids.push(t.category_id);
     }
     unit_ids.sort_unstable();
@@ -178,6 +221,7 @@ pub fn tickets(
             let running = match f.status {
                 Status::Open => t.ack_due_at,
                 Status::Acknowledged => t.resolve_due_at,
+                Status::DeclineReview => t.decide_due_at,
                 _ => None,
             };
             let due_in_seconds = running
@@ -212,7 +256,15 @@ pub fn tickets(
                 } else {
                     None
                 },
-                resident: is_staff.then(|| {
+                // An own finding has no resident; a hidden resident is nobody to the compound.
+                resident: (is_staff && t.source != Source::OwnFinding).then(|| {
+                    if hides_resident_from(user, t) {
+                        return ResidentRef {
+                            id: 0,
+                            display_name: ANONYMOUS_RESIDENT.into(),
+                            phone_masked: None,
+                        };
+                    }
                     let (name, phone) = people.get(&t.resident_id).cloned().unwrap_or_default();
                     ResidentRef {
                         id: t.resident_id,
@@ -244,6 +296,32 @@ pub fn tickets(
                 waiting_on_resident: t.paused_at.is_some(),
                 allowed_actions: ticket::allowed_actions(&f, relation, now),
                 version: t.version,
+                source: t.source,
+                entered_by_level: t.source.entered_by_staff().then(|| {
+                    // Own findings start at the raising level; calls on behalf at the compound,
+                    // whoever typed them in: the timeline's first entry names the role.
+                    t.raised_level.unwrap_or(Level::Compound)
+                }),
+                entered_by: t.entered_by.filter(|_| is_staff).map(|id| NamedRef {
+                    id,
+                    name: people.get(&id).map(|p| p.0.clone()).unwrap_or_default(),
+                }),
+                external_ref: t.external_ref.clone(),
+                identity_hidden: t.identity_hidden,
+                raised_level: t.raised_level,
+                transfer_count: t.transfer_count,
+                urge_count: t.urge_count,
+                extensions_granted: t.extensions_granted,
+                decide_due_at: t.decide_due_at.map(utc),
+                extension: match (t.extension_due_at, t.extension_requested_at) {
+                    (Some(due), Some(at)) => Some(ExtensionView {
+                        requested_due_at: utc(due),
+                        reason: t.extension_reason.clone().unwrap_or_default(),
+                        requested_at: utc(at),
+                        unanswered: t.extension_lapsed,
+                    }),
+                    _ => None,
+                },
             }
         })
         .collect())
@@ -277,9 +355,14 @@ pub struct EventView {
 pub fn events(
     conn: &mut DbConn,
     user: &AuthUser,
+    ticket: Option<&TicketRow>,
     rows: Vec<TicketEventRow>,
 ) -> AppResult<Vec<EventView>> {
     let is_resident = user.role == Role::Resident;
+    // The resident of a ticket whose resident is hidden from the caller.
+    let hidden = ticket
+        .filter(|t| hides_resident_from(user, t))
+        .map(|t| t.resident_id);
     let mut ids: Vec<i64> = rows.iter().filter_map(|e| e.actor_id).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -298,6 +381,7 @@ pub fn events(
                 Some(id) if is_resident && id == user.id => "我".to_string(),
                 // Residents see the branch or the role, never a staff member's name.
                 Some(_) if is_resident => e.actor_role.label_zh().to_string(),
+                Some(id) if hidden == Some(id) => ANONYMOUS_RESIDENT.to_string(),
                 Some(id) => names.get(&id).cloned().unwrap_or_default(),
             };
             let reason = if is_resident && e.action == EventKind::Assign {
@@ -309,7 +393,11 @@ pub fn events(
                 id: e.id,
                 action: e.action,
                 actor: ActorView {
-                    id: if is_resident { None } else { e.actor_id },
+                    id: if is_resident || (hidden.is_some() && e.actor_id == hidden) {
+                        None
+                    } else {
+                        e.actor_id
+                    },
                     name,
                     role: e.actor_role,
                 },
