@@ -784,6 +784,7 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
         json!(compound_id.to_string()),
         "the secretary's only compound is chosen already"
     );
+    b.js("(window.scrollTo(0, 0), true)").await;
     b.screenshot("staff-intake-phone").await;
     assert_phone_usable(&b, "staff-intake-phone").await;
     b.click("#intake-submit").await;
@@ -872,7 +873,11 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
         &[("#action-note", "排水泵需厂家上门更换，配件两天后到。")],
     )
     .await;
-    b.wait("#pending-extension").await;
+    b.wait_text("#pending-extension", |t| t.contains("延期申请待批准"))
+        .await;
+    b.js("(document.getElementById('pending-extension').scrollIntoView({block: 'center'}), true)")
+        .await;
+    b.screenshot("staff-extension-request").await;
     assert_no_page_errors(b.page_errors().await, "staff");
 
     // ---- The community secretary grants it from 待我决定.
@@ -883,12 +888,16 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
     b.wait_text(&format!("{row} .decision"), |t| t.contains("延至"))
         .await;
     b.screenshot("staff-decisions").await;
-    b.click(&format!("{row} .row-action[data-action='approve_extension']"))
-        .await;
+    b.click(&format!(
+        "{row} .row-action[data-action='approve_extension']"
+    ))
+    .await;
     b.wait("#action-extension-due").await;
     submit_action_dialog(&b, &[]).await;
     b.wait_text(".tab[data-tab='decisions'] .count", |t| t.trim() == "0")
         .await;
+    // Signing out in the browser ends the secretary's sessions: ask as the community.
+    let token = app.login_staff(&community_secretary).await;
     let (_, ticket) = app
         .get(&format!("/api/v1/tickets/{ticket_id}"), Some(&token))
         .await;
@@ -915,7 +924,8 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
     }
     b.fill("#code", &code.expect("a sign-in code")).await;
     b.click("#login").await;
-    b.wait(&format!(".request-item[data-id='{ticket_id}']")).await;
+    b.wait(&format!(".request-item[data-id='{ticket_id}']"))
+        .await;
     b.goto(&format!("{base}/#/t/{ticket_id}")).await;
     b.wait_text("#source-note", |t| t.contains("由小区党支部代为登记"))
         .await;
@@ -927,8 +937,10 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
         t.contains("办理期限已延至") && t.contains(&beijing)
     })
     .await;
-    b.wait_text("#timeline", |t| t.contains(&format!("办理期限已延至 {beijing}")))
-        .await;
+    b.wait_text("#timeline", |t| {
+        t.contains(&format!("办理期限已延至 {beijing}"))
+    })
+    .await;
     b.screenshot("resident-extension").await;
     assert_phone_usable(&b, "resident-extension").await;
     assert_no_page_errors(b.page_errors().await, "resident");

@@ -79,6 +79,8 @@ function eventTitle(e, t, transfers) {
       if (t && t.entered_by_level && !mine) return `由${label('level', t.entered_by_level)}代为登记`;
       return label('event_kind', e.action);
     case 'decline':
+      // A compound's or community's decline goes to the level above for review first.
+      if (e.status_after === 'decline_review') return `${label('event_kind', e.action)}，已提请${after}复核`;
       return label('event_kind', e.action);
     case 'acknowledge':
       return `${label('level', e.level)}已受理`;
@@ -116,7 +118,6 @@ function eventTitle(e, t, transfers) {
     case 'confirm':
       return '我已确认办结';
     case 'dispute':
-      if (e.status_after === 'decline_review') return `我对不予受理有异议，已提请${after}复核`;
       return e.level_after !== e.level ? `我不满意，已上报${after}` : '我不满意，重新办理';
     case 'withdraw':
       return '我撤回了诉求';
@@ -260,7 +261,7 @@ function render(root, t, events, photos, isCurrent) {
     result.push(
       h(
         'p#review-note.notice-line',
-        `您的异议正由${label('level', t.level)}复核`,
+        `不予受理的决定正由${label('level', t.level)}复核`,
         t.decide_due_at ? `，将于 ${fmtTime(t.decide_due_at)} 前答复` : '',
       ),
     );
@@ -456,7 +457,7 @@ function openDispute(t, reload) {
   const submit = h('button#dispute-submit.primary.block', { type: 'button' }, '提交');
   const explain =
     t.status === 'declined'
-      ? '对“不予受理”有异议，诉求将由上一级党组织复核。'
+      ? '对“不予受理”有异议，诉求将上报上一级党组织。'
       : '诉求将退回重新办理；同一级再次不满意将上报上一级党组织。';
   const { close } = sheet(
     label('action', 'dispute'),

@@ -52,7 +52,7 @@ const SPECS = {
     fields: [{ kind: 'note', label: '退回指导意见', required: true, max: 2000 }],
   },
   decline: {
-    help: '不予受理将告知居民理由；居民可在 7 天内提出异议。',
+    help: '小区、社区党支部不予受理的，由上一级党组织复核；理由将告知居民，居民可在 7 天内提出异议。',
     fields: [{ kind: 'reason', label: '不予受理理由（居民可见）', required: true, max: 500 }],
   },
   wait_on_resident: {

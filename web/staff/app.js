@@ -9,7 +9,15 @@ import { $, toast } from '/static/common/ui.js';
 import { label } from '/static/common/labels.js';
 import { passwordSignIn } from '/static/common/signin.js';
 import { client, state, LEVEL_OF_ROLE, qs, tickCountdowns } from './shared.js';
-import { showQueue, parseQueueRoute, refreshQueue, markFresh, setOnRefresh, resetQueue } from './queue.js';
+import {
+  showQueue,
+  parseQueueRoute,
+  refreshQueue,
+  markFresh,
+  setOnRefresh,
+  resetQueue,
+  lastQueueHash,
+} from './queue.js';
 import { showTicket, afterAction, pollTicket, reloadTicket, currentTicketId } from './ticket.js';
 import { initActionDialog, dialogOpen } from './actions.js';
 import { showNotices, setUnread } from './notices.js';
@@ -201,6 +209,11 @@ initActionDialog((ticket, action, error) => {
   if (error) {
     // 409: the ticket changed meanwhile; show what it allows now behind the open dialog.
     if (currentTicketId()) reloadTicket();
+    return null;
+  }
+  // Transferred away from my compound: it is no longer mine to see.
+  if (ticket && action === 'transfer' && !state.compounds.some((c) => c.id === ticket.compound.id)) {
+    location.hash = lastQueueHash();
     return null;
   }
   if (ticket) return afterAction(ticket);

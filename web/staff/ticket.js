@@ -174,7 +174,7 @@ function render(main) {
       fact('外部编号', t.external_ref || ''),
       t.entered_by
         ? fact(
-            '代为登记',
+            t.source === 'own_finding' ? '登记人' : '代为登记',
             t.entered_by.name,
             t.entered_by_level ? `（${label('level', t.entered_by_level)}）` : '',
           )
@@ -258,7 +258,8 @@ function pendingBox(t) {
   if (t.status === 'decline_review') {
     return h(
       'div#pending-review.pending-box',
-      h('strong', `${label('status', 'decline_review')}：居民对不予受理有异议`),
+      h('strong', label('status', 'decline_review')),
+      h('p', '下级作出了不予受理的决定，须经本级复核：维持，撤销并由本级办理，或撤销并退回下级重办。'),
       due,
     );
   }
