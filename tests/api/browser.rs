@@ -16,7 +16,10 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::helpers::TestApp;
 
-both_backends!(a_request_travels_from_a_phone_to_the_dashboard);
+both_backends!(
+    a_request_travels_from_a_phone_to_the_dashboard,
+    the_community_presses_and_grants_more_time
+);
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -696,6 +699,251 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     b.resize(1920, 1080).await;
     b.screenshot("dashboard-wall").await;
     assert_no_page_errors(b.page_errors().await, "dashboard");
+}
+
+/// Signs the staff page in as `username` (signing out whoever is in first).
+async fn staff_sign_in(b: &Browser, base: &str, username: &str) {
+    let signed_in = b
+        .js("!!document.querySelector('#app-view:not(.hidden)')")
+        .await;
+    if signed_in == json!(true) {
+        b.click("#logout").await;
+    } else {
+        b.goto(&format!("{base}/staff/")).await;
+    }
+    b.fill("#username", username).await;
+    b.fill("#password", crate::helpers::DEMO_PASSWORD).await;
+    b.click("#login").await;
+    b.wait(".queue-view").await;
+}
+
+/// Issue #11 in a real browser: a call taken by phone is entered by the compound secretary on
+/// a 375×667 phone and acknowledged; the community secretary, watching the compounds from the
+/// 督办 tab, urges it; the compound secretary asks for more time; the community secretary grants
+/// it from 待我决定; the resident (whose account the phone call made) reads the new deadline.
+async fn the_community_presses_and_grants_more_time(app: TestApp) {
+    let Some(mut b) = Browser::start(375, 667).await else {
+        return;
+    };
+    b.screenshots = app
+        .settings
+        .database
+        .url
+        .expose_secret()
+        .starts_with("sqlite");
+    let seed = app.seed();
+    let compound_id = seed["compounds"][0]["id"].as_i64().expect("compound id");
+    let community_id = seed["compounds"][0]["parent_id"]
+        .as_i64()
+        .expect("community id");
+    let compound_secretary = account(&seed, compound_id).to_string();
+    let community_secretary = account(&seed, community_id).to_string();
+    let category = seed["categories"][0]["id"]
+        .as_i64()
+        .expect("category")
+        .to_string();
+    let base = app.base.clone();
+    let phone = "13800000009";
+    let title = "2栋地下车库积水<script>window.__xss=1</script>";
+
+    // ---- The compound secretary enters a phone call, on a phone.
+    staff_sign_in(&b, &base, &compound_secretary).await;
+    b.click("#nav-intake").await;
+    b.wait("#intake-form").await;
+    // The sources a secretary enters, in the words of GET /meta/labels.
+    assert_eq!(
+        b.js("[...document.querySelectorAll('#intake-source option')].map(o => o.value)")
+            .await,
+        json!(["phone", "desk", "visit", "hotline", "own_finding"])
+    );
+    b.select_value("#intake-source", "hotline").await;
+    b.wait_js(
+        "the reference field for a hotline call",
+        "!document.getElementById('intake-ref-field').classList.contains('hidden')",
+    )
+    .await;
+    b.select_value("#intake-source", "own_finding").await;
+    b.wait_js(
+        "no resident fields for an own finding",
+        "document.getElementById('intake-phone-field').classList.contains('hidden')",
+    )
+    .await;
+    b.select_value("#intake-source", "phone").await;
+    b.fill("#intake-phone", phone).await;
+    b.fill("#intake-name", "王大爷").await;
+    b.select_value("#intake-category", &category).await;
+    b.fill("#intake-title", title).await;
+    b.fill(
+        "#intake-description",
+        "王大爷来电：连续下雨后车库积水没过脚踝，排水泵好像坏了。",
+    )
+    .await;
+    assert_eq!(
+        b.js("document.getElementById('intake-compound').value")
+            .await,
+        json!(compound_id.to_string()),
+        "the secretary's only compound is chosen already"
+    );
+    b.js("(window.scrollTo(0, 0), true)").await;
+    b.screenshot("staff-intake-phone").await;
+    assert_phone_usable(&b, "staff-intake-phone").await;
+    b.click("#intake-submit").await;
+    b.wait_js("the new ticket", "location.hash.startsWith('#/t/')")
+        .await;
+    let hash = b.js("location.hash").await;
+    let ticket_id: i64 = hash
+        .as_str()
+        .and_then(|h| h.strip_prefix("#/t/"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("ticket id in {hash}"));
+    b.wait_text("#ticket-title", |t| t == title).await;
+    b.wait_text(".facts", |t| t.contains("电话代录")).await;
+    b.click(".action[data-action='acknowledge']").await;
+    submit_action_dialog(&b, &[]).await;
+    b.wait_text("#status-text", |t| t.contains("已受理")).await;
+    assert_eq!(b.js("window.__xss === undefined").await, json!(true));
+    assert_no_page_errors(b.page_errors().await, "staff");
+
+    // ---- The community secretary urges it from 督办, on a phone as well.
+    staff_sign_in(&b, &base, &community_secretary).await;
+    b.click(".tab[data-tab='supervision']").await;
+    let row = format!(".ticket-row[data-id='{ticket_id}']");
+    b.wait_text(&row, |t| t.contains("2栋地下车库积水")).await;
+    b.wait_text(".subtab[data-sub='all'] .count", |t| t.trim() == "1")
+        .await;
+    b.wait_text(".subtab[data-sub='overdue'] .count", |t| t.trim() == "0")
+        .await;
+    b.wait(&format!("{row} .row-action[data-action='take_over']"))
+        .await;
+    b.screenshot("staff-supervision-phone").await;
+    assert_phone_usable(&b, "staff-supervision-phone").await;
+    b.click(&format!("{row} .row-action[data-action='urge']"))
+        .await;
+    submit_action_dialog(
+        &b,
+        &[("#action-note", "居民反映强烈，请今天内先抽水，明天修泵。")],
+    )
+    .await;
+    // Urged: once an hour per level, so the button goes; the row counts the urge.
+    b.wait_text(&row, |t| t.contains("已催办 1 次")).await;
+    b.wait_js(
+        "the urge button to go",
+        &format!("!document.querySelector(\"{row} .row-action[data-action='urge']\")"),
+    )
+    .await;
+    assert_no_page_errors(b.page_errors().await, "staff");
+
+    // ---- The compound secretary asks for more time (desktop).
+    b.resize(1366, 768).await;
+    staff_sign_in(&b, &base, &compound_secretary).await;
+    b.goto(&format!("{base}/staff/#/t/{ticket_id}")).await;
+    b.wait_text("#timeline", |t| t.contains("催办")).await;
+    let token = app.login_staff(&compound_secretary).await;
+    let (_, ticket) = app
+        .get(&format!("/api/v1/tickets/{ticket_id}"), Some(&token))
+        .await;
+    let due: chrono::DateTime<chrono::Utc> = ticket["resolve_due_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("resolve_due_at in {ticket}"));
+    // Two days more, to the minute (what a datetime-local input holds).
+    let asked = {
+        use chrono::{DurationRound, TimeDelta};
+        (due + TimeDelta::days(2))
+            .duration_trunc(TimeDelta::minutes(1))
+            .expect("whole minute")
+    };
+    b.click(".action[data-action='request_extension']").await;
+    b.wait("dialog#action-dialog[open] #action-due").await;
+    // The browser's own zone, whatever the machine's: the input holds local time.
+    b.js(&format!(
+        r#"(() => {{
+          const d = new Date('{}');
+          const two = (n) => String(n).padStart(2, '0');
+          const el = document.getElementById('action-due');
+          el.value = `${{d.getFullYear()}}-${{two(d.getMonth() + 1)}}-${{two(d.getDate())}}T${{two(d.getHours())}}:${{two(d.getMinutes())}}`;
+          el.dispatchEvent(new Event('input', {{ bubbles: true }}));
+          return true;
+        }})()"#,
+        asked.to_rfc3339()
+    ))
+    .await;
+    submit_action_dialog(
+        &b,
+        &[("#action-note", "排水泵需厂家上门更换，配件两天后到。")],
+    )
+    .await;
+    b.wait_text("#pending-extension", |t| t.contains("延期申请待批准"))
+        .await;
+    b.js("(document.getElementById('pending-extension').scrollIntoView({block: 'center'}), true)")
+        .await;
+    b.screenshot("staff-extension-request").await;
+    assert_no_page_errors(b.page_errors().await, "staff");
+
+    // ---- The community secretary grants it from 待我决定.
+    staff_sign_in(&b, &base, &community_secretary).await;
+    b.wait_text(".tab[data-tab='decisions'] .count", |t| t.trim() == "1")
+        .await;
+    b.click(".tab[data-tab='decisions']").await;
+    b.wait_text(&format!("{row} .decision"), |t| t.contains("延至"))
+        .await;
+    b.screenshot("staff-decisions").await;
+    b.click(&format!(
+        "{row} .row-action[data-action='approve_extension']"
+    ))
+    .await;
+    b.wait("#action-extension-due").await;
+    submit_action_dialog(&b, &[]).await;
+    b.wait_text(".tab[data-tab='decisions'] .count", |t| t.trim() == "0")
+        .await;
+    // Signing out in the browser ends the secretary's sessions: ask as the community.
+    let token = app.login_staff(&community_secretary).await;
+    let (_, ticket) = app
+        .get(&format!("/api/v1/tickets/{ticket_id}"), Some(&token))
+        .await;
+    assert_eq!(ticket["extensions_granted"], 1, "{ticket}");
+    let granted: chrono::DateTime<chrono::Utc> = ticket["resolve_due_at"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("resolve_due_at in {ticket}"));
+    assert_eq!(granted, asked, "{ticket}");
+    assert_no_page_errors(b.page_errors().await, "staff");
+
+    // ---- The resident, on a phone: who entered the call, and the new deadline.
+    b.resize(375, 667).await;
+    b.goto(&format!("{base}/")).await;
+    b.fill("#phone", phone).await;
+    b.click("#send-code").await;
+    let mut code = None;
+    for _ in 0..100 {
+        code = app.sms.last_code(phone);
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.fill("#code", &code.expect("a sign-in code")).await;
+    b.click("#login").await;
+    b.wait(&format!(".request-item[data-id='{ticket_id}']"))
+        .await;
+    b.goto(&format!("{base}/#/t/{ticket_id}")).await;
+    b.wait_text("#source-note", |t| t.contains("由小区党支部代为登记"))
+        .await;
+    let beijing = asked
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y/%m/%d %H:%M")
+        .to_string();
+    b.wait_text("#extension-note", |t| {
+        t.contains("办理期限已延至") && t.contains(&beijing)
+    })
+    .await;
+    b.wait_text("#timeline", |t| {
+        t.contains(&format!("办理期限已延至 {beijing}"))
+    })
+    .await;
+    b.screenshot("resident-extension").await;
+    assert_phone_usable(&b, "resident-extension").await;
+    assert_no_page_errors(b.page_errors().await, "resident");
 }
 
 /// Fills the action dialog's fields and submits it; waits until it has closed.

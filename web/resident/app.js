@@ -148,7 +148,7 @@ function setUnread(n) {
 
 const FILTERS = [
   ['all', '全部', null],
-  ['active', '办理中', 'open,acknowledged'],
+  ['active', '办理中', 'open,acknowledged,decline_review'],
   ['resolved', '待我确认', 'resolved'],
   ['done', '已结束', 'closed,declined,withdrawn'],
 ];

@@ -63,6 +63,7 @@ export const STATUS_CLASS = {
   resolved: 'red',
   closed: 'green',
   declined: 'grey',
+  decline_review: 'orange',
   withdrawn: 'grey',
 };
 

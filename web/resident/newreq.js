@@ -95,6 +95,8 @@ function build(compounds, cats) {
     autocomplete: 'off',
     placeholder: '选填，如：2单元门口、地下车库B区',
   });
+  // A resident reporting a neighbour may not want the compound's branch to know who called.
+  const hide = h('input#hide-identity', { type: 'checkbox', name: 'hide_identity' });
   const descCount = h('span.hint.counter', '0/2000');
   const thumbs = h('div#thumbs.thumbs', { 'aria-live': 'polite' });
   const photoCount = h('span.hint', `0/${MAX_PHOTOS}`);
@@ -155,6 +157,7 @@ function build(compounds, cats) {
   title.value = draft.title || '';
   description.value = draft.description || '';
   where.value = draft.location || '';
+  hide.checked = !!draft.hide_identity;
   descCount.textContent = `${[...description.value].length}/2000`;
 
   function saveDraft() {
@@ -168,9 +171,11 @@ function build(compounds, cats) {
         title: title.value,
         description: description.value,
         location: where.value,
+        hide_identity: hide.checked,
       }),
     );
   }
+  hide.addEventListener('change', saveDraft);
   for (const el of [building, category, urgency, title, description, where]) {
     el.addEventListener('input', () => {
       clearError(el);
@@ -226,7 +231,7 @@ function build(compounds, cats) {
   }
 
   function lockFields(on) {
-    for (const el of [compound, building, category, urgency, title, description, where]) el.disabled = on;
+    for (const el of [compound, building, category, urgency, title, description, where, hide]) el.disabled = on;
     if (!on) building.disabled = building.options.length <= 1;
   }
 
@@ -251,6 +256,7 @@ function build(compounds, cats) {
           description: description.value.trim(),
         };
         if (where.value.trim()) body.location = { text: where.value.trim() };
+        if (hide.checked) body.hide_identity = true;
         const bodyJson = JSON.stringify(body);
         // The same request retried (after a network error) keeps its key, so the server answers
         // with the ticket it already made instead of a second one.
@@ -315,6 +321,13 @@ function build(compounds, cats) {
       building,
       h('label', { for: 'location' }, '具体位置（选填）'),
       where,
+      h(
+        'label.checkbox',
+        { for: 'hide-identity' },
+        hide,
+        h('span', `对${label('level', 'compound')}隐藏我的身份（如举报邻居）`),
+      ),
+      h('p.hint#hide-identity-hint', '勾选后小区党支部看不到您的姓名和电话，社区、街道仍可联系您。'),
     ),
     h(
       'section.card',

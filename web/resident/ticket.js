@@ -3,12 +3,66 @@
 
 import { h, mount, toast, errorText, fmtTime, fmtDuration } from '/static/common/ui.js';
 import { label, hasLabel, reasonLabel } from '/static/common/labels.js';
-import { client, statusBadge, sheet } from './ctx.js';
+import { client, statusBadge, sheet, orgTree } from './ctx.js';
 import { PhotoSet, MAX_PHOTOS } from './photos.js';
 
 // The coded reasons a resident reads on the timeline besides the escalation reasons (clock
 // names and pauses are the staff's business).
-const SHOWN_SYSTEM_REASONS = new Set(['sla_breach_acknowledge', 'sla_breach_resolve', 'resident_dispute']);
+const SHOWN_SYSTEM_REASONS = new Set([
+  'sla_breach_acknowledge',
+  'sla_breach_resolve',
+  'sla_breach_review',
+  'resident_dispute',
+]);
+
+/// The level a staff role answers at (the resident sees the branch, never the person).
+const LEVEL_OF_ROLE = {
+  compound_staff: 'compound',
+  community_staff: 'community',
+  street_staff: 'street',
+};
+
+/// The branch that took a step: the actor's level, else the level it was taken at.
+function actorLevel(e) {
+  return label('level', LEVEL_OF_ROLE[e.actor?.role] || e.level);
+}
+
+/// Names of the org units by id (the public tree), for the compounds a transfer names.
+let unitNames = new Map();
+function collectNames(nodes, out) {
+  for (const n of nodes || []) {
+    out.set(n.id, n.name);
+    collectNames(n.children, out);
+  }
+  return out;
+}
+
+/// Where each transfer went: a transfer records the compound it left (`unit:<id>`), so the
+/// next transfer's left compound, or for the last one the compound the request is at now.
+function transferTargets(events, t) {
+  const transfers = events
+    .filter((e) => e.action === 'transfer' && e.reason?.startsWith('unit:'))
+    .sort((a, b) => a.id - b.id);
+  const to = new Map();
+  transfers.forEach((e, i) => {
+    const next = transfers[i + 1];
+    to.set(e.id, next ? unitNames.get(Number(next.reason.slice(5))) || '' : t.compound.name);
+  });
+  return to;
+}
+
+/// The latest outcome of a decline review, in plain words, or null.
+function reviewOutcome(events) {
+  const last = [...events]
+    .sort((a, b) => b.id - a.id)
+    .find(
+      (e) =>
+        e.action === 'uphold_decline' ||
+        e.action === 'overturn_decline' ||
+        (e.action === 'return' && (e.status_before === 'decline_review' || e.reason === 'decline_overturned')),
+    );
+  return last ? { event: last, text: eventTitle(last) } : null;
+}
 
 function shownReason(code) {
   return hasLabel('escalation_reason', code) || SHOWN_SYSTEM_REASONS.has(code);
@@ -17,12 +71,16 @@ function shownReason(code) {
 const STARS_ZH = ['', '很不满意', '不满意', '一般', '满意', '非常满意'];
 
 /// What a timeline entry says, from the resident's point of view.
-function eventTitle(e) {
+function eventTitle(e, t, transfers) {
   const after = label('level', e.level_after);
   const mine = e.actor && e.actor.name === '我';
   switch (e.action) {
     case 'create':
+      if (t && t.entered_by_level && !mine) return `由${label('level', t.entered_by_level)}代为登记`;
+      return label('event_kind', e.action);
     case 'decline':
+      // A compound's or community's decline goes to the level above for review first.
+      if (e.status_after === 'decline_review') return `${label('event_kind', e.action)}，已提请${after}复核`;
       return label('event_kind', e.action);
     case 'acknowledge':
       return `${label('level', e.level)}已受理`;
@@ -35,7 +93,28 @@ function eventTitle(e) {
     case 'escalate':
       return e.actor?.role === 'system' ? `超时自动上报${after}` : `上报${after}`;
     case 'return':
+      if (e.status_before === 'decline_review' || e.reason === 'decline_overturned') return `复核后已撤销不予受理，退回${after}重新办理`;
       return `退回${after}办理`;
+    case 'transfer': {
+      const to = transfers && transfers.get(e.id);
+      return to ? `已转至${to}办理` : '已转至其他小区办理';
+    }
+    case 'urge':
+      return `${actorLevel(e)}已督促加快办理`;
+    case 'take_over':
+      return `改由${after}直接办理`;
+    case 'request_extension':
+      return `${label('level', e.level)}申请延长办理期限`;
+    case 'approve_extension':
+      return e.reason && !Number.isNaN(new Date(e.reason).getTime())
+        ? `办理期限已延至 ${fmtTime(e.reason)}`
+        : '办理期限已延长';
+    case 'reject_extension':
+      return '延期申请未获批准，办理期限不变';
+    case 'uphold_decline':
+      return `经${actorLevel(e)}复核，维持不予受理`;
+    case 'overturn_decline':
+      return '复核后已撤销不予受理，重新办理';
     case 'confirm':
       return '我已确认办结';
     case 'dispute':
@@ -57,7 +136,7 @@ function eventTitle(e) {
   }
 }
 
-function timelineItem(e) {
+function timelineItem(e, t, transfers) {
   let extra = null;
   const r = e.reason;
   const rating = r && /^rating:(\d)$/.exec(r);
@@ -74,7 +153,7 @@ function timelineItem(e) {
   return h(
     'li',
     { 'data-action': e.action },
-    h('div.ev-title', eventTitle(e)),
+    h('div.ev-title', eventTitle(e, t, transfers)),
     h('div.when', fmtTime(e.created_at), ' · ', e.actor ? e.actor.name : ''),
     extra,
     e.note ? h('div.ev-note', e.note) : null,
@@ -114,12 +193,14 @@ export function leaveTicket() {
 /// Renders ticket `id` into `root`; `isCurrent()` says whether the page is still the one shown.
 export async function showTicket(root, id, isCurrent) {
   leaveTicket();
-  const [t, events, photos] = await Promise.all([
+  const [t, events, photos, tree] = await Promise.all([
     client.get(`/tickets/${id}`),
     client.get(`/tickets/${id}/events`),
     client.get(`/tickets/${id}/attachments`).catch(() => []),
+    orgTree().catch(() => []),
   ]);
   if (!isCurrent()) return;
+  unitNames = collectNames(tree, new Map());
   render(root, t, events, photos, isCurrent);
 }
 
@@ -172,8 +253,20 @@ function render(root, t, events, photos, isCurrent) {
       ),
     );
   }
-  if (t.decline_reason && t.status === 'declined') {
+  if (t.decline_reason && (t.status === 'declined' || t.status === 'decline_review')) {
     result.push(h('div.result.declined', h('h3', '不予受理的理由'), h('p.pre', t.decline_reason)));
+  }
+  const review = reviewOutcome(events);
+  if (t.status === 'decline_review') {
+    result.push(
+      h(
+        'p#review-note.notice-line',
+        `不予受理的决定正由${label('level', t.level)}复核`,
+        t.decide_due_at ? `，将于 ${fmtTime(t.decide_due_at)} 前答复` : '',
+      ),
+    );
+  } else if (review) {
+    result.push(h('p#review-note.notice-line', review.text));
   }
   if (t.rating) {
     result.push(
@@ -194,6 +287,25 @@ function render(root, t, events, photos, isCurrent) {
 
   // Newest first, like a parcel tracking page.
   const sorted = [...events].sort((a, b) => b.id - a.id);
+  const transfers = transferTargets(events, t);
+
+  // How the request came in, where it went, how long it may take: in plain words.
+  const notes = [];
+  if (t.entered_by_level && t.source && t.source !== 'app') {
+    notes.push(
+      h(
+        'p#source-note.notice-line',
+        `由${label('level', t.entered_by_level)}代为登记（${label('source', t.source)}）`,
+        t.external_ref ? `，编号 ${t.external_ref}` : '',
+      ),
+    );
+  }
+  if (t.transfer_count > 0) {
+    notes.push(h('p#transfer-note.notice-line', `已转至${t.compound.name}办理`));
+  }
+  if (t.extensions_granted > 0 && t.resolve_due_at && (t.status === 'open' || t.status === 'acknowledged')) {
+    notes.push(h('p#extension-note.notice-line', `办理期限已延至 ${fmtTime(t.resolve_due_at)}`));
+  }
 
   mount(
     root,
@@ -221,12 +333,13 @@ function render(root, t, events, photos, isCurrent) {
         ),
         h('p.status-line', statusBadge(t, { id: 'status-text' }), t.overdue && running ? h('span.badge.red', '已超时') : null),
         deadline,
+        notes,
         t.waiting_on_resident ? waitingNote(events) : null,
         result,
       ),
       h('section.card', h('h3', '诉求内容'), h('p.pre.desc', t.description), meta),
       h('section.card', h('h3', '图片'), photoBox),
-      h('section.card', h('h3', '办理进度'), h('ol#timeline.timeline', sorted.map(timelineItem))),
+      h('section.card', h('h3', '办理进度'), h('ol#timeline.timeline', sorted.map((e) => timelineItem(e, t, transfers)))),
       buttons.length ? h('div.action-bar', { role: 'group', 'aria-label': '操作' }, buttons) : null,
     ),
   );

@@ -1,16 +1,25 @@
 // The action dialog: one form per action with exactly the fields the API wants
 // (src/service/tickets/mod.rs check_body), then POST /tickets/{id}/{action}.
 
-import { h, mount, toast, errorText } from '/static/common/ui.js';
+import { h, mount, toast, errorText, fmtTime } from '/static/common/ui.js';
 import { label, options } from '/static/common/labels.js';
-import { client, state, LEVEL_OF_ROLE } from './shared.js';
+import {
+  client,
+  state,
+  LEVEL_OF_ROLE,
+  compoundsOfCommunity,
+  toLocalInput,
+  fromLocalInput,
+} from './shared.js';
 
 // The escalation reasons in the order a secretary weighs them (the labels come alphabetically).
 const REASON_ORDER = ['beyond_authority', 'needs_resources', 'needs_enforcement', 'cross_compound'];
 
 /// What each action asks for. `note` → textarea#action-note, `reason` → textarea#action-reason,
 /// `reasonCode` → select#action-reason, `internal` → input#action-internal,
-/// `assignee` → select#action-assignee, `handler` → input#action-handler.
+/// `assignee` → select#action-assignee, `handler` → input#action-handler,
+/// `compound` → select#action-compound, `due` → input#action-due (datetime-local),
+/// `extension` → what the lower level asked for (read only).
 const SPECS = {
   acknowledge: {
     help: '受理即向居民作出响应（应），并开始计算本级办结时限。',
@@ -43,7 +52,7 @@ const SPECS = {
     fields: [{ kind: 'note', label: '退回指导意见', required: true, max: 2000 }],
   },
   decline: {
-    help: '不予受理将告知居民理由；居民可在 7 天内提出异议。',
+    help: '小区、社区党支部不予受理的，由上一级党组织复核；理由将告知居民，居民可在 7 天内提出异议。',
     fields: [{ kind: 'reason', label: '不予受理理由（居民可见）', required: true, max: 500 }],
   },
   wait_on_resident: {
@@ -54,7 +63,61 @@ const SPECS = {
     help: '将显示居民的完整手机号码，此次查看会记入工单记录（内部）。',
     fields: [],
   },
+  confirm: {
+    help: '本单位自查发现的问题，办结后由本单位确认。',
+    fields: [{ kind: 'note', label: '确认意见（可选）', required: false, max: 500 }],
+  },
+  transfer: {
+    help: '诉求不属于本小区时，转给同一社区的另一个小区党支部办理，时限重新计算。',
+    fields: [
+      { kind: 'compound', label: '转至小区', required: true },
+      { kind: 'note', label: '转办说明', required: true, max: 2000 },
+    ],
+  },
+  urge: {
+    help: '催办会通知当前负责的党组织并记入工单记录；同一级一小时内只能催办一次。',
+    fields: [{ kind: 'note', label: '催办意见', required: true, max: 500 }],
+  },
+  take_over: {
+    help: '提级领办：工单改由本级负责办理，并重新计算办结时限。',
+    fields: [{ kind: 'note', label: '领办理由', required: true, max: 2000 }],
+  },
+  request_extension: {
+    help: '向上级党组织申请延长办结期限，最多延长 10 个工作日；上级批准前原期限不变。',
+    fields: [
+      { kind: 'due', label: '申请延至', required: true },
+      { kind: 'note', label: '延期理由', required: true, max: 2000 },
+    ],
+  },
+  approve_extension: {
+    help: '批准后办结期限改为申请的时间。',
+    fields: [{ kind: 'extension' }, { kind: 'note', label: '意见（可选）', required: false, max: 2000 }],
+  },
+  reject_extension: {
+    help: '不批准延期，原办结期限不变。',
+    fields: [{ kind: 'extension' }, { kind: 'note', label: '不批准的理由', required: true, max: 2000 }],
+  },
+  uphold_decline: {
+    help: '复核认为不予受理的理由成立，维持原决定，并告知居民。',
+    fields: [{ kind: 'declined' }, { kind: 'note', label: '复核意见（可选，居民可见）', required: false, max: 2000 }],
+  },
+  overturn_decline: {
+    help: '撤销不予受理，工单改由本级受理办理。',
+    fields: [{ kind: 'declined' }, { kind: 'note', label: '复核意见（可选，居民可见）', required: false, max: 2000 }],
+  },
 };
+
+/// `return` of a ticket under decline review: the decline is set aside and the level below
+/// handles it again.
+const RETURN_FROM_REVIEW = {
+  help: '撤销不予受理，退回下级重新办理，并给出指导意见。',
+  fields: [{ kind: 'declined' }, { kind: 'note', label: '重办指导意见', required: true, max: 2000 }],
+};
+
+function specOf(action, ticket) {
+  if (action === 'return' && ticket.status === 'decline_review') return RETURN_FROM_REVIEW;
+  return SPECS[action] || { help: '', fields: [] };
+}
 
 let current = null; // { action, ticket, submitting }
 let onDone = null;
@@ -144,6 +207,55 @@ function field(spec, ticket, events) {
           ),
         ),
       );
+    case 'compound': {
+      // Sideways only: the other compounds of the ticket's community.
+      const choices = compoundsOfCommunity(ticket.community.id).filter((c) => c.id !== ticket.compound.id);
+      return h(
+        'div.field',
+        h('label', { for: 'action-compound' }, spec.label, h('span.req', ' *')),
+        h(
+          'select#action-compound',
+          { name: 'compound_id', required: true },
+          h('option', { value: '' }, choices.length ? `请选择${ticket.community.name}的小区` : '本社区没有其他小区'),
+          choices.map((c) => h('option', { value: String(c.id) }, c.name)),
+        ),
+      );
+    }
+    case 'due':
+      return h(
+        'div.field',
+        h('label', { for: 'action-due' }, spec.label, h('span.req', ' *')),
+        h('input#action-due', {
+          type: 'datetime-local',
+          name: 'due_at',
+          required: true,
+          min: toLocalInput(ticket.resolve_due_at),
+          'data-current': ticket.resolve_due_at || '',
+        }),
+        h('p.hint', `现办结期限：${fmtTime(ticket.resolve_due_at) || '—'}（按本机时间填写）`),
+      );
+    case 'extension': {
+      const x = ticket.extension;
+      if (!x) return null;
+      return h(
+        'div.field.pending-box',
+        h('p', '申请延至：', h('strong#action-extension-due', fmtTime(x.requested_due_at))),
+        h('p', `现办结期限：${fmtTime(ticket.resolve_due_at) || '—'}`),
+        x.reason ? h('p.pre', `理由：${x.reason}`) : null,
+        x.unanswered
+          ? h('p.overdue', '已超过批复期限')
+          : ticket.decide_due_at
+            ? h('p.hint', `请于 ${fmtTime(ticket.decide_due_at)} 前决定`)
+            : null,
+      );
+    }
+    case 'declined':
+      if (!ticket.decline_reason) return null;
+      return h(
+        'div.field.pending-box',
+        h('p.pre', `不予受理理由：${ticket.decline_reason}`),
+        ticket.decide_due_at ? h('p.hint', `请于 ${fmtTime(ticket.decide_due_at)} 前作出复核决定`) : null,
+      );
     case 'handler':
       return h(
         'div.field',
@@ -161,7 +273,7 @@ function field(spec, ticket, events) {
 }
 
 export function openActionDialog(action, ticket, events) {
-  const spec = SPECS[action] || { help: '', fields: [] };
+  const spec = specOf(action, ticket);
   const dlg = document.getElementById('action-dialog');
   current = { action, ticket, submitting: false };
   const name = label('action', action);
@@ -178,7 +290,9 @@ export function openActionDialog(action, ticket, events) {
   dlg.dataset.action = action;
   document.getElementById('action-error').textContent = '';
   if (!dlg.open) dlg.showModal();
-  const first = dlg.querySelector('#action-fields textarea, #action-fields select, #action-fields input');
+  const first = dlg.querySelector(
+    '#action-fields textarea, #action-fields select, #action-fields input',
+  );
   if (first) first.focus();
   else submitBtn.focus();
 }
@@ -215,7 +329,24 @@ function body(action) {
     case 'resolve':
     case 'return':
     case 'wait_on_resident':
+    case 'urge':
+    case 'take_over':
+    case 'reject_extension':
       b.note = val('action-note');
+      break;
+    case 'transfer':
+      b.compound_id = Number(val('action-compound'));
+      b.note = val('action-note');
+      break;
+    case 'request_extension':
+      b.note = val('action-note');
+      b.due_at = fromLocalInput(val('action-due'));
+      break;
+    case 'confirm':
+    case 'approve_extension':
+    case 'uphold_decline':
+    case 'overturn_decline':
+      if (val('action-note')) b.note = val('action-note');
       break;
     default:
       break;
@@ -223,16 +354,25 @@ function body(action) {
   return b;
 }
 
-function missing(action) {
-  const spec = SPECS[action];
-  if (!spec) return null;
+const FIELD_ID = { note: 'action-note', compound: 'action-compound', due: 'action-due' };
+
+function missing(action, ticket) {
+  const spec = specOf(action, ticket);
   if (action === 'assign' && !val('action-assignee') && !val('action-handler')) {
     return { id: 'action-assignee', msg: '请选择处理人或填写交办单位' };
   }
   for (const f of spec.fields) {
     if (!f.required) continue;
-    const id = f.kind === 'note' ? 'action-note' : 'action-reason';
-    if (!val(id)) return { id, msg: `请填写${f.label.replace(/（.*?）/, '')}` };
+    const id = FIELD_ID[f.kind] || 'action-reason';
+    const verb = f.kind === 'compound' || f.kind === 'reasonCode' ? '选择' : '填写';
+    if (!val(id)) return { id, msg: `请${verb}${f.label.replace(/（.*?）/, '')}` };
+  }
+  if (action === 'request_extension') {
+    const due = fromLocalInput(val('action-due'));
+    if (!due) return { id: 'action-due', msg: '请填写正确的日期和时间' };
+    if (ticket.resolve_due_at && new Date(due) <= new Date(ticket.resolve_due_at)) {
+      return { id: 'action-due', msg: '申请的期限须晚于现办结期限' };
+    }
   }
   return null;
 }
@@ -241,7 +381,7 @@ async function submit() {
   if (!current || current.submitting) return;
   const { action, ticket } = current;
   const err = document.getElementById('action-error');
-  const miss = missing(action);
+  const miss = missing(action, ticket);
   if (miss) {
     err.textContent = miss.msg;
     document.getElementById(miss.id)?.focus();

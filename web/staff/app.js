@@ -1,20 +1,31 @@
 // 呼应 · 书记工作台 (/staff/): sign-in, hash routing, polling for new tickets.
-//   #/q/<tab>?filters   the queue (tabs open | in_progress | due_soon | overdue | went_up)
+//   #/q/<tab>?filters   the queue (tabs open | in_progress | due_soon | overdue | went_up, and
+//                       for the community and the street supervision | decisions)
 //   #/t/<id>            one ticket
+//   #/new               代为登记: a call entered on a resident's behalf (or an own finding)
 //   #/notices           my notices
 
 import { $, toast } from '/static/common/ui.js';
 import { label } from '/static/common/labels.js';
 import { passwordSignIn } from '/static/common/signin.js';
 import { client, state, LEVEL_OF_ROLE, qs, tickCountdowns } from './shared.js';
-import { showQueue, parseQueueRoute, refreshQueue, markFresh, setOnRefresh, resetQueue } from './queue.js';
+import {
+  showQueue,
+  parseQueueRoute,
+  refreshQueue,
+  markFresh,
+  setOnRefresh,
+  resetQueue,
+  lastQueueHash,
+} from './queue.js';
 import { showTicket, afterAction, pollTicket, reloadTicket, currentTicketId } from './ticket.js';
 import { initActionDialog, dialogOpen } from './actions.js';
 import { showNotices, setUnread } from './notices.js';
+import { showIntake } from './intake.js';
 
 const POLL_MS = 20000;
 
-let view = null; // 'queue' | 'ticket' | 'notices'
+let view = null; // 'queue' | 'ticket' | 'notices' | 'intake'
 let pollTimer = null;
 let lastPoll = 0;
 let polling = false;
@@ -59,10 +70,13 @@ async function enter(me) {
     client.get('/org/tree').catch(() => []),
   ]);
   state.categories = cats;
+  state.tree = tree;
   Object.assign(state, scopeFrom(tree, me));
   $('#me-unit').textContent =
     `${me.org_unit ? me.org_unit.name : label('role', me.role)} · ${me.display_name}`;
   setUnread(me.unread_notifications);
+  // Calls are entered by the branches; an administrator enters none.
+  $('#nav-intake').classList.toggle('hidden', !state.level);
   await checkArrivals().catch(() => {});
   route();
   startPolling();
@@ -77,6 +91,7 @@ function leave() {
 function forget() {
   state.fresh.clear();
   state.phones.clear();
+  state.tree = [];
   seenOpen = null;
   resetQueue();
   $('#main').replaceChildren();
@@ -103,6 +118,10 @@ function route() {
   if (parts[0] === 't' && /^\d+$/.test(parts[1] || '')) {
     view = 'ticket';
     showTicket(main, Number(parts[1]));
+  } else if (parts[0] === 'new' && state.level) {
+    view = 'intake';
+    document.title = '代为登记 · 呼应工作台';
+    showIntake(main);
   } else if (parts[0] === 'notices') {
     view = 'notices';
     document.title = '通知 · 呼应工作台';
@@ -185,9 +204,16 @@ document.addEventListener('visibilitychange', () => {
 // ---- wiring --------------------------------------------------------------------------------
 
 initActionDialog((ticket, action, error) => {
+  // A row of 督办 / 待我决定 acts from the queue: the list and its counts follow.
+  if (view === 'queue') return refreshQueue();
   if (error) {
     // 409: the ticket changed meanwhile; show what it allows now behind the open dialog.
     if (currentTicketId()) reloadTicket();
+    return null;
+  }
+  // Transferred away from my compound: it is no longer mine to see.
+  if (ticket && action === 'transfer' && !state.compounds.some((c) => c.id === ticket.compound.id)) {
+    location.hash = lastQueueHash();
     return null;
   }
   if (ticket) return afterAction(ticket);
@@ -202,6 +228,7 @@ setOnRefresh(async () => {
 
 window.addEventListener('hashchange', route);
 $('#nav-notices').addEventListener('click', () => (location.hash = '#/notices'));
+$('#nav-intake').addEventListener('click', () => (location.hash = '#/new'));
 setInterval(tickCountdowns, 1000);
 
 signIn.start();

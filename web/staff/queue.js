@@ -1,26 +1,83 @@
-// The queue: five tabs with counts, filters, search, a table (cards on a phone), "load more".
+// The queue: five tabs with counts (seven for the community and the street: 督办 over the levels
+// below and 待我决定), filters, search, a table (cards on a phone), "load more".
 
-import { h, mount, toast, errorText, fmtShort } from '/static/common/ui.js';
+import { h, mount, toast, errorText, fmtShort, fmtTime } from '/static/common/ui.js';
 import { label, options } from '/static/common/labels.js';
-import { client, state, qs, beijingDayStart, countdownEl, urgencyBadge, staffStatusText } from './shared.js';
+import {
+  client,
+  state,
+  qs,
+  beijingDayStart,
+  countdownEl,
+  urgencyBadge,
+  sourceBadge,
+  staffStatusText,
+} from './shared.js';
+import { openActionDialog } from './actions.js';
 
 const DUE_SOON_HOURS = 2;
 const PAGE = 50;
 
 /// A tab named after a status takes the status's word.
-export const TABS = [
+const BASE_TABS = [
   { id: 'open', status: 'open', hint: '本级待受理的工单' },
   { id: 'in_progress', status: 'acknowledged', hint: '本级已受理、尚未办结的工单' },
   { id: 'due_soon', label: '即将超时', hint: `${DUE_SOON_HOURS} 小时内到期、尚未超时的本级工单` },
   { id: 'overdue', label: '已超时', hint: '本级已超过时限的工单' },
   { id: 'went_up', label: '已上报', hint: '从本单位上报、现由上级负责的工单' },
 ];
-const TAB_IDS = TABS.map((t) => t.id);
+/// The community and the street watch the levels below them and decide what those ask for.
+const SUPERVISION_TABS = [
+  { id: 'supervision', label: '督办', hint: '下级负责、尚未办结或不予受理复核中的工单，可催办或提级领办' },
+  { id: 'decisions', label: '待我决定', hint: '等待本级批准的延期申请和不予受理复核' },
+];
 
-/// The API filter of a tab. Tabs other than 已上报 show what is accountable at the caller's level.
-export function tabParams(tab) {
+/// The sub-filters of 督办. (有异议 is not offered: a ticket says how often it was transferred,
+/// urged and extended, but not whether the resident disputed it.)
+const SUPERVISION_SUBS = [
+  { id: 'all', label: '全部' },
+  { id: 'due_soon', label: '即将超时' },
+  { id: 'overdue', label: '已超时' },
+  { id: 'review', label: '待复核' },
+];
+const SUB_IDS = SUPERVISION_SUBS.map((x) => x.id);
+
+/// Actions a row of 督办 / 待我决定 offers without opening the ticket (when allowed).
+const ROW_ACTIONS = {
+  supervision: ['urge', 'take_over'],
+  decisions: ['approve_extension', 'reject_extension', 'uphold_decline', 'overturn_decline', 'return'],
+};
+
+function supervises() {
+  return state.level === 'community' || state.level === 'street';
+}
+
+export function queueTabs() {
+  return supervises() ? [...BASE_TABS, ...SUPERVISION_TABS] : BASE_TABS;
+}
+
+function subParams(sub) {
+  switch (sub) {
+    case 'due_soon':
+      return { overdue: 'false', due_before: new Date(Date.now() + DUE_SOON_HOURS * 3600000).toISOString() };
+    case 'overdue':
+      return { overdue: 'true' };
+    case 'review':
+      return { status: 'decline_review' };
+    default:
+      return {};
+  }
+}
+
+/// The API filter of a tab. Tabs other than 已上报, 督办 and 待我决定 show what is accountable at
+/// the caller's level.
+export function tabParams(tab, sub = 'all') {
   const level = state.level || undefined;
   switch (tab) {
+    case 'supervision':
+      return { view: 'supervision', ...subParams(sub) };
+    case 'decisions':
+      return { view: 'decisions' };
     case 'in_progress':
       return { status: 'acknowledged', level };
     case 'due_soon':
@@ -39,13 +96,17 @@ export function tabParams(tab) {
   }
 }
 
-const FILTER_KEYS = ['q', 'category', 'urgency', 'community_id', 'compound_id', 'from', 'to'];
+const FILTER_KEYS = ['q', 'category', 'urgency', 'source', 'community_id', 'compound_id', 'from', 'to'];
+
+/// Calls entered by staff on a resident's behalf, as one choice of the source filter.
+const ENTERED_SOURCES = ['phone', 'desk', 'visit', 'hotline'];
 
 function filterParams(f) {
   return {
     q: f.q,
     category: f.category,
     urgency: f.urgency,
+    source: f.source,
     community_id: f.community_id,
     compound_id: f.compound_id,
     created_from: f.from ? beijingDayStart(f.from) : undefined,
@@ -57,11 +118,14 @@ export function parseQueueRoute(tab, search) {
   const p = new URLSearchParams(search || '');
   const filters = {};
   for (const k of FILTER_KEYS) if (p.get(k)) filters[k] = p.get(k);
-  return { tab: TAB_IDS.includes(tab) ? tab : 'open', filters };
+  const ids = queueTabs().map((t) => t.id);
+  const sub = SUB_IDS.includes(p.get('sub')) ? p.get('sub') : 'all';
+  return { tab: ids.includes(tab) ? tab : 'open', filters, sub };
 }
 
-export function queueHash(tab = q.tab, filters = q.filters) {
+export function queueHash(tab = q.tab, filters = q.filters, sub = tab === q.tab ? q.sub : 'all') {
   const p = new URLSearchParams();
+  if (tab === 'supervision' && sub && sub !== 'all') p.set('sub', sub);
   for (const k of FILTER_KEYS) if (filters[k]) p.set(k, filters[k]);
   const s = p.toString();
   return `#/q/${tab}${s ? '?' + s : ''}`;
@@ -75,6 +139,7 @@ export function setOnRefresh(fn) {
 
 const q = {
   tab: 'open',
+  sub: 'all',
   filters: {},
   items: [],
   next: null,
@@ -100,6 +165,7 @@ export function lastQueueHash() {
 
 export function showQueue(main, route) {
   q.tab = route.tab;
+  q.sub = route.sub || 'all';
   q.filters = route.filters;
   if (q.filtersOpen === null) {
     q.filtersOpen = window.matchMedia('(min-width: 721px)').matches;
@@ -110,7 +176,7 @@ export function showQueue(main, route) {
   const tabs = h(
     'div.tabs',
     { role: 'tablist', 'aria-label': '工单队列' },
-    TABS.map((t) =>
+    queueTabs().map((t) =>
       h(
         'button.tab',
         {
@@ -175,12 +241,36 @@ export function showQueue(main, route) {
   const filters = buildFilters();
   filters.classList.toggle('hidden', !q.filtersOpen);
 
-  const hint = TABS.find((t) => t.id === q.tab)?.hint || '';
+  const hint = queueTabs().find((t) => t.id === q.tab)?.hint || '';
+  const subs =
+    q.tab === 'supervision'
+      ? h(
+          'div.subtabs',
+          { role: 'group', 'aria-label': '督办筛选' },
+          SUPERVISION_SUBS.map((x) =>
+            h(
+              'button.subtab',
+              {
+                type: 'button',
+                'data-sub': x.id,
+                'aria-pressed': String(x.id === q.sub),
+                class: 'subtab' + (x.id === q.sub ? ' active' : ''),
+                onclick: () => {
+                  if (x.id !== q.sub) location.hash = queueHash('supervision', q.filters, x.id);
+                },
+              },
+              x.label,
+              h('span.count', q.subCounts?.[x.id] ?? '…'),
+            ),
+          ),
+        )
+      : null;
   mount(
     main,
     h(
       'section.queue-view',
       h('div.queue-head', tabs, h('div.toolbar', h('div.search-wrap', search), filterToggle, refresh)),
+      subs,
       filters,
       h('div.queue-meta', h('span#queue-total', ''), h('span.hint', hint), h('span#queue-updated.hint', '')),
       h('div#queue', { 'aria-live': 'polite' }, h('p.empty', '加载中…')),
@@ -253,6 +343,17 @@ function buildFilters() {
       f.urgency,
       'urgency',
     ),
+    select(
+      'f-source',
+      '来源',
+      [
+        ['', '全部来源'],
+        [ENTERED_SOURCES.join(','), '代为登记（全部）'],
+        ...options('source', ['app', ...ENTERED_SOURCES, 'own_finding']),
+      ],
+      f.source,
+      'source',
+    ),
   ];
   if (state.communities.length > 1) {
     parts.push(
@@ -308,20 +409,32 @@ function buildFilters() {
 async function loadCounts() {
   const seq = ++q.countSeq;
   const fp = filterParams(q.filters);
-  const results = await Promise.allSettled(
-    TABS.map((t) => client.get('/tickets' + qs({ ...tabParams(t.id), ...fp, limit: 1 }))),
-  );
+  const tabs = queueTabs();
+  const subs = q.tab === 'supervision' ? SUPERVISION_SUBS : [];
+  const count = (params) => client.get('/tickets' + qs({ ...params, ...fp, limit: 1 }));
+  const results = await Promise.allSettled([
+    ...tabs.map((t) => count(tabParams(t.id))),
+    ...subs.map((x) => count(tabParams('supervision', x.id))),
+  ]);
   if (seq !== q.countSeq) return;
   q.counts = q.counts || {};
-  TABS.forEach((t, i) => {
+  q.subCounts = q.subCounts || {};
+  const show = (el, r, alert) => {
+    if (!el) return;
+    el.textContent = r.status === 'fulfilled' ? String(r.value.total) : '?';
+    el.classList.toggle('zero', r.status === 'fulfilled' && r.value.total === 0);
+    el.classList.toggle('alert', alert && r.status === 'fulfilled' && r.value.total > 0);
+  };
+  tabs.forEach((t, i) => {
     const r = results[i];
     if (r.status === 'fulfilled') q.counts[t.id] = r.value.total;
     const el = document.querySelector(`button.tab[data-tab="${t.id}"] .count`);
-    if (el) {
-      el.textContent = r.status === 'fulfilled' ? String(r.value.total) : '?';
-      el.classList.toggle('zero', r.status === 'fulfilled' && r.value.total === 0);
-      el.classList.toggle('alert', t.id === 'overdue' && r.status === 'fulfilled' && r.value.total > 0);
-    }
+    show(el, r, t.id === 'overdue' || t.id === 'decisions');
+  });
+  subs.forEach((x, i) => {
+    const r = results[tabs.length + i];
+    if (r.status === 'fulfilled') q.subCounts[x.id] = r.value.total;
+    show(document.querySelector(`button.subtab[data-sub="${x.id}"] .count`), r, x.id === 'overdue');
   });
 }
 
@@ -330,7 +443,8 @@ async function loadList({ limit = PAGE, silent = false } = {}) {
   const box = document.getElementById('queue');
   try {
     const page = await client.get(
-      '/tickets' + qs({ ...tabParams(q.tab), ...filterParams(q.filters), limit: Math.min(100, limit) }),
+      '/tickets' +
+        qs({ ...tabParams(q.tab, q.sub), ...filterParams(q.filters), limit: Math.min(100, limit) }),
     );
     if (seq !== q.seq || !document.getElementById('queue')) return;
     q.fetchedAt = Date.now();
@@ -362,7 +476,8 @@ async function loadMore() {
   const seq = q.seq;
   try {
     const page = await client.get(
-      '/tickets' + qs({ ...tabParams(q.tab), ...filterParams(q.filters), limit: PAGE, cursor: q.next }),
+      '/tickets' +
+        qs({ ...tabParams(q.tab, q.sub), ...filterParams(q.filters), limit: PAGE, cursor: q.next }),
     );
     if (seq !== q.seq) return;
     const now = Date.now();
@@ -393,7 +508,10 @@ function updateMeta() {
     more.classList.toggle('hidden', !q.next);
     more.textContent = `加载更多（已显示 ${q.items.length} / ${q.total}）`;
   }
-  const count = document.querySelector(`button.tab[data-tab="${q.tab}"] .count`);
+  const count =
+    q.tab === 'supervision'
+      ? document.querySelector(`button.subtab[data-sub="${q.sub}"] .count`)
+      : document.querySelector(`button.tab[data-tab="${q.tab}"] .count`);
   if (count) count.textContent = String(q.total);
 }
 
@@ -414,6 +532,7 @@ function renderList() {
       const same =
         tr &&
         tr.dataset.version === String(t.version) &&
+        tr.dataset.allowed === rowSignature(t) &&
         tr.dataset.overdue === String(!!t.overdue) &&
         tr.classList.contains('fresh') === state.fresh.has(t.id);
       return same ? tr : row(t);
@@ -443,6 +562,12 @@ function renderList() {
   updateMeta();
 }
 
+/// What a row shows besides the ticket's version: an urge allowed again after the hour passed
+/// does not change the ticket.
+function rowSignature(t) {
+  return `${q.tab}|${(t.allowed_actions || []).join(',')}|${t.urge_count || 0}`;
+}
+
 function open(id) {
   state.fresh.delete(id);
   location.hash = `#/t/${id}`;
@@ -457,14 +582,16 @@ function row(t) {
       'data-id': String(t.id),
       'data-version': String(t.version),
       'data-overdue': String(!!t.overdue),
+      'data-allowed': rowSignature(t),
       class: 'ticket-row' + (fresh ? ' fresh' : '') + (t.overdue ? ' is-overdue' : ''),
       tabindex: '0',
       onclick: (e) => {
+        if (e.target.closest('button')) return;
         if (e.target.closest('a')) state.fresh.delete(t.id);
         else open(t.id);
       },
       onkeydown: (e) => {
-        if (e.key === 'Enter' && !e.target.closest('a')) open(t.id);
+        if (e.key === 'Enter' && !e.target.closest('a, button')) open(t.id);
       },
     },
     h(
@@ -472,6 +599,7 @@ function row(t) {
       h('span.ref', t.reference),
       ' ',
       urgencyBadge(t),
+      sourceBadge(t),
       fresh ? h('span.badge.new', '新') : null,
     ),
     h(
@@ -483,7 +611,10 @@ function row(t) {
         t.assignee ? h('span', ` · 指派 ${t.assignee.name}`) : null,
         t.assigned_handler ? h('span', ` · 交办 ${t.assigned_handler}`) : null,
         t.attachment_count ? h('span', ` · 照片 ${t.attachment_count}`) : null,
+        t.urge_count ? h('span', ` · 已催办 ${t.urge_count} 次`) : null,
       ),
+      decisionLine(t),
+      rowActions(t),
     ),
     h(
       'td.c-compound',
@@ -492,6 +623,52 @@ function row(t) {
     ),
     h('td.c-category', t.category.name),
     h('td.c-due', countdownEl(t, t._fetchedAt || q.fetchedAt)),
+  );
+}
+
+/// 待我决定: what is asked and until when.
+function decisionLine(t) {
+  if (q.tab !== 'decisions' && q.tab !== 'supervision') return null;
+  const until = t.decide_due_at ? ` · 须于 ${fmtShort(t.decide_due_at)} 前决定` : '';
+  if (t.extension) {
+    return h(
+      'div.sub.decision',
+      h('strong', '延期申请'),
+      ` 延至 ${fmtTime(t.extension.requested_due_at)}${until}`,
+    );
+  }
+  if (t.status === 'decline_review') {
+    return h('div.sub.decision', h('strong', label('status', 'decline_review')), until);
+  }
+  return null;
+}
+
+/// The buttons of a 督办 / 待我决定 row: the allowed ones of the tab's actions.
+function rowActions(t) {
+  const wanted = ROW_ACTIONS[q.tab];
+  if (!wanted) return null;
+  const allowed = t.allowed_actions || [];
+  const list = wanted.filter(
+    (a) => allowed.includes(a) && (a !== 'return' || t.status === 'decline_review'),
+  );
+  if (!list.length) return null;
+  return h(
+    'div.row-actions',
+    list.map((a) =>
+      h(
+        'button.row-action',
+        {
+          type: 'button',
+          'data-action': a,
+          class: 'row-action' + (a === 'approve_extension' || a === 'urge' ? ' primary' : ''),
+          onclick: (e) => {
+            e.stopPropagation();
+            openActionDialog(a, t, []);
+          },
+        },
+        label('action', a),
+      ),
+    ),
   );
 }
 

@@ -13,6 +13,9 @@ export const state = {
   categories: [],
   communities: [], // [{id, name, compounds: [{id, name}]}] in the caller's scope
   compounds: [], // [{id, name, communityId}]
+  /// The whole public org tree (GET /org/tree): a transfer may go to any compound of the
+  /// ticket's community, also for a compound secretary who sees only their own compound.
+  tree: [],
   unread: 0,
   /// Ticket ids that arrived since the page was opened and were not opened yet.
   fresh: new Set(),
@@ -33,6 +36,13 @@ export function reasonText(action, reason) {
   if (reason.startsWith('rating:')) return `评分 ${reason.slice(7)} 星`;
   if (action === 'decline') return reason;
   return reasonLabel(reason) || reason;
+}
+
+/// Random key for Idempotency-Key (crypto.randomUUID needs a secure context; this does not).
+export function newKey() {
+  if (crypto.randomUUID && window.isSecureContext) return crypto.randomUUID();
+  const a = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /// '?a=1&b=2' from an object, leaving out empty values.
@@ -72,7 +82,7 @@ export function countdownEl(t, fetchedAt) {
     return el;
   }
   el.dataset.deadline = String(fetchedAt + t.due_in_seconds * 1000);
-  el.dataset.clock = t.status === 'open' ? '受理' : '办结';
+  el.dataset.clock = { open: '受理', decline_review: '复核' }[t.status] || '办结';
   if (t.overdue) el.dataset.marked = '1';
   paint(el, Date.now());
   return el;
@@ -116,6 +126,56 @@ export function staffStatusText(t) {
     return `上级退回，待${label('level', 'compound')}受理`;
   }
   return (t.status_text || '').replace('待您确认', '待居民确认');
+}
+
+/// The compounds of community `communityId` in the org tree: [{id, name}], archived ones left out.
+export function compoundsOfCommunity(communityId) {
+  for (const street of state.tree || []) {
+    for (const community of street.children || []) {
+      if (community.id !== communityId) continue;
+      return (community.children || [])
+        .filter((c) => c.kind === 'compound' && !c.archived)
+        .map((c) => ({ id: c.id, name: c.name }));
+    }
+  }
+  return [];
+}
+
+/// The name of org unit `id` in the tree ('' when unknown).
+export function unitName(id) {
+  const find = (nodes) => {
+    for (const n of nodes || []) {
+      if (n.id === id) return n.name;
+      const c = find(n.children);
+      if (c) return c;
+    }
+    return '';
+  };
+  return find(state.tree);
+}
+
+/// A badge naming how the call came in, for calls not made by the resident in the app.
+export function sourceBadge(t) {
+  if (!t.source || t.source === 'app') return null;
+  return h('span.badge.source', { 'data-source': t.source }, label('source', t.source));
+}
+
+/// "YYYY-MM-DDTHH:MM" in the browser's zone, for a datetime-local input.
+export function toLocalInput(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const two = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+/// A datetime-local value as RFC 3339 with the browser's offset ("2026-11-27T14:05:00+08:00").
+export function fromLocalInput(value) {
+  const d = new Date(value);
+  if (!value || Number.isNaN(d.getTime())) return null;
+  const two = (n) => String(Math.floor(Math.abs(n))).padStart(2, '0');
+  const off = -d.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  return `${value.length === 16 ? value + ':00' : value}${sign}${two(off / 60)}:${two(off % 60)}`;
 }
 
 export function urgencyBadge(t) {

@@ -2,7 +2,16 @@
 
 import { h, mount, toast, errorText, fmtTime } from '/static/common/ui.js';
 import { label } from '/static/common/labels.js';
-import { client, state, countdownEl, urgencyBadge, reasonText, staffStatusText } from './shared.js';
+import {
+  client,
+  state,
+  countdownEl,
+  urgencyBadge,
+  sourceBadge,
+  reasonText,
+  staffStatusText,
+  unitName,
+} from './shared.js';
 import { openActionDialog, dialogOpen } from './actions.js';
 import { lastQueueHash } from './queue.js';
 
@@ -132,7 +141,7 @@ function render(main) {
       ]
     : null;
   const running =
-    t.status === 'open' || t.status === 'acknowledged'
+    t.status === 'open' || t.status === 'acknowledged' || t.status === 'decline_review'
       ? h('span.clock', countdownEl(t, cur.fetchedAt))
       : null;
   const head = h(
@@ -142,6 +151,8 @@ function render(main) {
       h('span#ticket-ref.ref', t.reference),
       h('span.badge', label('level', t.level)),
       urgencyBadge(t),
+      sourceBadge(t),
+      t.identity_hidden ? h('span.badge.orange#identity-hidden', '居民身份保护') : null,
       t.waiting_on_resident ? h('span.badge.orange', label('action', 'wait_on_resident')) : null,
     ),
     h('h2#ticket-title', t.title),
@@ -156,15 +167,32 @@ function render(main) {
       fact('类别', t.category.name),
       fact('位置', t.location?.text || ''),
       fact('居民', ...(resident || [])),
+      t.identity_hidden
+        ? fact('身份保护', `居民要求对${label('level', 'compound')}隐藏身份`)
+        : null,
+      fact('来源', label('source', t.source)),
+      fact('外部编号', t.external_ref || ''),
+      t.entered_by
+        ? fact(
+            t.source === 'own_finding' ? '登记人' : '代为登记',
+            t.entered_by.name,
+            t.entered_by_level ? `（${label('level', t.entered_by_level)}）` : '',
+          )
+        : null,
+      t.raised_level ? fact('发现单位', label('level', t.raised_level)) : null,
       fact('指派给', t.assignee ? t.assignee.name : '', t.assigned_handler ? `${t.assignee ? '；' : ''}交办：${t.assigned_handler}` : ''),
       fact('提交时间', fmtTime(t.created_at)),
       t.status === 'open' ? fact('受理期限', fmtTime(t.ack_due_at)) : null,
       t.status === 'open' || t.status === 'acknowledged' ? fact('办结期限', fmtTime(t.resolve_due_at)) : null,
       t.escalation_count ? fact('上报次数', String(t.escalation_count)) : null,
+      t.transfer_count ? fact('转办次数', String(t.transfer_count)) : null,
+      t.urge_count ? fact('催办次数', String(t.urge_count)) : null,
+      t.extensions_granted ? fact('已批准延期', `${t.extensions_granted} 次`) : null,
       fact('办结说明', t.resolution_note || ''),
       fact('不予受理理由', t.decline_reason || ''),
       t.rating ? fact('居民评价', `${'★'.repeat(t.rating)}${'☆'.repeat(5 - t.rating)}`, t.rating_comment ? ` ${t.rating_comment}` : '') : null,
     ),
+    pendingBox(t),
     h('h3', '诉求描述'),
     h('p.description', t.description),
   );
@@ -192,7 +220,7 @@ function render(main) {
   );
   const noActions = allowed.length
     ? null
-    : h('p.hint', t.status === 'open' || t.status === 'acknowledged'
+    : h('p.hint', t.status === 'open' || t.status === 'acknowledged' || t.status === 'decline_review'
       ? `现由${label('level', t.level)}负责，您可查看进展。`
       : `工单${label('status', t.status)}，无需操作。`);
   const actionCard = h('div.card.actions-card', h('h3', '操作'), actions, noActions);
@@ -213,6 +241,40 @@ function render(main) {
   window.scrollTo(0, scrollY);
 }
 
+/// A decision waiting: an extension request or a decline under review, and until when.
+function pendingBox(t) {
+  const due = t.decide_due_at ? h('p.hint', `须于 ${fmtTime(t.decide_due_at)} 前作出决定`) : null;
+  if (t.extension) {
+    const x = t.extension;
+    return h(
+      'div#pending-extension.pending-box',
+      h('strong', '延期申请待批准'),
+      h('p', `申请将办结期限延至 ${fmtTime(x.requested_due_at)}（现期限 ${fmtTime(t.resolve_due_at) || '—'}）`),
+      x.reason ? h('p.pre', `理由：${x.reason}`) : null,
+      h('p.hint', `申请于 ${fmtTime(x.requested_at)}`),
+      x.unanswered ? h('p.overdue', '已超过批复期限，仍可批准或驳回') : due,
+    );
+  }
+  if (t.status === 'decline_review') {
+    return h(
+      'div#pending-review.pending-box',
+      h('strong', label('status', 'decline_review')),
+      h('p', '下级作出了不予受理的决定，须经本级复核：维持，撤销并由本级办理，或撤销并退回下级重办。'),
+      due,
+    );
+  }
+  return null;
+}
+
+/// Where a transfer went: the compound the next transfer left, or the ticket's compound now
+/// (a transfer records only the compound it left, as `unit:<id>`).
+function transferTarget(e) {
+  const later = cur.events.filter((x) => x.action === 'transfer' && x.id > e.id && x.reason?.startsWith('unit:'));
+  if (!later.length) return cur.ticket?.compound?.name || '';
+  const next = later.reduce((a, b) => (a.id < b.id ? a : b));
+  return unitName(Number(next.reason.slice(5)));
+}
+
 function eventItem(e) {
   const who = e.actor?.name || label('role', e.actor?.role || 'system');
   let what = label('event_kind', e.action);
@@ -222,6 +284,21 @@ function eventItem(e) {
   if (e.action === 'comment' && e.internal) what = '备注';
   let reason = reasonText(e.action, e.reason);
   let note = e.note;
+  // Coded reasons of the accountability actions read as a line of their own.
+  let detail = null;
+  if (e.action === 'transfer' && e.reason?.startsWith('unit:')) {
+    const from = unitName(Number(e.reason.slice(5)));
+    const to = transferTarget(e);
+    if (to) what = `${what}至${to}`;
+    detail = from ? `原小区：${from}` : null;
+    reason = '';
+  }
+  if ((e.action === 'request_extension' || e.action === 'approve_extension') && e.reason) {
+    if (!Number.isNaN(new Date(e.reason).getTime())) {
+      detail = `${e.action === 'request_extension' ? '申请延至' : '期限延至'} ${fmtTime(e.reason)}`;
+      reason = '';
+    }
+  }
   if (e.action === 'assign') {
     // reason `user:ID` is the assignee, note the named handler.
     const parts = [];
@@ -247,6 +324,7 @@ function eventItem(e) {
     ),
     h('div.when', fmtTime(e.created_at)),
     reason ? h('div.ev-reason', `原因：${reason}`) : null,
+    detail ? h('div.ev-reason', detail) : null,
     note ? h('div.ev-note', { class: e.internal ? 'ev-note internal' : 'ev-note' }, note) : null,
   );
 }
