@@ -189,7 +189,10 @@ async fn staff_enter_a_walk_in_for_a_new_phone_and_the_resident_follows_it(app: 
         "a call on behalf starts at the compound"
     );
     assert_eq!(t["status"], "open");
-    assert_eq!(t["entered_by_level"], "community", "entered by community staff");
+    assert_eq!(
+        t["entered_by_level"], "community",
+        "entered by community staff"
+    );
     assert!(t["entered_by"]["name"].as_str().is_some(), "{t}");
     assert_eq!(t["resident"]["display_name"], "王阿姨");
     // The resident is told by SMS, with the link.

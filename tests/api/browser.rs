@@ -649,6 +649,19 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
         "0.0%"
     );
     assert_eq!(b.text(&kpi("overdue")).await.trim(), "0");
+    // Both came from the residents' own app; every other source is listed with zero.
+    assert_eq!(
+        b.text("#sources-table tr[data-source='app'] td")
+            .await
+            .trim(),
+        "2"
+    );
+    assert_eq!(
+        b.text("#sources-table tr[data-source='own_finding'] th")
+            .await
+            .trim(),
+        "自查发现"
+    );
     b.screenshot("dashboard").await;
     // Chart tooltips are built as elements (no HTML strings): the ranking's names the unit and
     // its numbers, the flows' the two levels.
