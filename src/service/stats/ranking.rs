@@ -55,6 +55,8 @@ pub struct RankRow {
     pub median_first_answer_seconds: Option<i64>,
     /// Per closed ticket, from creation to its resolution.
     pub median_settle_seconds: Option<i64>,
+    /// Urges (催办) the unit received in the range while its level was accountable.
+    pub urges: i64,
 }
 
 /// The units of `kind` in scope, with names.
@@ -151,7 +153,15 @@ pub fn ranking(
             *overdue.entry(a.unit).or_default() += a.overdue;
         }
     }
-    rank_units(conn, scope, unit, sort, tallies, overdue)
+    let mut rows = rank_units(conn, scope, unit, sort, tallies, overdue)?;
+    let urges: HashMap<i64, i64> = sql::urge_groups(conn, scope, range, group)?
+        .into_iter()
+        .map(|g| (g.unit, g.n))
+        .collect();
+    for r in &mut rows {
+        r.urges = urges.get(&r.unit_id).copied().unwrap_or(0);
+    }
+    Ok(rows)
 }
 
 /// Names the units in scope (plus archived ones that have tickets or overdue ones), fills in
@@ -197,6 +207,7 @@ pub fn rank_units(
                 overdue: overdue.get(&id).copied().unwrap_or(0),
                 median_first_answer_seconds: t.median_first_answer().all,
                 median_settle_seconds: t.median_settle().all,
+                urges: 0,
             }
         })
         .collect();
@@ -223,6 +234,7 @@ mod tests {
             overdue,
             median_first_answer_seconds: None,
             median_settle_seconds: None,
+            urges: 0,
         };
         let mut rows = vec![row(1, None, 0), row(2, Some(0.5), 3), row(3, Some(0.9), 1)];
         order_ranking(&mut rows, RankSort::ResponseRate);

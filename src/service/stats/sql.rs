@@ -347,6 +347,45 @@ pub fn stay_durations(
         .load(conn)?)
 }
 
+#[derive(Debug, QueryableByName)]
+pub struct UrgeGroup {
+    #[diesel(sql_type = BigInt)]
+    pub unit: i64,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// Urges (催办) made in the range on tickets in scope while the unit's own level was
+/// accountable, per compound or community the ticket belongs to.
+pub fn urge_groups(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+    group: GroupBy,
+) -> AppResult<Vec<UrgeGroup>> {
+    let level = match group {
+        GroupBy::Compound => "compound",
+        GroupBy::Community => "community",
+        GroupBy::Nothing => return Ok(Vec::new()),
+    };
+    let mut q = Sql::new(conn);
+    q.push("SELECT t.")
+        .push(group.column())
+        .push(" AS unit, COUNT(*) AS n FROM ticket_events e")
+        .join_in_order()
+        .push("tickets t ON t.id = e.ticket_id")
+        .push(" WHERE e.action = 'urge' AND e.level = '")
+        .push(level)
+        .push("' AND e.created_at >= ")
+        .ts(range.from.naive_utc())
+        .push(" AND e.created_at < ")
+        .ts(range.to.naive_utc())
+        .scope(scope, "t.")
+        .push(" GROUP BY t.")
+        .push(group.column());
+    q.load(conn)
+}
+
 /// Moves between levels that happened in the range, per kind.
 #[derive(Debug, QueryableByName)]
 pub struct MoveGroup {
