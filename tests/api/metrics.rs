@@ -374,6 +374,58 @@ async fn gauges_show_tickets_outbox_and_sweeper_lag(app: TestApp) {
         m.raw
     );
     assert_eq!(m.sum("huying_outbox_due_lag_seconds", &[]), 0.0);
+    assert_documented(&m);
+}
+
+const OPERATIONS_MD: &str = include_str!("../../docs/operations.md");
+
+/// The family a sample belongs to.
+fn family(name: &str) -> &str {
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .filter(|f| OPERATIONS_MD.contains(&format!("`{f}`")))
+        .unwrap_or(name)
+}
+
+/// Every metric the service exposes is in the table of docs/operations.md.
+fn assert_documented(m: &Scrape) {
+    for s in &m.samples {
+        let f = family(&s.name);
+        assert!(
+            OPERATIONS_MD.contains(&format!("| `{f}` |")),
+            "{f} is not in the metrics table of docs/operations.md"
+        );
+    }
+}
+
+/// The Grafana dashboard is valid JSON and asks only for documented metrics.
+#[test]
+fn the_grafana_dashboard_uses_documented_metrics() {
+    let text = include_str!("../../docs/grafana-dashboard.json");
+    let dash: serde_json::Value = serde_json::from_str(text).expect("valid JSON");
+    let panels = dash["panels"].as_array().expect("panels");
+    let mut exprs = 0;
+    for p in panels {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().expect("expr");
+            exprs += 1;
+            let mut rest = expr;
+            while let Some(i) = rest.find("huying_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let f = family(&name);
+                assert!(
+                    OPERATIONS_MD.contains(&format!("| `{f}` |")),
+                    "dashboard asks for {name}, not in docs/operations.md"
+                );
+                rest = &rest[i + name.len()..];
+            }
+        }
+    }
+    assert!(exprs >= 15, "only {exprs} queries");
 }
 
 /// Off (the default): `/metrics` is 404 like any unknown path.
