@@ -23,6 +23,21 @@ pub struct Settings {
     pub notify: NotifySettings,
     pub privacy: PrivacySettings,
     pub limits: LimitsSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// The Prometheus endpoint (`/metrics`, docs/operations.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Off: `/metrics` is 404 like any unknown path.
+    pub enabled: bool,
+    /// `HOST:PORT` of a separate listener for `/metrics`; empty = on `server.bind`.
+    pub bind: String,
+    /// Bearer token the scraper must send; empty = none.
+    pub token: SecretString,
+    /// Seconds the database-derived gauges are reused before a scrape reads them again.
+    pub refresh_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -420,6 +435,7 @@ impl Settings {
         }
 
         self.limits.validate()?;
+        self.metrics.validate(&self.server.bind)?;
         if self
             .server
             .client_ip_header
@@ -525,6 +541,46 @@ pub fn log_filter(raw: &str) -> Result<(), String> {
         .parse(raw)
         .map(drop)
         .map_err(|e| format!("`{raw}`: {e}"))
+}
+
+impl MetricsSettings {
+    fn validate(&self, server_bind: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError::Invalid(format!("{key}: {why}")));
+        if self.refresh_secs < 1 {
+            return bad("metrics.refresh_secs", "must be ≥ 1, got 0".into());
+        }
+        if !self.bind.is_empty() {
+            if self.bind.parse::<std::net::SocketAddr>().is_err() && !self.bind.contains(':') {
+                return bad(
+                    "metrics.bind",
+                    format!("must be HOST:PORT or empty, got `{}`", self.bind),
+                );
+            }
+            if self.enabled && self.bind == server_bind && !self.bind.ends_with(":0") {
+                return bad(
+                    "metrics.bind",
+                    "must differ from server.bind (leave it empty to serve /metrics there)".into(),
+                );
+            }
+        }
+        let token = self.token.expose_secret();
+        // The token travels in a header: visible ASCII only, and long enough not to be guessed.
+        if !token.is_empty() {
+            if !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return bad(
+                    "metrics.token",
+                    "must be printable ASCII without spaces".into(),
+                );
+            }
+            if token.len() < 16 {
+                return bad(
+                    "metrics.token",
+                    format!("must be at least 16 bytes when set, got {}", token.len()),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 impl LimitsSettings {
@@ -712,6 +768,9 @@ mod tests {
             ),
             ("HUYING__NOTIFY__BATCH", "0", "notify.batch"),
             ("HUYING__SLA__AUTO_CLOSE_DAYS", "0", "sla.auto_close_days"),
+            ("HUYING__METRICS__REFRESH_SECS", "0", "metrics.refresh_secs"),
+            ("HUYING__METRICS__BIND", "nowhere", "metrics.bind"),
+            ("HUYING__METRICS__TOKEN", "short", "metrics.token"),
             (
                 "HUYING__SERVER__PUBLIC_URL",
                 "ftp://x.cn",

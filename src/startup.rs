@@ -126,7 +126,11 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
     if secret.len() < 32 {
         anyhow::bail!("auth.jwt_secret must be at least 32 bytes");
     }
-    let sms = crate::sms::from_settings(&settings.sms)?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let sms: Arc<dyn crate::sms::SmsSender> = Arc::new(crate::metrics::CountedSms {
+        inner: crate::sms::from_settings(&settings.sms)?,
+        metrics: metrics.clone(),
+    });
     let sla = crate::service::sla::SlaEngine::from_settings(&settings.sla)?;
     {
         let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -142,6 +146,7 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         db,
         hasher: Arc::new(hasher),
         address_limits: Arc::new(address_limits),
+        metrics,
         settings: Arc::new(settings),
         clock,
         sms,
@@ -153,6 +158,8 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
 pub struct Application {
     port: u16,
     server: Server,
+    /// The `metrics.bind` listener's port and server, when it has one.
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -180,19 +187,49 @@ impl Application {
                 &state.settings,
                 state.db.clone(),
                 state.sms.clone(),
-            )?;
+            )?
+            .with_metrics(state.metrics.clone());
             actix_web::rt::spawn(dispatcher.run(state.clock.clone()));
         }
+        let metrics = match &state.settings.metrics {
+            m if m.enabled && !m.bind.is_empty() => {
+                let l = TcpListener::bind(&m.bind).map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {} (metrics.bind): {e}", m.bind)
+                })?;
+                let port = l.local_addr()?.port();
+                tracing::info!(address = %l.local_addr()?, "metrics listening");
+                Some((port, crate::metrics::server(l, state.clone())?))
+            }
+            _ => None,
+        };
         let server = run(listener, state, workers)?;
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            metrics,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The port of the separate metrics listener (`metrics.bind`), if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(p, _)| *p)
+    }
+
+    /// Runs the server (and the metrics listener beside it) until it stops; the metrics
+    /// listener stops with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((_, metrics)) = self.metrics else {
+            return self.server.await;
+        };
+        let handle = metrics.handle();
+        actix_web::rt::spawn(metrics);
+        let r = self.server.await;
+        handle.stop(true).await;
+        r
     }
 
     pub fn into_server(self) -> Server {
@@ -201,6 +238,8 @@ impl Application {
 }
 
 fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result<Server> {
+    // `/metrics` on this listener only when enabled and not given a listener of its own.
+    let metrics_here = state.settings.metrics.enabled && state.settings.metrics.bind.is_empty();
     let data = web::Data::new(state);
     let server = crate::server::serve(listener, workers, move || {
         // Outermost last: the request id exists before the request span opens; error bodies
@@ -219,6 +258,7 @@ fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result
                     )
                     .wrap(middleware::from_fn(http::security_headers))
                     .wrap(TracingLogger::<http::RequestSpan>::new())
+                    .wrap(middleware::from_fn(crate::metrics::track))
                     .wrap(middleware::from_fn(http::request_id))
                     .app_data(data.clone())
                     .configure(crate::api::extractor_configs)
@@ -228,7 +268,15 @@ fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result
                 ErrorStatuses.modify(&mut doc);
                 SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", doc)
             })
-            .map(|app| app.configure(crate::web::configure))
+            .map(|app| {
+                // Not in the OpenAPI document: see `metrics::scrape`.
+                let app = if metrics_here {
+                    app.route("/metrics", web::get().to(crate::metrics::scrape))
+                } else {
+                    app
+                };
+                app.configure(crate::web::configure)
+            })
             .default_service(web::to(crate::api::not_found))
             .split_for_parts();
         app.app_data(web::Data::new(http::AllowMap::from_doc(&doc)))
@@ -246,6 +294,7 @@ async fn sweeper_loop(state: AppState) {
     loop {
         tick.tick().await;
         let now = state.clock.now();
+        let metrics = state.metrics.clone();
         if retention_checked != Some(now.date_naive()) && retention(&state, now).await {
             retention_checked = Some(now.date_naive());
         }
@@ -260,9 +309,27 @@ async fn sweeper_loop(state: AppState) {
             })
             .await
         {
-            Ok(r) if r.examined > 0 => tracing::info!(report = ?r, "SLA sweep"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "SLA sweep failed; retrying at the next tick"),
+            Ok(r) => {
+                metrics.sweep(
+                    true,
+                    &[
+                        ("examined", r.examined),
+                        ("warned", r.warned),
+                        ("escalated", r.escalated),
+                        ("marked_overdue", r.marked_overdue),
+                        ("auto_closed", r.auto_closed),
+                        ("resumed", r.resumed),
+                    ],
+                    now,
+                );
+                if r.examined > 0 {
+                    tracing::info!(report = ?r, "SLA sweep");
+                }
+            }
+            Err(e) => {
+                metrics.sweep(false, &[], now);
+                tracing::warn!(error = %e, "SLA sweep failed; retrying at the next tick");
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::domain::clock::Clock;
 use crate::limits::AddressLimits;
+use crate::metrics::Metrics;
 use crate::service::sla::SlaEngine;
 use crate::sms::SmsSender;
 
@@ -21,4 +22,6 @@ pub struct AppState {
     /// The only place passwords are hashed or checked while serving (bounded).
     pub hasher: Arc<HashPool>,
     pub address_limits: Arc<AddressLimits>,
+    /// This process's metrics (`/metrics`); recorded whether or not the endpoint is on.
+    pub metrics: Arc<Metrics>,
 }

@@ -8,6 +8,8 @@ pub mod schema;
 pub mod types;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -149,6 +151,41 @@ pub struct Db {
     /// SQLite: the file opened at start and its identity then, to notice it deleted or replaced
     /// (the open connections would go on writing into the unlinked file).
     sqlite_file: Option<(PathBuf, Option<FileId>)>,
+    /// Callers blocked in `pool.get()` right now (r2d2 does not count them).
+    waiting: Arc<AtomicUsize>,
+}
+
+/// The pool as `/metrics` shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub max: u32,
+    pub connections: u32,
+    pub idle: u32,
+    pub waiting: usize,
+}
+
+/// Counts a caller as waiting for as long as it is inside `pool.get()`, even on a panic.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(n: &'a AtomicUsize) -> Waiting<'a> {
+        n.fetch_add(1, Ordering::Relaxed);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn pool_get(
+    pool: &r2d2::Pool<Manager>,
+    waiting: &AtomicUsize,
+) -> Result<r2d2::PooledConnection<Manager>, r2d2::Error> {
+    let _w = Waiting::start(waiting);
+    pool.get()
 }
 
 /// Device and inode of a file.
@@ -219,6 +256,7 @@ impl Db {
             pool,
             engine,
             sqlite_file,
+            waiting: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -278,9 +316,19 @@ impl Db {
         self.engine
     }
 
+    pub fn pool_stats(&self) -> PoolStats {
+        let state = self.pool.state();
+        PoolStats {
+            max: self.pool.max_size(),
+            connections: state.connections,
+            idle: state.idle_connections,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
+
     /// A pooled connection for blocking code (CLI, jobs).
     pub fn get(&self) -> AppResult<r2d2::PooledConnection<Manager>> {
-        Ok(self.pool.get()?)
+        Ok(pool_get(&self.pool, &self.waiting)?)
     }
 
     /// Runs blocking database work off the async executor.
@@ -290,8 +338,9 @@ impl Db {
         F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let waiting = self.waiting.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get()?;
+            let mut conn = pool_get(&pool, &waiting)?;
             f(&mut conn)
         })
         .await?

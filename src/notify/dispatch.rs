@@ -56,6 +56,8 @@ pub struct Dispatcher {
     quiet: (NaiveTime, NaiveTime),
     /// Rows delivered at the same time.
     concurrency: usize,
+    /// Where `serve` counts deliveries; `dispatch --once` has none.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Dispatcher {
@@ -83,7 +85,19 @@ impl Dispatcher {
                 parse(&settings.notify.quiet_hours_end)?,
             ),
             concurrency: (settings.email.smtp.pool_size as usize).max(8),
+            metrics: None,
         })
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, row: &NotificationRow, outcome: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.notification(row.channel.as_str(), outcome);
+        }
     }
 
     /// Claims and delivers one batch as of `now`.
@@ -109,14 +123,17 @@ impl Dispatcher {
         for (row, outcome) in outcomes {
             let u = match outcome {
                 Outcome::Sent => {
+                    self.count(&row, "sent");
                     report.sent += 1;
                     Update::sent(row.id, row.attempts + 1)
                 }
                 Outcome::Defer(at) => {
+                    self.count(&row, "deferred");
                     report.deferred += 1;
                     Update::pending(row.id, row.attempts, at, None)
                 }
                 Outcome::Dead(err) => {
+                    self.count(&row, "dead");
                     report.dead += 1;
                     tracing::warn!(notification_id = row.id, channel = %row.channel, error = %err, "notification dead");
                     Update::dead(row.id, row.attempts + 1, err)
@@ -124,10 +141,12 @@ impl Dispatcher {
                 Outcome::Retry(err) => {
                     let attempts = row.attempts + 1;
                     if attempts >= max_attempts {
+                        self.count(&row, "dead");
                         report.dead += 1;
                         tracing::warn!(notification_id = row.id, channel = %row.channel, attempts, error = %err, "notification dead after retries");
                         Update::dead(row.id, attempts, err)
                     } else {
+                        self.count(&row, "retry");
                         report.retried += 1;
                         let at = now + backoff(attempts, base, max);
                         tracing::info!(notification_id = row.id, channel = %row.channel, attempts, error = %err, "notification will be retried");

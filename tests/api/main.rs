@@ -11,6 +11,7 @@ mod http;
 mod input;
 mod limits;
 mod logs;
+mod metrics;
 mod notifications;
 mod openapi;
 mod org_users;
