@@ -30,6 +30,7 @@ both_backends!(
     a_take_over_racing_an_acknowledge_has_one_outcome,
     a_hidden_resident_is_anonymous_to_the_compound_only,
     authorization_table_for_the_accountability_actions,
+    supervision_lists_the_lower_levels_waiting_disputed_and_reviewed_tickets,
 );
 
 fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -1179,4 +1180,68 @@ async fn authorization_table_for_the_accountability_actions(app: TestApp) {
         }
     }
     let _ = community;
+}
+
+async fn supervision_lists_the_lower_levels_waiting_disputed_and_reviewed_tickets(app: TestApp) {
+    let w = morning(&app).await;
+    let p1 = app.login_staff("yc-c1-p1").await;
+    let community = app.login_staff("yc-c1").await;
+    let street = app.login_staff("yc-street").await;
+    let waiting = id_of(&create(&app, &w, "等待受理").await);
+    let disputed = acknowledged(&app, &w, &p1).await;
+    ok(&app, &p1, disputed, "resolve", json!({"note": "已处理"})).await;
+    let d = ok(
+        &app,
+        &w.resident,
+        disputed,
+        "dispute",
+        json!({"note": "没修好"}),
+    )
+    .await;
+    assert_eq!(d["disputes_at_level"], 1);
+    let reviewed = id_of(&create(&app, &w, "不予受理待复核").await);
+    ok(&app, &p1, reviewed, "decline", json!({"reason": "不属实"})).await;
+    let ids = |v: &Value| -> Vec<i64> {
+        let mut ids: Vec<i64> = v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(id_of)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    let (_, q) = app
+        .get("/api/v1/tickets?view=supervision", Some(&community))
+        .await;
+    assert_eq!(
+        ids(&q),
+        [waiting, disputed],
+        "the review is the community's own decision"
+    );
+    let (_, q) = app
+        .get(
+            "/api/v1/tickets?view=supervision&disputed=true",
+            Some(&community),
+        )
+        .await;
+    assert_eq!(ids(&q), [disputed]);
+    let (_, q) = app
+        .get("/api/v1/tickets?view=supervision", Some(&street))
+        .await;
+    assert_eq!(ids(&q), [waiting, disputed, reviewed]);
+    let (_, q) = app
+        .get(
+            "/api/v1/tickets?view=supervision&status=decline_review",
+            Some(&street),
+        )
+        .await;
+    assert_eq!(ids(&q), [reviewed]);
+    let (_, q) = app
+        .get("/api/v1/tickets?view=decisions", Some(&community))
+        .await;
+    assert_eq!(ids(&q), [reviewed]);
+    // The compound has no level below it.
+    let (_, q) = app.get("/api/v1/tickets?view=supervision", Some(&p1)).await;
+    assert_eq!(q["total"], 0, "{q}");
 }

@@ -32,12 +32,12 @@ const SUPERVISION_TABS = [
   { id: 'decisions', label: '待我决定', hint: '等待本级批准的延期申请和不予受理复核' },
 ];
 
-/// The sub-filters of 督办. (有异议 is not offered: a ticket says how often it was transferred,
-/// urged and extended, but not whether the resident disputed it.)
+/// The sub-filters of 督办.
 const SUPERVISION_SUBS = [
   { id: 'all', label: '全部' },
   { id: 'due_soon', label: '即将超时' },
   { id: 'overdue', label: '已超时' },
+  { id: 'disputed', label: '有异议' },
   { id: 'review', label: '待复核' },
 ];
 const SUB_IDS = SUPERVISION_SUBS.map((x) => x.id);
@@ -62,6 +62,8 @@ function subParams(sub) {
       return { overdue: 'false', due_before: new Date(Date.now() + DUE_SOON_HOURS * 3600000).toISOString() };
     case 'overdue':
       return { overdue: 'true' };
+    case 'disputed':
+      return { disputed: 'true' };
     case 'review':
       return { status: 'decline_review' };
     default:

@@ -52,6 +52,8 @@ pub struct TicketFilter {
     pub assigned_to_me: Option<bool>,
     /// Only tickets whose running deadline falls before this instant (RFC 3339): 「即将超时」.
     pub due_before: Option<DateTime<Utc>>,
+    /// Only tickets the resident disputed at their current level (reopened there by 有异议).
+    pub disputed: Option<bool>,
     /// Staff: only tickets that went up from the caller's unit and are now accountable above it (「已上报」).
     pub went_up: Option<bool>,
     /// One or more sources, comma-separated: `phone,desk`.
@@ -196,6 +198,11 @@ pub(crate) fn filtered<'a>(
     match f.overdue {
         Some(true) => q = q.filter(tickets::overdue.eq(true).or(tickets::due_at.lt(now_ts))),
         Some(false) => q = q.filter(tickets::overdue.eq(false).and(tickets::due_at.ge(now_ts))),
+        None => {}
+    }
+    match f.disputed {
+        Some(true) => q = q.filter(tickets::disputes_at_level.gt(0)),
+        Some(false) => q = q.filter(tickets::disputes_at_level.eq(0)),
         None => {}
     }
     if f.assigned_to_me == Some(true) {

@@ -109,6 +109,8 @@ pub struct TicketView {
     pub raised_level: Option<Level>,
     pub transfer_count: i32,
     pub urge_count: i32,
+    /// Disputes (有异议) of the resident at the current level: a reopened ticket has one.
+    pub disputes_at_level: i32,
     /// Extensions granted at the current level.
     pub extensions_granted: i32,
     /// When the pending decision is due: a decline review, or an extension request.
@@ -320,6 +322,7 @@ pub fn tickets(
                 raised_level: t.raised_level,
                 transfer_count: t.transfer_count,
                 urge_count: t.urge_count,
+                disputes_at_level: t.disputes_at_level,
                 extensions_granted: t.extensions_granted,
                 decide_due_at: t.decide_due_at.map(utc),
                 extension: match (t.extension_due_at, t.extension_requested_at) {
