@@ -175,6 +175,7 @@ step "staff sign-in (password)"
 c -X POST "$base/api/v1/auth/login" -H 'content-type: application/json' \
   -d '{"username":"yc-admin","password":"smoke-pass-123"}' > "$work/staff.json"
 expect 200 "staff sign-in"
+# shellcheck disable=SC2034 # read as ${!token} below
 staff_token=$(json "$work/staff.json" 'd["access_token"]')
 
 step "resident sign-in (SMS code from the instance's log)"
