@@ -935,7 +935,8 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    b.fill("#code", &code.expect("a sign-in code")).await;
+    let login_code = code.expect("a sign-in code");
+    b.fill("#code", &login_code).await;
     b.click("#login").await;
     b.wait(&format!(".request-item[data-id='{ticket_id}']"))
         .await;
@@ -956,7 +957,37 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
     .await;
     b.screenshot("resident-extension").await;
     assert_phone_usable(&b, "resident-extension").await;
+
+    // ---- The resident closes the account from the page: a fresh code, then the name and the
+    // phone are gone from the ticket.
+    app.advance(chrono::Duration::minutes(2));
+    b.click("#nav-notices").await;
+    b.wait("#export-data").await;
+    b.js("(document.getElementById('erase-account').scrollIntoView({block: 'center'}), true)")
+        .await;
+    b.screenshot("resident-privacy").await;
+    assert_phone_usable(&b, "resident-privacy").await;
+    b.click("#erase-account").await;
+    b.click("#erase-send-code").await;
+    let mut fresh = None;
+    for _ in 0..100 {
+        fresh = app.sms.last_code(phone).filter(|c| *c != login_code);
+        if fresh.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.fill("#erase-code", &fresh.expect("an erasure code"))
+        .await;
+    b.click("#erase-confirm").await;
+    b.wait("#send-code").await;
     assert_no_page_errors(b.page_errors().await, "resident");
+    let street = app.login_staff("yc-street").await;
+    let (_, t) = app
+        .get(&format!("/api/v1/tickets/{ticket_id}"), Some(&street))
+        .await;
+    assert!(t["resident"]["phone_masked"].is_null(), "{t}");
+    assert!(!t.to_string().contains(phone), "{t}");
 }
 
 /// Fills the action dialog's fields and submits it; waits until it has closed.

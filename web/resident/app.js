@@ -9,6 +9,7 @@ import { wasSignedIn } from '/static/common/api.js';
 import { client, statusBadge, setTitle } from './ctx.js';
 import { newRequestView, resetOnSignOut } from './newreq.js';
 import { showTicket, leaveTicket } from './ticket.js';
+import { privacyCard } from './privacy.js';
 
 const view = document.getElementById('view');
 const tabbar = document.getElementById('tabbar');
@@ -254,7 +255,19 @@ async function showNotices(seq) {
   const list = h('div#notices-list.notices', h('p.empty', '正在加载…'));
   const readAll = h('button#notices-read-all', { type: 'button' }, '全部已读');
   const more = h('button#notices-more.block.hidden', { type: 'button' }, '加载更多');
-  mount(view, h('div.list-head', h('h2', '消息通知'), readAll), list, more);
+  mount(
+    view,
+    h('div.list-head', h('h2', '消息通知'), readAll),
+    list,
+    more,
+    privacyCard({
+      onErased: () => {
+        resetOnSignOut();
+        setUnread(0);
+        showLogin('账号已注销，您的个人信息已删除');
+      },
+    }),
+  );
   let cursor = null;
   let first = true;
   const load = async () => {
