@@ -167,6 +167,14 @@ impl Browser {
             .expect("CDP device metrics");
     }
 
+    /// Runs one Chrome DevTools Protocol command (e.g. `Browser.grantPermissions`).
+    pub async fn cdp(&self, cmd: &'static str, params: Value) {
+        self.client
+            .issue_cmd(Cdp { cmd, params })
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
+    }
+
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("navigate");
     }
@@ -445,6 +453,34 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
         "三单元二楼到五楼的楼道灯都不亮，晚上老人上下楼很危险。",
     )
     .await;
+    // 使用我的位置: refused first (the form says so and still works), then allowed.
+    b.cdp(
+        "Browser.setPermission",
+        json!({"permission": {"name": "geolocation"}, "setting": "denied", "origin": base}),
+    )
+    .await;
+    b.js("(document.getElementById('use-location').scrollIntoView({block: 'center'}), true)")
+        .await;
+    b.click("#use-location").await;
+    b.wait_text("#geo-status", |t| t.contains("未获得位置权限"))
+        .await;
+    b.cdp(
+        "Browser.grantPermissions",
+        json!({"permissions": ["geolocation"], "origin": base}),
+    )
+    .await;
+    b.cdp(
+        "Emulation.setGeolocationOverride",
+        json!({"latitude": 23.129163, "longitude": 113.264435, "accuracy": 25}),
+    )
+    .await;
+    b.js("(document.getElementById('use-location').scrollIntoView({block: 'center'}), true)")
+        .await;
+    b.click("#use-location").await;
+    b.wait_text("#geo-text", |t| {
+        t.contains("北纬 23.129163°") && t.contains("东经 113.264435°") && t.contains("±25 米")
+    })
+    .await;
     b.wait("#photos")
         .await
         .send_keys(&photo.to_string_lossy())
@@ -481,6 +517,17 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
         )
         .await;
     assert_eq!(atts.as_array().map(Vec::len), Some(1), "{atts}");
+    // The location went with it, accuracy included.
+    let (_, mine) = app
+        .get(&format!("/api/v1/tickets/{ticket_id}"), Some(&token))
+        .await;
+    assert_eq!(
+        mine["location"],
+        json!({"text": null, "latitude": 23.129163, "longitude": 113.264435, "accuracy_m": 25.0}),
+        "{mine}"
+    );
+    b.wait_text("#ticket-coords", |t| t.contains("±25 米"))
+        .await;
     assert_no_page_errors(b.page_errors().await, "resident");
 
     // ---- Compound secretary, on a desktop.
@@ -522,6 +569,18 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     submit_action_dialog(&b, &[]).await;
     b.wait_text("#status-text", |t| t.contains("已受理")).await;
     b.wait("#photos-view img").await;
+    // The coordinates, and no map: no tile server is configured, so nothing comes from outside.
+    b.wait_text("#ticket-coords", |t| {
+        t.contains("23.129163") && t.contains("113.264435") && t.contains("±25 米")
+    })
+    .await;
+    assert_eq!(
+        b.js(r#"[!!document.getElementById('ticket-map'),
+                 performance.getEntriesByType('resource').map((e) => new URL(e.name).origin)
+                   .filter((o) => o !== location.origin)]"#)
+            .await,
+        json!([false, []])
+    );
     b.screenshot("staff-ticket").await;
     b.click(".action[data-action='escalate']").await;
     b.wait("dialog#action-dialog[open]").await;
