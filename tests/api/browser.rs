@@ -1049,6 +1049,68 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
     assert!(!t.to_string().contains(phone), "{t}");
 }
 
+/// With a tile server configured (`map.tile_url`), the staff ticket page shows the coordinates
+/// and a 3×3-tile map around them at zoom 16, tiles from that server only. Requests to it are
+/// blocked over CDP, so the test never leaves the machine.
+#[actix_web::test]
+async fn the_staff_ticket_page_draws_a_map_from_the_configured_tiles() {
+    let Some(app) =
+        TestApp::spawn_with(crate::helpers::Backend::Sqlite, crate::location::with_map).await
+    else {
+        return;
+    };
+    let Some(b) = Browser::start(375, 667).await else {
+        return;
+    };
+    let seed = app.seed();
+    let compound_id = seed["compounds"][0]["id"].as_i64().expect("compound");
+    let resident = app.login_resident("13800000001").await;
+    let (lat, lon) = (23.129163_f64, 113.264435_f64);
+    let (s, t) = app
+        .post(
+            "/api/v1/tickets",
+            Some(&resident),
+            json!({"compound_id": compound_id, "category_id": seed["categories"][0]["id"],
+                   "title": "井盖缺失", "description": "路口井盖不见了",
+                   "location": {"latitude": lat, "longitude": lon, "accuracy_m": 40}}),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{t}");
+    b.cdp("Network.enable", json!({})).await;
+    b.cdp(
+        "Network.setBlockedURLs",
+        json!({"urls": ["*tiles.example.cn*"]}),
+    )
+    .await;
+    staff_sign_in(&b, &app.base, account(&seed, compound_id)).await;
+    b.goto(&format!("{}/staff/#/t/{}", app.base, t["id"])).await;
+    b.wait_text("#ticket-coords", |t| t.contains("±40 米"))
+        .await;
+    b.wait("#ticket-map .map-marker").await;
+    // The tile under the point, by the Web Mercator formula.
+    let n = 2f64.powi(16);
+    let x = ((lon + 180.0) / 360.0 * n).floor();
+    let r = lat.to_radians();
+    let y = ((1.0 - (r.tan() + 1.0 / r.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor();
+    let srcs = b
+        .js("[...document.querySelectorAll('#ticket-map img.map-tile')].map((i) => i.getAttribute('src'))")
+        .await;
+    let srcs: Vec<String> = serde_json::from_value(srcs).expect("srcs");
+    assert_eq!(srcs.len(), 9, "{srcs:?}");
+    assert!(
+        srcs.iter()
+            .all(|s| s.starts_with("https://tiles.example.cn/vec/16/")
+                && s.ends_with("?tk=0123456789abcdef")),
+        "{srcs:?}"
+    );
+    assert_eq!(
+        srcs[4],
+        format!("https://tiles.example.cn/vec/16/{x}/{y}.png?tk=0123456789abcdef")
+    );
+    assert_eq!(b.text("#ticket-map figcaption").await, "© 示例地图");
+    assert_phone_usable(&b, "staff-ticket-map").await;
+}
+
 /// Fills the action dialog's fields and submits it; waits until it has closed.
 async fn submit_action_dialog(b: &Browser, fields: &[(&str, &str)]) {
     b.wait("dialog#action-dialog[open]").await;

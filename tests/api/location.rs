@@ -15,7 +15,7 @@ both_backends!(
 
 pub const TILE_URL: &str = "https://tiles.example.cn/vec/{z}/{x}/{y}.png?tk=0123456789abcdef";
 
-fn with_map(s: &mut huying::config::Settings) {
+pub fn with_map(s: &mut huying::config::Settings) {
     s.map.tile_url = TILE_URL.into();
     s.map.attribution = "© 示例地图".into();
 }
