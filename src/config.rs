@@ -24,6 +24,7 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     pub limits: LimitsSettings,
     pub metrics: MetricsSettings,
+    pub map: MapSettings,
 }
 
 /// The Prometheus endpoint (`/metrics`, docs/operations.md).
@@ -38,6 +39,78 @@ pub struct MetricsSettings {
     pub token: SecretString,
     /// Seconds the database-derived gauges are reused before a scrape reads them again.
     pub refresh_secs: u64,
+}
+
+/// The small map on the staff ticket page (issue #15). Empty `tile_url` = no map and nothing
+/// fetched from outside.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapSettings {
+    /// An https URL template with `{z}`, `{x}` and `{y}` (Web Mercator tiles, e.g. 天地图 with its
+    /// `tk` key); empty = none.
+    pub tile_url: String,
+    /// The tile provider's credit shown under the map (e.g. "© 天地图"); empty = none.
+    pub attribution: String,
+}
+
+impl MapSettings {
+    /// The origin (`https://host[:port]`) the pages may load tiles from, when a map is set.
+    pub fn tile_origin(&self) -> Option<String> {
+        if self.tile_url.is_empty() {
+            return None;
+        }
+        tile_template(&self.tile_url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.tile_url.is_empty() {
+            return Ok(());
+        }
+        tile_template(&self.tile_url)
+            .map(drop)
+            .map_err(|why| ConfigError::Invalid(format!("map.tile_url: {why}")))
+    }
+}
+
+/// A tile URL template checked: `{z}`, `{x}`, `{y}` each present, and with them filled in an
+/// `https` URL with a host name and nothing a CSP source or an `<img src>` would misread.
+fn tile_template(raw: &str) -> Result<url::Url, String> {
+    for p in ["{z}", "{x}", "{y}"] {
+        if !raw.contains(p) {
+            return Err(format!(
+                "must contain {p} (a template like https://host/{{z}}/{{x}}/{{y}}.png)"
+            ));
+        }
+    }
+    let filled = raw
+        .replace("{z}", "1")
+        .replace("{x}", "0")
+        .replace("{y}", "0");
+    if filled.contains(['{', '}', ' ', '\'', '"', ';', ',']) || filled.chars().any(char::is_control)
+    {
+        return Err(
+            "has characters other than the {z}/{x}/{y} placeholders that a URL may not hold".into(),
+        );
+    }
+    let u = url::Url::parse(&filled).map_err(|e| format!("not a URL ({e})"))?;
+    if u.scheme() != "https" {
+        return Err(format!(
+            "must be an https:// URL, got scheme `{}`",
+            u.scheme()
+        ));
+    }
+    if !matches!(u.host(), Some(url::Host::Domain(_)))
+        || !u.username().is_empty()
+        || u.password().is_some()
+    {
+        return Err("must name a host (no address, no user info)".into());
+    }
+    if u.host_str().is_some_and(|h| h.contains('*')) {
+        return Err("must not hold a wildcard".into());
+    }
+    Ok(u)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -436,6 +509,7 @@ impl Settings {
 
         self.limits.validate()?;
         self.metrics.validate(&self.server.bind)?;
+        self.map.validate()?;
         if self
             .server
             .client_ip_header
@@ -772,6 +846,26 @@ mod tests {
             ("HUYING__METRICS__BIND", "nowhere", "metrics.bind"),
             ("HUYING__METRICS__TOKEN", "short", "metrics.token"),
             (
+                "HUYING__MAP__TILE_URL",
+                "https://t.example.cn/tile",
+                "map.tile_url",
+            ),
+            (
+                "HUYING__MAP__TILE_URL",
+                "http://t.example.cn/{z}/{x}/{y}.png",
+                "map.tile_url",
+            ),
+            (
+                "HUYING__MAP__TILE_URL",
+                "https://1.2.3.4/{z}/{x}/{y}.png",
+                "map.tile_url",
+            ),
+            (
+                "HUYING__MAP__TILE_URL",
+                "https://t.example.cn/{z}/{x}/{y}.png; script-src *",
+                "map.tile_url",
+            ),
+            (
                 "HUYING__SERVER__PUBLIC_URL",
                 "ftp://x.cn",
                 "server.public_url",
@@ -808,6 +902,17 @@ mod tests {
         )
         .expect("load");
         assert_eq!(s.server.trusted_proxies.len(), 2);
+        assert_eq!(s.map.tile_origin(), None);
+        let tdt =
+            "https://t0.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0\
+                   &LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}\
+                   &TILECOL={x}&tk=0123456789abcdef";
+        let s =
+            Settings::load_with_env(None, &env(&[("HUYING__MAP__TILE_URL", tdt)])).expect("load");
+        assert_eq!(
+            s.map.tile_origin().as_deref(),
+            Some("https://t0.tianditu.gov.cn")
+        );
         assert!(Settings::load_with_env(None, &env(&[("DATABASE_URL", "sqlite:x.db")])).is_ok());
     }
 }

@@ -6,15 +6,24 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{guard, web, HttpRequest, HttpResponse};
 use rust_embed::RustEmbed;
 
+use crate::state::AppState;
+
 #[derive(RustEmbed)]
 #[folder = "web/"]
 struct Assets;
 
 /// Scripts only from our own origin (no inline script), so an escaped-but-missed title cannot
 /// run; ECharts writes inline styles into its tooltips, hence `'unsafe-inline'` for styles.
-const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-frame-ancestors 'none'; form-action 'self'";
+/// Images from the map tile server too, when one is configured (`map.tile_url`), and from nowhere
+/// else outside.
+fn page_csp(tile_origin: Option<&str>) -> String {
+    let tiles = tile_origin.map(|o| format!(" {o}")).unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' blob: data:{tiles}; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", page().to(resident))
@@ -100,10 +109,13 @@ fn serve(req: &HttpRequest, path: &str) -> HttpResponse {
     resp.insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"));
     if is_html {
-        resp.insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PAGE_CSP),
-        ));
+        let origin = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|s| s.settings.map.tile_origin());
+        // The origin was checked at load (an https host name, nothing a header may not hold).
+        if let Ok(csp) = HeaderValue::from_str(&page_csp(origin.as_deref())) {
+            resp.insert_header((header::CONTENT_SECURITY_POLICY, csp));
+        }
     }
     if matches {
         return resp.finish();
@@ -131,6 +143,18 @@ mod tests {
         ] {
             assert!(Assets::get(p).is_some(), "{p} missing from web/");
         }
+    }
+
+    #[test]
+    fn the_csp_names_the_tile_host_only_when_given() {
+        let none = page_csp(None);
+        assert!(none.contains("img-src 'self' blob: data:; "), "{none}");
+        let some = page_csp(Some("https://t0.tianditu.gov.cn"));
+        assert!(
+            some.contains("img-src 'self' blob: data: https://t0.tianditu.gov.cn; "),
+            "{some}"
+        );
+        assert!(HeaderValue::from_str(&some).is_ok());
     }
 
     #[test]

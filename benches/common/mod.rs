@@ -329,6 +329,7 @@ pub fn make_ticket(
         extension_requested_at: None,
         extension_lapsed: false,
         extensions_granted: 0,
+        location_accuracy_m: None,
     };
     match status {
         Status::Open => {

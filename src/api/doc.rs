@@ -29,7 +29,7 @@ use crate::service::tickets::query::{QueueView, Sort};
         (name = "sla", description = "SLA policies and the working calendar"),
         (name = "stats", description = "The street committee's dashboard: rates, trends, rankings, exports (docs/metrics.md)"),
         (name = "health", description = "Liveness and readiness"),
-        (name = "meta", description = "The zh-CN labels of every closed set of values"),
+        (name = "meta", description = "The zh-CN labels of every closed set of values; the map tile server, if any"),
         (name = "notifications", description = "In-app inbox, notification settings, the outbox (admin), unit robots"),
     )
 )]

@@ -1,8 +1,9 @@
-//! What the pages need to speak the domain's words: the zh-CN labels of every closed set.
+//! What the pages need to speak the domain's words: the zh-CN labels of every closed set; and
+//! whether a map tile server is configured (`[map]`).
 
 use std::collections::BTreeMap;
 
-use actix_web::{get, http::header, HttpResponse};
+use actix_web::{get, http::header, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -14,6 +15,7 @@ use crate::domain::text_enum::TextEnum;
 use crate::domain::ticket::{
     Action, ClosedBy, EscalationReason, EventKind, Level, Source, Status, SystemReason, Urgency,
 };
+use crate::state::AppState;
 
 /// `{value: label}` for one closed set.
 pub type LabelMap = BTreeMap<&'static str, &'static str>;
@@ -88,8 +90,36 @@ pub async fn get_labels() -> HttpResponse {
         .json(labels())
 }
 
+/// The map tile server the pages may use (`[map]` in the configuration).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MapMeta {
+    /// Web Mercator tile URL template with `{z}`, `{x}`, `{y}`; null = no map is configured and
+    /// the pages fetch nothing from outside.
+    #[schema(
+        example = "https://t0.tianditu.gov.cn/vec_w/wmts?…&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=…"
+    )]
+    pub tile_url: Option<String>,
+    /// The provider's credit to show under the map; null = none.
+    pub attribution: Option<String>,
+}
+
+/// Whether a map tile server is configured, and its URL template (public; the staff ticket page
+/// shows a small map of a ticket's coordinates only when it is).
+#[utoipa::path(tag = "meta", responses((status = 200, body = MapMeta)))]
+#[get("/meta/map")]
+pub async fn get_map(state: web::Data<AppState>) -> HttpResponse {
+    let m = &state.settings.map;
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(MapMeta {
+            tile_url: some(&m.tile_url),
+            attribution: some(&m.attribution),
+        })
+}
+
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(get_labels);
+    cfg.service(get_labels).service(get_map);
 }
 
 #[cfg(test)]

@@ -194,6 +194,8 @@ pub struct TicketRow {
     pub extension_requested_at: Option<NaiveDateTime>,
     pub extension_lapsed: bool,
     pub extensions_granted: i32,
+    /// Metres, as the resident's browser reported it with the coordinates.
+    pub location_accuracy_m: Option<f64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -254,6 +256,7 @@ pub struct TicketContent {
     pub location_text: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+    pub location_accuracy_m: Option<f64>,
     pub entered_by: Option<i64>,
     pub external_ref: Option<String>,
 }
@@ -322,6 +325,7 @@ impl TicketRow {
             extension_requested_at: None,
             extension_lapsed: false,
             extensions_granted: 0,
+            location_accuracy_m: c.location_accuracy_m,
         };
         row.set_state(t);
         row

@@ -156,6 +156,7 @@ diesel::table! {
         extension_requested_at -> Nullable<Timestamp>,
         extension_lapsed -> Bool,
         extensions_granted -> Integer,
+        location_accuracy_m -> Nullable<Double>,
     }
 }
 

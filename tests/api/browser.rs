@@ -167,6 +167,14 @@ impl Browser {
             .expect("CDP device metrics");
     }
 
+    /// Runs one Chrome DevTools Protocol command (e.g. `Browser.grantPermissions`).
+    pub async fn cdp(&self, cmd: &'static str, params: Value) {
+        self.client
+            .issue_cmd(Cdp { cmd, params })
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
+    }
+
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("navigate");
     }
@@ -445,6 +453,34 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
         "三单元二楼到五楼的楼道灯都不亮，晚上老人上下楼很危险。",
     )
     .await;
+    // 使用我的位置: refused first (the form says so and still works), then allowed.
+    b.cdp(
+        "Browser.setPermission",
+        json!({"permission": {"name": "geolocation"}, "setting": "denied", "origin": base}),
+    )
+    .await;
+    b.js("(document.getElementById('use-location').scrollIntoView({block: 'center'}), true)")
+        .await;
+    b.click("#use-location").await;
+    b.wait_text("#geo-status", |t| t.contains("未获得位置权限"))
+        .await;
+    b.cdp(
+        "Browser.grantPermissions",
+        json!({"permissions": ["geolocation"], "origin": base}),
+    )
+    .await;
+    b.cdp(
+        "Emulation.setGeolocationOverride",
+        json!({"latitude": 23.129163, "longitude": 113.264435, "accuracy": 25}),
+    )
+    .await;
+    b.js("(document.getElementById('use-location').scrollIntoView({block: 'center'}), true)")
+        .await;
+    b.click("#use-location").await;
+    b.wait_text("#geo-text", |t| {
+        t.contains("北纬 23.129163°") && t.contains("东经 113.264435°") && t.contains("±25 米")
+    })
+    .await;
     b.wait("#photos")
         .await
         .send_keys(&photo.to_string_lossy())
@@ -481,6 +517,17 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
         )
         .await;
     assert_eq!(atts.as_array().map(Vec::len), Some(1), "{atts}");
+    // The location went with it, accuracy included.
+    let (_, mine) = app
+        .get(&format!("/api/v1/tickets/{ticket_id}"), Some(&token))
+        .await;
+    assert_eq!(
+        mine["location"],
+        json!({"text": null, "latitude": 23.129163, "longitude": 113.264435, "accuracy_m": 25.0}),
+        "{mine}"
+    );
+    b.wait_text("#ticket-coords", |t| t.contains("±25 米"))
+        .await;
     assert_no_page_errors(b.page_errors().await, "resident");
 
     // ---- Compound secretary, on a desktop.
@@ -522,6 +569,18 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     submit_action_dialog(&b, &[]).await;
     b.wait_text("#status-text", |t| t.contains("已受理")).await;
     b.wait("#photos-view img").await;
+    // The coordinates, and no map: no tile server is configured, so nothing comes from outside.
+    b.wait_text("#ticket-coords", |t| {
+        t.contains("23.129163") && t.contains("113.264435") && t.contains("±25 米")
+    })
+    .await;
+    assert_eq!(
+        b.js(r#"[!!document.getElementById('ticket-map'),
+                 performance.getEntriesByType('resource').map((e) => new URL(e.name).origin)
+                   .filter((o) => o !== location.origin)]"#)
+            .await,
+        json!([false, []])
+    );
     b.screenshot("staff-ticket").await;
     b.click(".action[data-action='escalate']").await;
     b.wait("dialog#action-dialog[open]").await;
@@ -988,6 +1047,68 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
         .await;
     assert!(t["resident"]["phone_masked"].is_null(), "{t}");
     assert!(!t.to_string().contains(phone), "{t}");
+}
+
+/// With a tile server configured (`map.tile_url`), the staff ticket page shows the coordinates
+/// and a 3×3-tile map around them at zoom 16, tiles from that server only. Requests to it are
+/// blocked over CDP, so the test never leaves the machine.
+#[actix_web::test]
+async fn the_staff_ticket_page_draws_a_map_from_the_configured_tiles() {
+    let Some(app) =
+        TestApp::spawn_with(crate::helpers::Backend::Sqlite, crate::location::with_map).await
+    else {
+        return;
+    };
+    let Some(b) = Browser::start(375, 667).await else {
+        return;
+    };
+    let seed = app.seed();
+    let compound_id = seed["compounds"][0]["id"].as_i64().expect("compound");
+    let resident = app.login_resident("13800000001").await;
+    let (lat, lon) = (23.129163_f64, 113.264435_f64);
+    let (s, t) = app
+        .post(
+            "/api/v1/tickets",
+            Some(&resident),
+            json!({"compound_id": compound_id, "category_id": seed["categories"][0]["id"],
+                   "title": "井盖缺失", "description": "路口井盖不见了",
+                   "location": {"latitude": lat, "longitude": lon, "accuracy_m": 40}}),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{t}");
+    b.cdp("Network.enable", json!({})).await;
+    b.cdp(
+        "Network.setBlockedURLs",
+        json!({"urls": ["*tiles.example.cn*"]}),
+    )
+    .await;
+    staff_sign_in(&b, &app.base, account(&seed, compound_id)).await;
+    b.goto(&format!("{}/staff/#/t/{}", app.base, t["id"])).await;
+    b.wait_text("#ticket-coords", |t| t.contains("±40 米"))
+        .await;
+    b.wait("#ticket-map .map-marker").await;
+    // The tile under the point, by the Web Mercator formula.
+    let n = 2f64.powi(16);
+    let x = ((lon + 180.0) / 360.0 * n).floor();
+    let r = lat.to_radians();
+    let y = ((1.0 - (r.tan() + 1.0 / r.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor();
+    let srcs = b
+        .js("[...document.querySelectorAll('#ticket-map img.map-tile')].map((i) => i.getAttribute('src'))")
+        .await;
+    let srcs: Vec<String> = serde_json::from_value(srcs).expect("srcs");
+    assert_eq!(srcs.len(), 9, "{srcs:?}");
+    assert!(
+        srcs.iter()
+            .all(|s| s.starts_with("https://tiles.example.cn/vec/16/")
+                && s.ends_with("?tk=0123456789abcdef")),
+        "{srcs:?}"
+    );
+    assert_eq!(
+        srcs[4],
+        format!("https://tiles.example.cn/vec/16/{x}/{y}.png?tk=0123456789abcdef")
+    );
+    assert_eq!(b.text("#ticket-map figcaption").await, "© 示例地图");
+    assert_phone_usable(&b, "staff-ticket-map").await;
 }
 
 /// Fills the action dialog's fields and submits it; waits until it has closed.

@@ -10,6 +10,7 @@ mod cli;
 mod http;
 mod input;
 mod limits;
+mod location;
 mod logs;
 mod metrics;
 mod notifications;

@@ -9,7 +9,11 @@ use serde_json::Value;
 use crate::helpers::{Backend, TestApp};
 
 /// Operations that cannot fail: no input, no sign-in, no database.
-const INFALLIBLE: [&str; 2] = ["GET /healthz", "GET /api/v1/meta/labels"];
+const INFALLIBLE: [&str; 3] = [
+    "GET /healthz",
+    "GET /api/v1/meta/labels",
+    "GET /api/v1/meta/map",
+];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 

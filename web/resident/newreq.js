@@ -5,6 +5,7 @@ import { h, toast, errorText } from '/static/common/ui.js';
 import { label } from '/static/common/labels.js';
 import { client, orgTree, categories, compoundsOf, newKey } from './ctx.js';
 import { PhotoSet, MAX_PHOTOS } from './photos.js';
+import { coordsText, geoErrorText, accuracyText } from '/static/common/geo.js';
 
 const PLACE_KEY = 'huying.resident.place';
 const DRAFT_KEY = 'huying.resident.draft';
@@ -95,6 +96,12 @@ function build(compounds, cats) {
     autocomplete: 'off',
     placeholder: '选填，如：2单元门口、地下车库B区',
   });
+  // 使用我的位置: the browser asks for consent only when the resident taps the button.
+  const geoButton = h('button#use-location', { type: 'button' }, '使用我的位置');
+  const geoText = h('span#geo-text');
+  const geoRemove = h('button#geo-remove', { type: 'button', 'aria-label': '移除位置' }, '移除');
+  const geoShown = h('div#geo-result.geo-result.hidden', geoText, geoRemove);
+  const geoStatus = h('p#geo-status.hint', { 'aria-live': 'polite' });
   // A resident reporting a neighbour may not want the compound's branch to know who called.
   const hide = h('input#hide-identity', { type: 'checkbox', name: 'hide_identity' });
   const descCount = h('span.hint.counter', '0/2000');
@@ -120,6 +127,7 @@ function build(compounds, cats) {
     key: null, // Idempotency-Key of the pending create
     keyBody: null, // the body it was used with
     busy: false,
+    geo: null, // {latitude, longitude, accuracy_m} once the resident chose to send it
     photos: new PhotoSet(thumbs, {
       onChange: () => {
         const n = S.photos ? S.photos.items.length : 0;
@@ -158,6 +166,50 @@ function build(compounds, cats) {
   description.value = draft.description || '';
   where.value = draft.location || '';
   hide.checked = !!draft.hide_identity;
+  if (draft.geo && typeof draft.geo.latitude === 'number') showGeo(draft.geo);
+
+  function showGeo(g) {
+    S.geo = g;
+    geoText.textContent = g ? coordsText(g) : '';
+    geoShown.classList.toggle('hidden', !g);
+    geoButton.textContent = g ? '重新定位' : '使用我的位置';
+  }
+  geoRemove.addEventListener('click', () => {
+    showGeo(null);
+    geoStatus.textContent = '已移除位置，提交时不带定位。';
+    saveDraft();
+  });
+  geoButton.addEventListener('click', () => {
+    if (!('geolocation' in navigator)) {
+      geoStatus.textContent = '此浏览器不支持定位；请选择小区、楼栋并填写具体位置。';
+      return;
+    }
+    geoButton.disabled = true;
+    geoStatus.textContent = '正在获取位置…（浏览器会询问是否允许）';
+    navigator.geolocation.getCurrentPosition(
+      (pos) => {
+        geoButton.disabled = false;
+        const c = pos.coords;
+        const acc = Math.max(1, Math.round(c.accuracy));
+        if (!Number.isFinite(c.latitude) || !Number.isFinite(c.longitude) || !(acc <= 100000)) {
+          geoStatus.textContent = `定位误差太大（约 ${accuracyText(c.accuracy)}），未采用；请填写具体位置。`;
+          return;
+        }
+        showGeo({
+          latitude: Math.round(c.latitude * 1e6) / 1e6,
+          longitude: Math.round(c.longitude * 1e6) / 1e6,
+          accuracy_m: acc,
+        });
+        geoStatus.textContent = '已获取位置，将随诉求一同提交。';
+        saveDraft();
+      },
+      (err) => {
+        geoButton.disabled = false;
+        geoStatus.textContent = geoErrorText(err);
+      },
+      { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 },
+    );
+  });
   descCount.textContent = `${[...description.value].length}/2000`;
 
   function saveDraft() {
@@ -172,6 +224,7 @@ function build(compounds, cats) {
         description: description.value,
         location: where.value,
         hide_identity: hide.checked,
+        geo: S.geo,
       }),
     );
   }
@@ -231,7 +284,8 @@ function build(compounds, cats) {
   }
 
   function lockFields(on) {
-    for (const el of [compound, building, category, urgency, title, description, where, hide]) el.disabled = on;
+    for (const el of [compound, building, category, urgency, title, description, where, hide, geoButton, geoRemove])
+      el.disabled = on;
     if (!on) building.disabled = building.options.length <= 1;
   }
 
@@ -255,7 +309,10 @@ function build(compounds, cats) {
           title: title.value.trim(),
           description: description.value.trim(),
         };
-        if (where.value.trim()) body.location = { text: where.value.trim() };
+        const loc = {};
+        if (where.value.trim()) loc.text = where.value.trim();
+        if (S.geo) Object.assign(loc, S.geo);
+        if (Object.keys(loc).length) body.location = loc;
         if (hide.checked) body.hide_identity = true;
         const bodyJson = JSON.stringify(body);
         // The same request retried (after a network error) keeps its key, so the server answers
@@ -321,6 +378,9 @@ function build(compounds, cats) {
       building,
       h('label', { for: 'location' }, '具体位置（选填）'),
       where,
+      h('div.geo-row', geoButton, h('span.hint', '选填；点击后浏览器会询问是否允许获取位置')),
+      geoShown,
+      geoStatus,
       h(
         'label.checkbox',
         { for: 'hide-identity' },

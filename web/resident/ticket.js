@@ -5,6 +5,7 @@ import { h, mount, toast, errorText, fmtTime, fmtDuration } from '/static/common
 import { label, hasLabel, reasonLabel } from '/static/common/labels.js';
 import { client, statusBadge, sheet, orgTree } from './ctx.js';
 import { PhotoSet, MAX_PHOTOS } from './photos.js';
+import { coordsText } from '/static/common/geo.js';
 
 // The coded reasons a resident reads on the timeline besides the escalation reasons (clock
 // names and pauses are the staff's business).
@@ -232,6 +233,9 @@ function render(root, t, events, photos, isCurrent) {
     h('dt', '小区'),
     h('dd', place),
     t.location && t.location.text ? [h('dt', '位置'), h('dd', t.location.text)] : null,
+    t.location && typeof t.location.latitude === 'number'
+      ? [h('dt', '定位'), h('dd#ticket-coords', coordsText(t.location))]
+      : null,
     h('dt', '类别'),
     h('dd', t.category.name),
     h('dt', '紧急程度'),

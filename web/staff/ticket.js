@@ -14,6 +14,7 @@ import {
 } from './shared.js';
 import { openActionDialog, dialogOpen } from './actions.js';
 import { lastQueueHash } from './queue.js';
+import { coordsText, loadMapMeta, staticMap } from '/static/common/geo.js';
 
 const cur = { id: null, ticket: null, events: [], fetchedAt: 0, photos: new Map(), seq: 0 };
 
@@ -127,6 +128,21 @@ function fact(caption, ...value) {
   return [h('dt', caption), h('dd', ...v)];
 }
 
+function hasCoords(t) {
+  return !!t.location && typeof t.location.latitude === 'number' && typeof t.location.longitude === 'number';
+}
+
+/// Where the small map goes: filled only when a tile server is configured (GET /meta/map), so
+/// without one the page loads nothing from outside.
+function mapSlot(t) {
+  if (!hasCoords(t)) return null;
+  const slot = h('div#ticket-map-slot');
+  loadMapMeta().then((meta) => {
+    if (meta && meta.tile_url && slot.isConnected) slot.replaceChildren(staticMap(h, meta, t.location));
+  });
+  return slot;
+}
+
 function render(main) {
   const t = cur.ticket;
   const scrollY = window.scrollY;
@@ -166,6 +182,7 @@ function render(main) {
       fact('社区 / 小区', `${t.community.name} · ${t.compound.name}`, t.building ? ` · ${t.building.name}` : ''),
       fact('类别', t.category.name),
       fact('位置', t.location?.text || ''),
+      hasCoords(t) ? [h('dt', '定位'), h('dd#ticket-coords', coordsText(t.location))] : null,
       fact('居民', ...(resident || [])),
       t.identity_hidden
         ? fact('身份保护', `居民要求对${label('level', 'compound')}隐藏身份`)
@@ -192,6 +209,7 @@ function render(main) {
       fact('不予受理理由', t.decline_reason || ''),
       t.rating ? fact('居民评价', `${'★'.repeat(t.rating)}${'☆'.repeat(5 - t.rating)}`, t.rating_comment ? ` ${t.rating_comment}` : '') : null,
     ),
+    mapSlot(t),
     pendingBox(t),
     h('h3', '诉求描述'),
     h('p.description', t.description),

@@ -145,6 +145,7 @@ pub fn create(
         location_text: texts.location_text,
         latitude: input.location.as_ref().and_then(|l| l.latitude),
         longitude: input.location.as_ref().and_then(|l| l.longitude),
+        location_accuracy_m: input.location.as_ref().and_then(|l| l.accuracy_m),
         entered_by: caller.source.entered_by_staff().then_some(user.id),
         external_ref: caller.external_ref,
     };

@@ -15,8 +15,13 @@ use crate::error::{AppError, AppResult};
 pub struct Location {
     /// Address or description of the place.
     pub text: Option<String>,
+    /// WGS 84 degrees, −90–90 (as the browser's geolocation gives it).
     pub latitude: Option<f64>,
+    /// WGS 84 degrees, −180–180.
     pub longitude: Option<f64>,
+    /// The accuracy of the coordinates in metres (0 < value ≤ 100,000); only with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_m: Option<f64>,
 }
 
 /// A call: a resident's own, or one staff enter on a resident's behalf or as their own finding.
@@ -240,6 +245,20 @@ pub fn check_call(input: &CreateTicket) -> AppResult<CheckedCall> {
                 "invalid_location",
                 "经度和纬度须同时提供",
             ));
+        }
+        if let Some(a) = loc.accuracy_m {
+            if !(a.is_finite() && a > 0.0 && a <= 100_000.0) {
+                return Err(AppError::validation(
+                    "invalid_location",
+                    "定位精度 accuracy_m 须为 0–100000 米之间的正数",
+                ));
+            }
+            if loc.latitude.is_none() {
+                return Err(AppError::validation(
+                    "invalid_location",
+                    "定位精度 accuracy_m 须与经纬度一同提供",
+                ));
+            }
         }
     }
     Ok(CheckedCall {

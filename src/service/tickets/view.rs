@@ -36,6 +36,8 @@ pub struct LocationView {
     pub text: Option<String>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+    /// Metres (radius, as the resident's browser reported it); only with coordinates.
+    pub accuracy_m: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -263,6 +265,7 @@ pub fn tickets(
                         text: t.location_text.clone(),
                         latitude: t.latitude,
                         longitude: t.longitude,
+                        accuracy_m: t.location_accuracy_m,
                     })
                 } else {
                     None
