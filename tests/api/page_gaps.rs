@@ -1,7 +1,8 @@
 //! Smaller gaps the pages needed (issue #15, point 6): colleagues for the assign dialog, the
 //! auto-close time of a resolved ticket, and the 即将超时 filter in working time.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -12,6 +13,7 @@ use crate::tickets::{act, create, world};
 both_backends!(
     staff_list_the_colleagues_of_their_own_unit_only,
     a_resolved_ticket_says_when_it_completes_by_itself,
+    due_soon_means_past_the_warning_point_in_working_time,
 );
 
 fn account_unit(seed: &Value, username: &str) -> i64 {
@@ -151,4 +153,112 @@ async fn a_resolved_ticket_says_when_it_completes_by_itself(app: TestApp) {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["ticket"]["status"], "closed");
     assert!(v["ticket"]["auto_close_at"].is_null(), "{v}");
+}
+
+fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Shanghai
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .expect("local time")
+        .with_timezone(&Utc)
+}
+
+/// The ids of the 即将超时 tickets `username` sees at `at` (signed in afresh: access tokens
+/// last 15 minutes of the test clock).
+async fn due_soon(app: &TestApp, username: &str, at: DateTime<Utc>) -> Vec<i64> {
+    app.clock.set(at);
+    let token = app.login_staff(username).await;
+    app.clock.set(at);
+    let (s, v) = app.get("/api/v1/tickets?due_soon=true", Some(&token)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut ids: Vec<i64> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|t| t["id"].as_i64())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+async fn due_soon_means_past_the_warning_point_in_working_time(app: TestApp) {
+    // Monday 2026-11-30; working hours 08:30–12:00 and 14:00–17:30.
+    app.clock.set(local(2026, 11, 30, 9, 0));
+    let w = world(&app).await;
+    app.clock.set(local(2026, 11, 30, 9, 0));
+    let a = create(&app, &w, "楼道灯不亮").await;
+    assert_eq!(ts(&a["ack_due_at"]), local(2026, 11, 30, 15, 0), "{a}");
+    app.clock.set(local(2026, 11, 30, 10, 0));
+    let w = world_again(&app, w).await;
+    app.clock.set(local(2026, 11, 30, 10, 0));
+    let b = create(&app, &w, "垃圾没人清").await;
+    assert_eq!(ts(&b["ack_due_at"]), local(2026, 11, 30, 16, 0), "{b}");
+    let (a, b) = (a["id"].as_i64().expect("id"), b["id"].as_i64().expect("id"));
+    let compound = "yc-c1-p1";
+
+    // 11:00: two working hours left on A (one before lunch, one after): not yet near.
+    assert_eq!(
+        due_soon(&app, compound, local(2026, 11, 30, 11, 0)).await,
+        Vec::<i64>::new()
+    );
+    // 14:30: A has half a working hour left, B one and a half; the wall-clock two hours would
+    // have listed both.
+    assert_eq!(
+        due_soon(&app, compound, local(2026, 11, 30, 14, 30)).await,
+        vec![a]
+    );
+    let before = (local(2026, 11, 30, 16, 30)).to_rfc3339();
+    let token = app.login_staff(compound).await;
+    let (_, v) = app
+        .get(
+            &format!("/api/v1/tickets?due_before={}", before.replace('+', "%2B")),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(v["total"], 2, "{v}");
+    // The sweeper's warning does not take A off the list.
+    {
+        let db = huying::db::Db::connect(&app.settings).expect("db");
+        let mut conn = db.get().expect("conn");
+        let sla = huying::service::sla::SlaEngine::from_settings(&app.settings.sla).expect("sla");
+        sla.reload(&mut conn).expect("reload");
+        let r = huying::service::sweeper::sweep_once(
+            &mut conn,
+            &sla,
+            local(2026, 11, 30, 14, 30),
+            1000,
+        )
+        .expect("sweep");
+        assert_eq!(r.warned, 1, "{r:?}");
+    }
+    assert_eq!(
+        due_soon(&app, compound, local(2026, 11, 30, 14, 40)).await,
+        vec![a]
+    );
+    // Answered: the settle clock has days left.
+    let token = app.login_staff(compound).await;
+    let (s, v) = act(&app, &token, a, "acknowledge", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // 15:30: B has half an hour left; 16:30: B is past its deadline, overdue rather than near.
+    assert_eq!(
+        due_soon(&app, compound, local(2026, 11, 30, 15, 30)).await,
+        vec![b]
+    );
+    assert_eq!(
+        due_soon(&app, compound, local(2026, 11, 30, 16, 30)).await,
+        Vec::<i64>::new()
+    );
+    // Another compound's staff do not see them at all.
+    assert_eq!(
+        due_soon(&app, "yc-c1-p2", local(2026, 11, 30, 15, 30)).await,
+        Vec::<i64>::new()
+    );
+}
+
+/// The same world with the resident signed in again at the clock's current time.
+async fn world_again(app: &TestApp, w: crate::tickets::World) -> crate::tickets::World {
+    crate::tickets::World {
+        resident: app.login_resident("13800000001").await,
+        ..w
+    }
 }
