@@ -53,9 +53,10 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpRes
 #[get("/me/export")]
 pub async fn export(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
     let now = state.clock.now();
+    let auto_close = state.sla.auto_close_after;
     let data = state
         .db
-        .write(move |c| privacy::export(c, &user, now))
+        .write(move |c| privacy::export(c, &user, now, auto_close))
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((

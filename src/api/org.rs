@@ -6,8 +6,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::api::doc::{AdminOnly, DbBusy, JsonBody};
 use crate::auth::AuthUser;
 use crate::domain::org::OrgKind;
+use crate::domain::role::Role;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::org::{self, OrgNode, OrgUnit};
+use crate::service::users::{self, Colleague};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -124,6 +126,43 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(OrgUnit::from(&row)))
 }
 
+/// The active staff of a unit, for the assign dialog: only id and name, no phones. Staff may
+/// list only their own unit; admins any unit.
+#[utoipa::path(
+    tag = "org",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The unit (the caller's own, for staff)")),
+    responses(
+        (status = 200, body = Vec<Colleague>),
+        (status = 403, description = "Residents, and staff asking about another unit", body = ErrorBody),
+        (status = 404, description = "No such unit (admins)", body = ErrorBody),
+    )
+)]
+#[get("/org/units/{id}/staff")]
+pub async fn unit_staff(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let allowed =
+        user.role == Role::Admin || (user.role.is_staff() && user.org_unit_id == Some(id));
+    if !allowed {
+        return Err(AppError::Forbidden);
+    }
+    let staff = state
+        .db
+        .run(move |c| {
+            org::find(c, id)?.ok_or(AppError::NotFound)?;
+            users::unit_staff(c, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(staff))
+}
+
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(tree).service(create).service(update);
+    cfg.service(tree)
+        .service(create)
+        .service(update)
+        .service(unit_staff);
 }

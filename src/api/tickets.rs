@@ -103,10 +103,11 @@ pub async fn create(
         }
     };
     let now = state.clock.now();
+    let auto_close = state.sla.auto_close_after;
     let u = user.clone();
     let mut views = state
         .db
-        .run(move |c| view::tickets(c, &u, &[row], now))
+        .run(move |c| view::tickets(c, &u, &[row], now, auto_close))
         .await?;
     let v = views.pop().ok_or(AppError::NotFound)?;
     let mut resp = HttpResponse::Created();
@@ -131,11 +132,12 @@ pub async fn list(
 ) -> AppResult<HttpResponse> {
     let filter = q.into_inner();
     let now = state.clock.now();
+    let auto_close = state.sla.auto_close_after;
     let page = state
         .db
         .run(move |c| {
             let page = query::list(c, &user, &filter, now)?;
-            let items = view::tickets(c, &user, &page.rows, now)?;
+            let items = view::tickets(c, &user, &page.rows, now, auto_close)?;
             Ok(TicketPage {
                 items,
                 next_cursor: page.next_cursor,
@@ -161,11 +163,12 @@ pub async fn get_one(
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();
+    let auto_close = state.sla.auto_close_after;
     let v = state
         .db
         .run(move |c| {
             let (t, _) = svc::load_visible(c, &user, id)?;
-            view::tickets(c, &user, &[t], now)
+            view::tickets(c, &user, &[t], now, auto_close)
         })
         .await?;
     Ok(HttpResponse::Ok().json(v.into_iter().next()))
@@ -244,6 +247,7 @@ pub async fn act(
             .map_err(|e| AppError::validation("invalid_json", format!("请求数据格式不正确：{e}")))?
     };
     let now = state.clock.now();
+    let auto_close = state.sla.auto_close_after;
     let sla = state.sla.clone();
     let u = user.clone();
     let span = tracing::info_span!("ticket_action", ticket_id = id, action = action.as_str());
@@ -258,7 +262,7 @@ pub async fn act(
         };
         let ticket = state
             .db
-            .run(move |c| view::tickets(c, &user, &[row], now))
+            .run(move |c| view::tickets(c, &user, &[row], now, auto_close))
             .await?
             .into_iter()
             .next()

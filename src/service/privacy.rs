@@ -231,7 +231,12 @@ pub struct PersonalData {
 }
 
 /// The export of `user`'s own data; recorded in the audit log.
-pub fn export(conn: &mut DbConn, user: &AuthUser, now: DateTime<Utc>) -> AppResult<PersonalData> {
+pub fn export(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    now: DateTime<Utc>,
+    auto_close_after: chrono::Duration,
+) -> AppResult<PersonalData> {
     let row = user_svc::find(conn, user.id)?.ok_or(AppError::NotFound)?;
     let rows: Vec<TicketRow> = tickets::table
         .filter(tickets::resident_id.eq(user.id))
@@ -269,7 +274,7 @@ pub fn export(conn: &mut DbConn, user: &AuthUser, now: DateTime<Utc>) -> AppResu
         exported_at: now,
         account: user_svc::view(conn, &row, true)?,
         notification_settings: inbox::get_settings(conn, user.id)?,
-        tickets: view::tickets(conn, user, &rows, now)?,
+        tickets: view::tickets(conn, user, &rows, now, auto_close_after)?,
         events: view::events(conn, user, None, event_rows)?,
         attachments,
         notifications,

@@ -357,3 +357,29 @@ pub fn list(conn: &mut DbConn, f: &ListUsers) -> AppResult<(Vec<UserRow>, Option
     };
     Ok((rows, next))
 }
+
+/// A colleague as another staff member of the same unit sees them: for the assign dialog.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Colleague {
+    pub id: i64,
+    pub display_name: String,
+}
+
+/// The active (not disabled) staff accounts of one unit, by name.
+pub fn unit_staff(conn: &mut DbConn, unit_id: i64) -> AppResult<Vec<Colleague>> {
+    let staff_roles: Vec<&str> = [Role::CompoundStaff, Role::CommunityStaff, Role::StreetStaff]
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    let rows: Vec<(i64, String)> = users::table
+        .filter(users::org_unit_id.eq(unit_id))
+        .filter(users::disabled_at.is_null())
+        .filter(users::role.eq_any(staff_roles))
+        .order((users::display_name.asc(), users::id.asc()))
+        .select((users::id, users::display_name))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, display_name)| Colleague { id, display_name })
+        .collect())
+}

@@ -609,7 +609,18 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     .await;
     assert_no_page_errors(b.page_errors().await, "staff");
 
-    // ---- Community secretary resolves.
+    // ---- Community secretary resolves. A colleague of the community, for the assign picker.
+    let admin = app.login_staff("yc-admin").await;
+    let (status, v) = app
+        .post(
+            "/api/v1/users",
+            Some(&admin),
+            json!({"role": "community_staff", "username": "yc-c1-colleague", "password": "colleague-pass-1",
+                   "display_name": "李同事", "org_unit_id": community_id}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{v}");
+    let colleague_id = v["id"].as_i64().expect("colleague id");
     b.click("#logout").await;
     b.fill("#username", &community_secretary).await;
     b.fill("#password", crate::helpers::DEMO_PASSWORD).await;
@@ -640,7 +651,45 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
             "已受理"
         };
         b.wait_text("#status-text", |t| t.contains(want)).await;
+        if action == "acknowledge" {
+            // The assign dialog offers the unit's colleagues by name.
+            b.click(".action[data-action='assign']").await;
+            b.wait(&format!("#action-assignee option[value='{colleague_id}']"))
+                .await;
+            assert_eq!(
+                b.text(&format!("#action-assignee option[value='{colleague_id}']"))
+                    .await,
+                "李同事"
+            );
+            b.click("#action-cancel").await;
+            b.wait_js(
+                "the action dialog to close",
+                "!document.querySelector('dialog#action-dialog[open]')",
+            )
+            .await;
+        }
     }
+    assert_no_page_errors(b.page_errors().await, "staff");
+    // Notification settings, from the 通知 button: email switched, an address, saved.
+    b.click("#nav-notices").await;
+    b.wait("#settings-save:not([disabled])").await;
+    let email_was = b
+        .js("document.getElementById('setting-email').checked")
+        .await;
+    b.click("label[for='setting-email']").await;
+    b.fill("#setting-email-address", "c1@example.com").await;
+    b.click("#settings-save").await;
+    b.wait_text("#settings-status", |t| t == "已保存").await;
+    let token = app.login_staff(&community_secretary).await;
+    let (_, settings) = app
+        .get("/api/v1/me/notification-settings", Some(&token))
+        .await;
+    assert_eq!(
+        settings["email"],
+        json!(email_was.as_bool() != Some(true)),
+        "{settings}"
+    );
+    assert_eq!(settings["email_address"], "c1@example.com", "{settings}");
     assert_no_page_errors(b.page_errors().await, "staff");
 
     // ---- The resident confirms with five stars, back on the phone.
@@ -648,6 +697,10 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     b.goto(&format!("{base}/#/t/{ticket_id}")).await;
     b.wait_text("#status-text", |t| t.contains("待您确认"))
         .await;
+    b.wait_text("#auto-close", |t| {
+        t.starts_with("请在 ") && t.ends_with(" 前确认，逾期将自动完成。")
+    })
+    .await;
     b.click("#confirm-open").await;
     b.click("button.star[data-value='5']").await;
     b.fill("#rating-comment", "处理很及时，谢谢！").await;
@@ -682,6 +735,23 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     );
     b.screenshot("resident-notices").await;
     assert_phone_usable(&b, "resident-notices").await;
+    // Notification settings at the foot of 消息: SMS and in-app only; in-app switched, saved.
+    b.wait("#settings-save:not([disabled])").await;
+    assert_eq!(
+        b.js("!!document.getElementById('setting-email')").await,
+        json!(false)
+    );
+    let inapp_was = b
+        .js("document.getElementById('setting-inapp').checked")
+        .await;
+    b.click("label[for='setting-inapp']").await;
+    b.click("#settings-save").await;
+    b.wait_text("#settings-status", |t| t == "已保存").await;
+    assert_eq!(
+        b.js("document.getElementById('setting-inapp').checked")
+            .await,
+        json!(inapp_was.as_bool() != Some(true))
+    );
     assert_no_page_errors(b.page_errors().await, "resident");
 
     // ---- The street committee's dashboard.

@@ -16,6 +16,7 @@ mod metrics;
 mod notifications;
 mod openapi;
 mod org_users;
+mod page_gaps;
 mod privacy;
 mod readiness;
 mod sessions;

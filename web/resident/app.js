@@ -10,6 +10,7 @@ import { client, statusBadge, setTitle } from './ctx.js';
 import { newRequestView, resetOnSignOut } from './newreq.js';
 import { showTicket, leaveTicket } from './ticket.js';
 import { privacyCard } from './privacy.js';
+import { notificationSettingsCard } from '/static/common/settings.js';
 
 const view = document.getElementById('view');
 const tabbar = document.getElementById('tabbar');
@@ -260,6 +261,7 @@ async function showNotices(seq) {
     h('div.list-head', h('h2', '消息通知'), readAll),
     list,
     more,
+    notificationSettingsCard(client, { resident: true }),
     privacyCard({
       onErased: () => {
         resetOnSignOut();

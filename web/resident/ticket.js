@@ -256,6 +256,9 @@ function render(root, t, events, photos, isCurrent) {
         `请确认问题是否已解决：满意请点“${label('action', 'confirm')}”并评分，仍未解决请点“${label('action', 'dispute')}”。`,
       ),
     );
+    if (t.auto_close_at) {
+      result.push(h('p.hint#auto-close', `请在 ${fmtTime(t.auto_close_at)} 前确认，逾期将自动完成。`));
+    }
   }
   if (t.decline_reason && (t.status === 'declined' || t.status === 'decline_review')) {
     result.push(h('div.result.declined', h('h3', '不予受理的理由'), h('p.pre', t.decline_reason)));

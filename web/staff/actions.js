@@ -142,8 +142,8 @@ export function initActionDialog(done) {
 }
 
 function staffOptions(ticket, events) {
-  // The API has no staff list for secretaries; offer myself and colleagues of my unit seen on
-  // this ticket's timeline at my level, plus the current assignee.
+  // At once: myself, colleagues of my unit seen on this ticket's timeline at my level, and the
+  // current assignee; `addColleagues` then adds the rest of my unit's active staff.
   const myRole = state.me?.role;
   const level = LEVEL_OF_ROLE[myRole];
   const people = new Map();
@@ -295,6 +295,30 @@ export function openActionDialog(action, ticket, events) {
   );
   if (first) first.focus();
   else submitBtn.focus();
+  const picker = document.getElementById('action-assignee');
+  if (picker) addColleagues(picker, ticket);
+}
+
+/// Adds my unit's active staff (`GET /org/units/{id}/staff`) to the assignee picker. On failure
+/// the picker keeps the people it already offers.
+async function addColleagues(select, ticket) {
+  const unit = state.me?.org_unit?.id;
+  if (!unit) return;
+  let list;
+  try {
+    list = await client.get(`/org/units/${unit}/staff`);
+  } catch {
+    return;
+  }
+  if (!select.isConnected || !Array.isArray(list)) return;
+  const have = new Set([...select.options].map((o) => o.value));
+  for (const c of list) {
+    if (have.has(String(c.id))) continue;
+    select.appendChild(
+      h('option', { value: String(c.id), selected: ticket.assignee?.id === c.id }, c.display_name),
+    );
+  }
+  select.dataset.colleagues = 'loaded';
 }
 
 const val = (id) => {

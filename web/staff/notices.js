@@ -3,6 +3,7 @@
 import { h, mount, toast, errorText, fmtTime } from '/static/common/ui.js';
 import { client, state, qs } from './shared.js';
 import { lastQueueHash } from './queue.js';
+import { notificationSettingsCard } from '/static/common/settings.js';
 
 let next = null;
 
@@ -29,6 +30,7 @@ export async function showNotices(main) {
       ),
       h('ul#notices-list.notices', h('li.empty', '加载中…')),
       h('div.more-wrap', h('button#notices-more.hidden', { type: 'button', onclick: () => load(true) }, '加载更多')),
+      notificationSettingsCard(client, { resident: false }),
     ),
   );
   await load(false);

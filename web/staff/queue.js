@@ -15,14 +15,13 @@ import {
 } from './shared.js';
 import { openActionDialog } from './actions.js';
 
-const DUE_SOON_HOURS = 2;
 const PAGE = 50;
 
 /// A tab named after a status takes the status's word.
 const BASE_TABS = [
   { id: 'open', status: 'open', hint: '本级待受理的工单' },
   { id: 'in_progress', status: 'acknowledged', hint: '本级已受理、尚未办结的工单' },
-  { id: 'due_soon', label: '即将超时', hint: `${DUE_SOON_HOURS} 小时内到期、尚未超时的本级工单` },
+  { id: 'due_soon', label: '即将超时', hint: '时限只剩不到四分之一（最多一个工作小时，按工作时间计）、尚未超时的本级工单' },
   { id: 'overdue', label: '已超时', hint: '本级已超过时限的工单' },
   { id: 'went_up', label: '已上报', hint: '从本单位上报、现由上级负责的工单' },
 ];
@@ -59,7 +58,7 @@ export function queueTabs() {
 function subParams(sub) {
   switch (sub) {
     case 'due_soon':
-      return { overdue: 'false', due_before: new Date(Date.now() + DUE_SOON_HOURS * 3600000).toISOString() };
+      return { due_soon: 'true' };
     case 'overdue':
       return { overdue: 'true' };
     case 'disputed':
@@ -83,12 +82,7 @@ export function tabParams(tab, sub = 'all') {
     case 'in_progress':
       return { status: 'acknowledged', level };
     case 'due_soon':
-      return {
-        status: 'open,acknowledged',
-        level,
-        overdue: 'false',
-        due_before: new Date(Date.now() + DUE_SOON_HOURS * 3600000).toISOString(),
-      };
+      return { status: 'open,acknowledged', level, due_soon: 'true' };
     case 'overdue':
       return { status: 'open,acknowledged', level, overdue: 'true' };
     case 'went_up':

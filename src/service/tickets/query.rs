@@ -50,8 +50,16 @@ pub struct TicketFilter {
     pub overdue: Option<bool>,
     /// Only tickets assigned to the caller.
     pub assigned_to_me: Option<bool>,
-    /// Only tickets whose running deadline falls before this instant (RFC 3339): 「即将超时」.
+    /// Only tickets whose running deadline falls before this instant (RFC 3339).
     pub due_before: Option<DateTime<Utc>>,
+    /// `true`: 「即将超时」 in working time — open or acknowledged tickets whose running clock
+    /// (answer or settle, not paused) has passed its warning point (a quarter of the allowance
+    /// left, at most one working hour; docs/domain.md) but not its deadline. The warning point
+    /// is the one the ticket's schedule stored when the clock started, so this holds before the
+    /// sweeper has sent the warning; afterwards the clock's warned flag keeps the ticket listed.
+    /// A pending extension request whose decision falls before the warning point lists the
+    /// ticket from that decision time. `false` is the same as leaving it out.
+    pub due_soon: Option<bool>,
     /// Only tickets the resident disputed at their current level (reopened there by 有异议).
     pub disputed: Option<bool>,
     /// Staff: only tickets that went up from the caller's unit and are now accountable above it (「已上报」).
@@ -210,6 +218,27 @@ pub(crate) fn filtered<'a>(
     }
     if let Some(d) = f.due_before {
         q = q.filter(tickets::due_at.lt(d.naive_utc()));
+    }
+    if f.due_soon == Some(true) {
+        // `schedule()` stores the warning point as `next_check_at` until the warning is sent,
+        // then the deadline (with the clock's warned flag set).
+        let open = Status::Open.as_str();
+        let acknowledged = Status::Acknowledged.as_str();
+        q = q.filter(
+            tickets::status
+                .eq_any([open, acknowledged])
+                .and(tickets::paused_at.is_null())
+                .and(tickets::overdue.eq(false))
+                .and(tickets::due_at.ge(now_ts))
+                .and(
+                    tickets::next_check_at
+                        .le(now_ts)
+                        .or(tickets::status.eq(open).and(tickets::ack_warned.eq(true)))
+                        .or(tickets::status
+                            .eq(acknowledged)
+                            .and(tickets::resolve_warned.eq(true))),
+                ),
+        );
     }
     if f.went_up == Some(true) {
         let above: Vec<&str> = match Level::of_role(user.role) {

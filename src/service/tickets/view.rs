@@ -119,6 +119,9 @@ pub struct TicketView {
     pub decide_due_at: Option<DateTime<Utc>>,
     /// A pending extension request.
     pub extension: Option<ExtensionView>,
+    /// Resolved tickets only: when the ticket completes by itself unless the resident confirms
+    /// or disputes it first (`resolved_at` + `sla.auto_close_days`); null in every other status.
+    pub auto_close_at: Option<DateTime<Utc>>,
 }
 
 /// An extension request waiting for the level above.
@@ -166,6 +169,7 @@ pub fn tickets(
     user: &AuthUser,
     rows: &[TicketRow],
     now: DateTime<Utc>,
+    auto_close_after: chrono::Duration,
 ) -> AppResult<Vec<TicketView>> {
     let mut unit_ids: Vec<i64> = Vec::new();
     let mut user_ids: Vec<i64> = Vec::new();
@@ -337,6 +341,10 @@ pub fn tickets(
                     }),
                     _ => None,
                 },
+                auto_close_at: t
+                    .resolved_at
+                    .filter(|_| f.status == Status::Resolved)
+                    .map(|r| utc(r) + auto_close_after),
             }
         })
         .collect())
