@@ -8,7 +8,7 @@
 //! gives those two answers the same shape on their way out.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -56,20 +56,15 @@ where
                 .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
                 .client_request_timeout(REQUEST_HEAD_TIMEOUT)
                 .local_addr(addr)
-                .h1(map_config(app, move |_| app_config(addr))),
+                // The host in AppConfig only feeds URL generation for requests without a Host
+                // header; nothing here generates URLs.
+                .h1(map_config(app, |_| AppConfig::default())),
         )
     })?;
     if workers > 0 {
         builder = builder.workers(workers);
     }
     Ok(builder.run())
-}
-
-fn app_config(addr: SocketAddr) -> AppConfig {
-    // The host only feeds URL generation when a request has no Host header; nothing here
-    // generates URLs from it.
-    let _ = addr;
-    AppConfig::default()
 }
 
 /// A connection whose parser-error answers (400/431 with an empty body, which only actix-http's

@@ -2,17 +2,16 @@
 //! calling up, decline review, transfer, urging, taking over, extension requests, and a
 //! resident hidden from the compound.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{error_code, TestApp};
+use crate::helpers::{error_code, local, phone_of, sms_to, sweep, TestApp};
 use crate::notifications::dispatch;
 use crate::tickets::{act, create, world, World};
 use huying::service::sla::SlaEngine;
-use huying::service::sweeper::{sweep_once, SweepReport};
+use huying::service::sweeper::sweep_once;
 
 both_backends!(
     staff_enter_a_walk_in_for_a_new_phone_and_the_resident_follows_it,
@@ -33,28 +32,12 @@ both_backends!(
     supervision_lists_the_lower_levels_waiting_disputed_and_reviewed_tickets,
 );
 
-fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .expect("local time")
-        .with_timezone(&Utc)
-}
-
 /// The demo street on a working-day morning (Monday 2026-11-30, 09:00 Beijing time).
 async fn morning(app: &TestApp) -> World {
     app.clock.set(local(2026, 11, 30, 9, 0));
     let w = world(app).await;
     app.clock.set(local(2026, 11, 30, 9, 0));
     w
-}
-
-fn sweep(app: &TestApp) -> SweepReport {
-    let db = huying::db::Db::connect(&app.settings).expect("db");
-    let mut conn = db.get().expect("conn");
-    let sla = SlaEngine::from_settings(&app.settings.sla).expect("sla");
-    sla.reload(&mut conn).expect("reload");
-    sweep_once(&mut conn, &sla, app.now(), 1000).expect("sweep")
 }
 
 fn unit(w: &World, i: usize) -> i64 {
@@ -105,27 +88,6 @@ fn kinds(evs: &[Value]) -> Vec<String> {
     evs.iter()
         .map(|e| e["action"].as_str().unwrap_or("").to_string())
         .collect()
-}
-
-/// Notification SMS (not sign-in codes) the gateway received for `phone`.
-fn sms_to(app: &TestApp, phone: &str) -> Vec<String> {
-    app.sms
-        .messages()
-        .iter()
-        .filter(|m| m.body["phone"] == phone && m.body["template"] != "login_code")
-        .map(|m| m.body["text"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
-fn phone_of(w: &World, username: &str) -> String {
-    w.seed["accounts"]
-        .as_array()
-        .expect("accounts")
-        .iter()
-        .find(|a| a["username"] == username)
-        .and_then(|a| a["phone"].as_str())
-        .expect("phone")
-        .to_string()
 }
 
 /// Kinds of the in-app notifications `token`'s holder has.
@@ -425,7 +387,7 @@ async fn a_level_answers_before_it_calls_up_but_the_sweeper_still_moves_silence(
     // An unanswered ticket is still called up by the sweeper: the non-response path.
     let silent = id_of(&create(&app, &w, "无人应答").await);
     app.clock.set(local(2026, 11, 30, 15, 1));
-    sweep(&app);
+    sweep(&app, app.now());
     // Access tokens last 15 minutes: sign in again at the new time.
     let p1 = app.login_staff("yc-c1-p1").await;
     let (_, t) = get(&app, &p1, silent).await;
@@ -567,7 +529,7 @@ async fn an_unreviewed_decline_is_called_up_by_the_sweeper(app: TestApp) {
     // One working day: Monday 09:00 → Tuesday 09:00.
     assert_eq!(due, local(2026, 12, 1, 9, 0), "{t}");
     app.clock.set(due + Duration::minutes(1));
-    sweep(&app);
+    sweep(&app, app.now());
     let street = app.login_staff("yc-street").await;
     let (_, t) = get(&app, &street, id).await;
     assert_eq!(t["level"], "street", "{t}");
@@ -582,8 +544,8 @@ async fn an_unreviewed_decline_is_called_up_by_the_sweeper(app: TestApp) {
     // At the street, nothing is above: the breach is marked overdue, once.
     app.clock
         .set(ts(&t["decide_due_at"]) + Duration::minutes(1));
-    sweep(&app);
-    sweep(&app);
+    sweep(&app, app.now());
+    sweep(&app, app.now());
     let street = app.login_staff("yc-street").await;
     let evs = events(&app, &street, id).await;
     let overdue: Vec<&Value> = evs.iter().filter(|e| e["action"] == "overdue").collect();
@@ -707,7 +669,7 @@ async fn urging_is_told_counted_and_limited_per_level_and_hour(app: TestApp) {
     .await;
     assert_eq!(t["urge_count"], 3);
     dispatch(&app).await;
-    let texts = sms_to(&app, &phone_of(&w, "yc-c1-p1"));
+    let texts = sms_to(&app, &phone_of(&w.seed, "yc-c1-p1"));
     assert!(
         texts.iter().filter(|m| m.contains("催办")).count() >= 1,
         "{texts:?}"
@@ -880,8 +842,8 @@ async fn extensions_are_approved_rejected_or_left_unanswered(app: TestApp) {
     .await;
     let decide = ts(&t["decide_due_at"]);
     app.clock.set(decide + Duration::minutes(1));
-    sweep(&app);
-    sweep(&app);
+    sweep(&app, app.now());
+    sweep(&app, app.now());
     let community = app.login_staff("yc-c1").await;
     let p1 = app.login_staff("yc-c1-p1").await;
     let evs = events(&app, &community, id).await;

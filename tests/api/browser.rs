@@ -426,15 +426,7 @@ async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
     b.screenshot("resident-sign-in").await;
     assert_phone_usable(&b, "resident-sign-in").await;
     b.click("#send-code").await;
-    let mut code = None;
-    for _ in 0..100 {
-        code = app.sms.last_code(phone);
-        if code.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let code = code.expect("the SMS gateway stand-in received a code");
+    let code = sms_code(&app, phone, None).await;
     b.fill("#code", &code).await;
     b.click("#login").await;
     b.click("#nav-new").await;
@@ -1056,15 +1048,7 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
     b.goto(&format!("{base}/")).await;
     b.fill("#phone", phone).await;
     b.click("#send-code").await;
-    let mut code = None;
-    for _ in 0..100 {
-        code = app.sms.last_code(phone);
-        if code.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let login_code = code.expect("a sign-in code");
+    let login_code = sms_code(&app, phone, None).await;
     b.fill("#code", &login_code).await;
     b.click("#login").await;
     b.wait(&format!(".request-item[data-id='{ticket_id}']"))
@@ -1098,16 +1082,8 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
     assert_phone_usable(&b, "resident-privacy").await;
     b.click("#erase-account").await;
     b.click("#erase-send-code").await;
-    let mut fresh = None;
-    for _ in 0..100 {
-        fresh = app.sms.last_code(phone).filter(|c| *c != login_code);
-        if fresh.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    b.fill("#erase-code", &fresh.expect("an erasure code"))
-        .await;
+    let fresh = sms_code(&app, phone, Some(&login_code)).await;
+    b.fill("#erase-code", &fresh).await;
     b.click("#erase-confirm").await;
     b.wait("#send-code").await;
     assert_no_page_errors(b.page_errors().await, "resident");
@@ -1179,6 +1155,18 @@ async fn the_staff_ticket_page_draws_a_map_from_the_configured_tiles() {
     );
     assert_eq!(b.text("#ticket-map figcaption").await, "© 示例地图");
     assert_phone_usable(&b, "staff-ticket-map").await;
+}
+
+/// The newest code the SMS gateway stand-in received for `phone` (other than `not`), waiting up
+/// to 10 s for it.
+async fn sms_code(app: &TestApp, phone: &str, not: Option<&str>) -> String {
+    for _ in 0..100 {
+        if let Some(c) = app.sms.last_code(phone).filter(|c| Some(c.as_str()) != not) {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the SMS gateway stand-in received no new code for {phone}");
 }
 
 /// Fills the action dialog's fields and submits it; waits until it has closed.

@@ -399,3 +399,44 @@ pub fn error_code(v: &Value) -> &str {
     );
     v["code"].as_str().expect("error code")
 }
+
+/// A Beijing wall-clock time as UTC.
+pub fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> chrono::DateTime<Utc> {
+    use chrono::TimeZone;
+    chrono_tz::Asia::Shanghai
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .expect("local time")
+        .with_timezone(&Utc)
+}
+
+/// One SLA sweep as of `at`, with the app's policies and calendar, on a connection of its own.
+pub fn sweep(app: &TestApp, at: chrono::DateTime<Utc>) -> huying::service::sweeper::SweepReport {
+    let db = huying::db::Db::connect(&app.settings).expect("db");
+    let mut conn = db.get().expect("conn");
+    let sla = huying::service::sla::SlaEngine::from_settings(&app.settings.sla).expect("sla");
+    sla.reload(&mut conn).expect("reload");
+    huying::service::sweeper::sweep_once(&mut conn, &sla, at, 1000).expect("sweep")
+}
+
+/// Notification SMS (not sign-in codes) the gateway received for `phone`.
+pub fn sms_to(app: &TestApp, phone: &str) -> Vec<String> {
+    app.sms
+        .messages()
+        .iter()
+        .filter(|m| m.body["phone"] == phone && m.body["template"] != "login_code")
+        .map(|m| m.body["text"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The phone of a demo account.
+pub fn phone_of(seed: &Value, username: &str) -> String {
+    seed["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| a["username"] == username)
+        .and_then(|a| a["phone"].as_str())
+        .expect("phone")
+        .to_string()
+}

@@ -8,13 +8,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{error_code, TestApp};
+use crate::helpers::{error_code, local, phone_of, sms_to, TestApp};
 use crate::tickets::{act, create, world};
 use huying::config::{Settings, SmtpTls};
 use huying::notify::dispatch::{DispatchReport, Dispatcher};
@@ -46,35 +44,6 @@ pub async fn dispatch(app: &TestApp) -> DispatchReport {
         .dispatch_once(app.now())
         .await
         .expect("dispatch")
-}
-
-fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .expect("local")
-        .with_timezone(&Utc)
-}
-
-/// Notification SMS (not sign-in codes) the gateway received for `phone`.
-fn sms_to(app: &TestApp, phone: &str) -> Vec<String> {
-    app.sms
-        .messages()
-        .iter()
-        .filter(|m| m.body["phone"] == phone && m.body["template"] != "login_code")
-        .map(|m| m.body["text"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
-fn phone_of(seed: &Value, username: &str) -> String {
-    seed["accounts"]
-        .as_array()
-        .expect("accounts")
-        .iter()
-        .find(|a| a["username"] == username)
-        .and_then(|a| a["phone"].as_str())
-        .expect("phone")
-        .to_string()
 }
 
 /// A working-day morning, out of quiet hours.

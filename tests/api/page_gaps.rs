@@ -1,13 +1,12 @@
 //! Smaller gaps the pages needed (issue #15, point 6): colleagues for the assign dialog, the
 //! auto-close time of a resolved ticket, and the 即将超时 filter in working time.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{error_code, TestApp};
+use crate::helpers::{error_code, local, TestApp};
 use crate::tickets::{act, create, world};
 
 both_backends!(
@@ -153,14 +152,6 @@ async fn a_resolved_ticket_says_when_it_completes_by_itself(app: TestApp) {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["ticket"]["status"], "closed");
     assert!(v["ticket"]["auto_close_at"].is_null(), "{v}");
-}
-
-fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .expect("local time")
-        .with_timezone(&Utc)
 }
 
 /// The ids of the 即将超时 tickets `username` sees at `at` (signed in afresh: access tokens

@@ -1,15 +1,14 @@
 //! SLA clocks on the Chinese working calendar and the sweeper that calls tickets up.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{local, sweep, TestApp};
 use crate::tickets::{act, create, world};
 use huying::service::sla::SlaEngine;
-use huying::service::sweeper::{sweep_once, SweepReport};
+use huying::service::sweeper::sweep_once;
 
 both_backends!(
     a_ticket_before_national_day_is_due_after_the_holiday,
@@ -22,22 +21,6 @@ both_backends!(
     admins_change_policies_for_new_arrivals_only,
     admins_load_another_years_calendar,
 );
-
-fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .expect("local time")
-        .with_timezone(&Utc)
-}
-
-fn sweep(app: &TestApp, at: DateTime<Utc>) -> SweepReport {
-    let db = huying::db::Db::connect(&app.settings).expect("db");
-    let mut conn = db.get().expect("conn");
-    let sla = SlaEngine::from_settings(&app.settings.sla).expect("sla");
-    sla.reload(&mut conn).expect("reload");
-    sweep_once(&mut conn, &sla, at, 1000).expect("sweep")
-}
 
 /// The demo world, with the clock then set to exactly `at` (signing residents in moves it).
 async fn world_at(app: &TestApp, at: DateTime<Utc>) -> crate::tickets::World {

@@ -4,13 +4,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use huying::auth::tokens::JwtKeys;
 use huying::domain::role::Role;
-use huying::service::sla::SlaEngine;
-use huying::service::sweeper::sweep_once;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{error_code, TestApp, JWT_SECRET};
+use crate::helpers::{error_code, sweep, TestApp, JWT_SECRET};
 use crate::tickets::act;
 
 mod reference;
@@ -109,14 +107,6 @@ async fn ok(app: &TestApp, at: DateTime<Utc>, token: &str, id: i64, action: &str
     app.clock.set(at);
     let (s, v) = act(app, token, id, action, body).await;
     assert_eq!(s, StatusCode::OK, "{action} on {id}: {v}");
-}
-
-fn sweep(app: &TestApp, at: DateTime<Utc>) -> huying::service::sweeper::SweepReport {
-    let db = huying::db::Db::connect(&app.settings).expect("db");
-    let mut conn = db.get().expect("conn");
-    let sla = SlaEngine::from_settings(&app.settings.sla).expect("sla");
-    sla.reload(&mut conn).expect("reload");
-    sweep_once(&mut conn, &sla, at, 1000).expect("sweep")
 }
 
 /// The tickets of the history, by name.

@@ -195,22 +195,20 @@ pub fn tickets(
         .load::<(i64, String)>(conn)?
         .into_iter()
         .collect();
-    let people: HashMap<i64, (String, Option<String>)> = users::table
+    // Residents, assignees and whoever entered a call, in one query; the role gives the level of
+    // the staff member who entered it ("由社区党支部代为登记").
+    let mut people: HashMap<i64, (String, Option<String>)> = HashMap::new();
+    let mut staff_levels: HashMap<i64, Level> = HashMap::new();
+    for (id, name, phone, role) in users::table
         .filter(users::id.eq_any(&user_ids))
-        .select((users::id, users::display_name, users::phone))
-        .load::<(i64, String, Option<String>)>(conn)?
-        .into_iter()
-        .map(|(id, n, p)| (id, (n, p)))
-        .collect();
-    // The level of whoever entered a call: "由社区党支部代为登记".
-    let entering: Vec<i64> = rows.iter().filter_map(|t| t.entered_by).collect();
-    let entered_levels: HashMap<i64, Level> = users::table
-        .filter(users::id.eq_any(&entering))
-        .select((users::id, users::role))
-        .load::<(i64, Role)>(conn)?
-        .into_iter()
-        .filter_map(|(id, role)| Level::of_role(role).map(|l| (id, l)))
-        .collect();
+        .select((users::id, users::display_name, users::phone, users::role))
+        .load::<(i64, String, Option<String>, Role)>(conn)?
+    {
+        if let Some(level) = Level::of_role(role) {
+            staff_levels.insert(id, level);
+        }
+        people.insert(id, (name, phone));
+    }
     let cats: HashMap<i64, (String, String)> = categories::table
         .filter(categories::id.eq_any(&cat_ids))
         .select((categories::id, categories::code, categories::name))
@@ -317,7 +315,7 @@ pub fn tickets(
                 source: t.source,
                 entered_by_level: t
                     .entered_by
-                    .and_then(|id| entered_levels.get(&id).copied())
+                    .and_then(|id| staff_levels.get(&id).copied())
                     .or(t.raised_level)
                     .filter(|_| t.source.entered_by_staff()),
                 entered_by: t.entered_by.filter(|_| is_staff).map(|id| NamedRef {
