@@ -675,6 +675,23 @@ async fn urging_is_told_counted_and_limited_per_level_and_hour(app: TestApp) {
         "{texts:?}"
     );
     assert!(inbox_kinds(&app, &p1).await.contains(&"urged".to_string()));
+    // Counted per unit: the compound received three urges, its sibling none.
+    let (s, rank) = app
+        .get(
+            "/api/v1/stats/ranking?unit=compound&from=2026-11-30&to=2026-11-30",
+            Some(&community),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rank}");
+    let urges = |unit: i64| {
+        rank.as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["unit_id"] == unit)
+            .map(|r| r["urges"].clone())
+    };
+    assert_eq!(urges(w.compound), Some(json!(3)), "{rank}");
+    assert_eq!(urges(unit(&w, 1)), Some(json!(0)), "{rank}");
     let evs = events(&app, &resident, id).await;
     assert_eq!(
         evs.iter().filter(|e| e["action"] == "urge").count(),
