@@ -131,6 +131,9 @@ pub fn on_change(
     Ok(())
 }
 
+/// A row of the daily roll-up: unit, level, column, reason ('' for none), local day.
+type DayKey = (i64, Level, LedgerKind, String, NaiveDateTime);
+
 /// Stores ledger entries and adds them to the daily roll-up (`ledger_daily`), in the caller's
 /// transaction.
 fn add_to_ledger(conn: &mut DbConn, rows: &[NewLedgerEntry]) -> AppResult<()> {
@@ -138,7 +141,6 @@ fn add_to_ledger(conn: &mut DbConn, rows: &[NewLedgerEntry]) -> AppResult<()> {
         return Ok(());
     }
     crate::db::dialect::insert_all::<_, NewLedgerEntry>(conn, ledger_entries::table, rows)?;
-    type DayKey = (i64, Level, LedgerKind, String, NaiveDateTime);
     let mut days: std::collections::BTreeMap<DayKey, (i64, i64, i64)> =
         std::collections::BTreeMap::new();
     for r in rows {
@@ -208,10 +210,8 @@ pub fn rebuild_ledger_daily(conn: &mut DbConn) -> AppResult<usize> {
         NaiveDateTime,
     );
     diesel::delete(ledger_daily::table).execute(conn)?;
-    let mut days: std::collections::BTreeMap<
-        (i64, Level, LedgerKind, String, NaiveDateTime),
-        (i64, i64, i64),
-    > = std::collections::BTreeMap::new();
+    let mut days: std::collections::BTreeMap<DayKey, (i64, i64, i64)> =
+        std::collections::BTreeMap::new();
     let mut after = 0i64;
     loop {
         let chunk: Vec<(i64, Entry)> = ledger_entries::table
