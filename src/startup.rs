@@ -142,8 +142,12 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         settings.limits.password_hash_queue,
     )?;
     let address_limits = crate::limits::AddressLimits::new(&settings.limits);
+    // Live updates: changes committed through this pool reach this instance's stream clients.
+    let live = crate::live::Hub::new(settings.stream.buffer);
+    let db = db.with_live(&live)?;
     Ok(AppState {
         db,
+        live,
         hasher: Arc::new(hasher),
         address_limits: Arc::new(address_limits),
         metrics,

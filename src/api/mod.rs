@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod org;
 pub mod sla;
 pub mod stats;
+pub mod stream;
 pub mod tickets;
 pub mod users;
 
@@ -41,6 +42,7 @@ fn configure_v1(cfg: &mut ServiceConfig) {
         .configure(categories::configure)
         .configure(sla::configure)
         .configure(stats::configure)
+        .configure(stream::configure)
         .configure(tickets::configure);
 }
 

@@ -142,5 +142,7 @@ fn record(
         )?;
     }
     crate::service::stats::facts::refresh(conn, t)?;
+    // Live updates: announced with this transaction, delivered only if it commits.
+    crate::live::ticket_changed(t);
     Ok(())
 }
