@@ -2,20 +2,23 @@
 // the access token travels in the Authorization header and never in a URL (EventSource cannot
 // send headers). While the stream is up the pages skip their 20 s polling; when it drops they
 // poll again and the stream is retried with backoff. Events: ready, tickets {ids}, notice,
-// resync, expired (see docs/api.md).
+// resync, expired (README.md, 实时推送).
 
 const MIN_DELAY = 1000;
 const MAX_DELAY = 60000;
+/// How long a stream may stay silent before its first event (then: two heartbeats and 5 s).
+const DEFAULT_SILENCE = 35000;
 
 /// Opens the stream for `client` (from createClient) and keeps it open until `stop()`.
-/// `onEvent(name, data)` gets each event; `onUp()` / `onDown()` when it connects or drops.
-/// `.up` says whether it is connected right now.
+/// `onEvent(name, data)` gets each event; `onUp()` once events get through (the `ready` event
+/// arrived), `onDown()` when an up stream drops or falls silent. `.up` says whether it is up.
 export function openStream(client, { onEvent, onUp, onDown } = {}) {
   let stopped = false;
   let controller = null;
   let timer = null;
   let delay = MIN_DELAY;
   let base = MIN_DELAY;
+  let readyHeartbeat = 15;
   const handle = {
     up: false,
     stop() {
@@ -45,36 +48,55 @@ export function openStream(client, { onEvent, onUp, onDown } = {}) {
     } catch (e) {
       /* not JSON: passed on empty */
     }
+    if (name === 'ready' && parsed.heartbeat_secs > 0) readyHeartbeat = parsed.heartbeat_secs;
     if (onEvent) onEvent(name, parsed);
     return name;
   }
 
   async function connect() {
     if (stopped) return;
-    controller = new AbortController();
+    const ctl = new AbortController();
+    controller = ctl;
     let expired = false;
+    // Silence longer than two heartbeats means the stream is dead or something on the way
+    // buffers it: give up on it (the page polls) and try again later.
+    let silence = DEFAULT_SILENCE;
+    let watchdog = null;
+    const watch = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => ctl.abort(), silence);
+    };
     try {
-      const res = await client.stream('/stream', controller.signal);
+      watch();
+      const res = await client.stream('/stream', ctl.signal);
       if (stopped) return;
-      handle.up = true;
-      delay = base;
-      if (onUp) onUp();
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
+        watch();
         buf += value.replace(/\r\n?/g, '\n');
         let i;
         while ((i = buf.indexOf('\n\n')) >= 0) {
           const block = buf.slice(0, i);
           buf = buf.slice(i + 2);
-          if (dispatch(block) === 'expired') expired = true;
+          const name = dispatch(block);
+          if (name === 'expired') expired = true;
+          if (name === 'ready' && !handle.up) {
+            // Up only once an event got through: a buffering proxy never gets this far.
+            silence = Math.max(2 * readyHeartbeat * 1000 + 5000, 10000);
+            watch();
+            handle.up = true;
+            delay = base;
+            if (onUp) onUp();
+          }
         }
       }
     } catch (e) {
-      /* dropped, refused or aborted: retried below unless stopped */
+      /* dropped, refused, silent or aborted: retried below unless stopped */
     }
+    clearTimeout(watchdog);
     const wasUp = handle.up;
     handle.up = false;
     if (stopped) return;
