@@ -183,6 +183,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %listener.local_addr()?, database = ?state.db.engine(), "Huying listening");
+        actix_web::rt::spawn(crate::live::close_on_shutdown(Arc::downgrade(&state.live)));
         if state.settings.sla.sweeper_enabled {
             actix_web::rt::spawn(sweeper_loop(state.clone()));
         }

@@ -64,6 +64,9 @@ pub enum LiveEvent {
     Change(Change),
     /// Changes may have been missed (the LISTEN connection was re-established): clients reload.
     Resync,
+    /// The process is stopping: streams end now (clients reconnect, behind a proxy to another
+    /// instance) rather than hold the server's graceful shutdown for its whole timeout.
+    Closing,
 }
 
 /// Records that `t` changed, in the current write transaction (announced after it commits).
@@ -106,6 +109,38 @@ impl Hub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
         self.tx.subscribe()
+    }
+}
+
+/// Ends every stream of `hub` when the process is asked to stop (SIGTERM or Ctrl-C; the HTTP
+/// server hears the same signal and then waits for open responses, which an endless stream
+/// otherwise makes it do for its whole shutdown timeout).
+pub async fn close_on_shutdown(hub: std::sync::Weak<Hub>) {
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::pin!(term);
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            if r.is_err() {
+                // No Ctrl-C handler here: wait for SIGTERM alone.
+                (&mut term).await;
+            }
+        }
+        _ = &mut term => {}
+    }
+    if let Some(h) = hub.upgrade() {
+        tracing::info!("live updates: closing the streams for shutdown");
+        h.publish(LiveEvent::Closing);
     }
 }
 

@@ -40,12 +40,14 @@ struct Batch {
     ids: BTreeSet<i64>,
     notice: bool,
     resync: bool,
+    closing: bool,
 }
 
 impl Batch {
     fn add(&mut self, scope: &Scope, ev: &LiveEvent) {
         match ev {
             LiveEvent::Resync => self.resync = true,
+            LiveEvent::Closing => self.closing = true,
             LiveEvent::Change(c) => {
                 if let Some(t) = &c.ticket {
                     if scope.sees_ticket(t) {
@@ -145,6 +147,11 @@ async fn next_chunk(c: &mut Client) -> Option<Bytes> {
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
         }
+        if batch.closing {
+            // What came before the shutdown still goes out; then the stream ends.
+            c.ended = true;
+            return batch.render();
+        }
         if let Some(bytes) = batch.render() {
             return Some(bytes);
         }
@@ -235,6 +242,21 @@ mod tests {
         assert!(next_text(&mut s).await.contains("{\"heartbeat_secs\":1}"));
         assert_eq!(next_text(&mut s).await, ": ping\n\n");
         assert_eq!(next_text(&mut s).await, "event: expired\ndata: {}\n\n");
+        use futures_util::StreamExt;
+        assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn streams_end_when_the_process_stops() {
+        let hub = Hub::new(4);
+        let mut s = Box::pin(sse(&hub, admin(), &cfg(4), Duration::from_secs(60)));
+        assert!(next_text(&mut s).await.contains("event: ready"));
+        hub.publish(ticket(3));
+        hub.publish(LiveEvent::Closing);
+        assert_eq!(
+            next_text(&mut s).await,
+            "event: tickets\ndata: {\"ids\":[3]}\n\n"
+        );
         use futures_util::StreamExt;
         assert!(s.next().await.is_none());
     }
