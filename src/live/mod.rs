@@ -110,6 +110,11 @@ impl Hub {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
         self.tx.subscribe()
     }
+
+    /// Streams open right now (each holds one receiver).
+    pub fn clients(&self) -> usize {
+        self.tx.receiver_count()
+    }
 }
 
 /// Ends every stream of `hub` when the process is asked to stop (SIGTERM or Ctrl-C; the HTTP

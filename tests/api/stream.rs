@@ -375,6 +375,50 @@ fn fast_heartbeat(s: &mut Settings) {
     s.stream.heartbeat_secs = 1;
 }
 
+/// `/metrics` counts the open streams; a client that went away is counted out by the next
+/// heartbeat.
+async fn metrics_count_the_open_streams(app: TestApp) {
+    app.seed();
+    let staff = app.login_staff("yc-c1-p1").await;
+    let clients = |app: &TestApp| {
+        let url = format!("{}/metrics", app.base);
+        let client = app.client.clone();
+        async move {
+            let text = client
+                .get(url)
+                .send()
+                .await
+                .expect("scrape")
+                .text()
+                .await
+                .expect("text");
+            text.lines()
+                .find_map(|l| l.strip_prefix("huying_live_stream_clients "))
+                .map(|v| v.trim().parse::<i64>().expect("a number"))
+                .expect("the live_stream_clients gauge")
+        }
+    };
+    assert_eq!(clients(&app).await, 0);
+    let first = Sse::open(&app.client, &app.base, &staff).await;
+    let _second = Sse::open(&app.client, &app.base, &staff).await;
+    assert_eq!(clients(&app).await, 2);
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = clients(&app).await;
+        if n == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {n} streams counted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn metrics_and_fast_heartbeat(s: &mut Settings) {
+    s.metrics.enabled = true;
+    s.stream.heartbeat_secs = 1;
+}
+
 fn short_tokens(s: &mut Settings) {
     s.auth.access_ttl_secs = 2;
 }
@@ -426,3 +470,4 @@ two_instances!(
 crate::both_backends!(no_token_is_a_json_401);
 crate::both_backends_with!(short_tokens; the_stream_ends_when_the_token_expires);
 crate::both_backends_with!(fast_heartbeat; an_idle_stream_stays_open_with_heartbeats);
+crate::both_backends_with!(metrics_and_fast_heartbeat; metrics_count_the_open_streams);
