@@ -143,8 +143,12 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         settings.limits.password_hash_queue,
     )?;
     let address_limits = crate::limits::AddressLimits::new(&settings.limits);
+    // Live updates: changes committed through this pool reach this instance's stream clients.
+    let live = crate::live::Hub::new(settings.stream.buffer);
+    let db = db.with_live(&live)?;
     Ok(AppState {
         db,
+        live,
         hasher: Arc::new(hasher),
         address_limits: Arc::new(address_limits),
         metrics,
@@ -180,6 +184,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %listener.local_addr()?, database = ?state.db.engine(), "Huying listening");
+        actix_web::rt::spawn(crate::live::close_on_shutdown(Arc::downgrade(&state.live)));
         if state.settings.sla.sweeper_enabled {
             actix_web::rt::spawn(sweeper_loop(state.clone()));
         }

@@ -24,4 +24,6 @@ pub struct AppState {
     pub address_limits: Arc<AddressLimits>,
     /// This process's metrics (`/metrics`); recorded whether or not the endpoint is on.
     pub metrics: Arc<Metrics>,
+    /// Live updates: the committed changes this instance's stream clients hear of.
+    pub live: Arc<crate::live::Hub>,
 }

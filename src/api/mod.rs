@@ -15,6 +15,7 @@ pub mod org;
 pub mod reports;
 pub mod sla;
 pub mod stats;
+pub mod stream;
 pub mod tickets;
 pub mod users;
 
@@ -45,6 +46,7 @@ fn configure_v1(cfg: &mut ServiceConfig) {
         .configure(stats::configure)
         .configure(reports::configure)
         .configure(callbacks::configure)
+        .configure(stream::configure)
         .configure(tickets::configure);
 }
 

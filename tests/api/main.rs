@@ -23,6 +23,7 @@ mod readiness;
 mod sessions;
 mod sla;
 mod stats;
+mod stream;
 mod tickets;
 mod typed_core;
 mod uploads;
