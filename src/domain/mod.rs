@@ -6,6 +6,7 @@ pub mod clock;
 pub mod ids;
 pub mod metrics;
 pub mod org;
+pub mod partner;
 pub mod privacy;
 pub mod role;
 pub mod sla;
