@@ -36,7 +36,7 @@ pub struct Failure {
     pub errors: Vec<String>,
     pub retry_after: Option<i64>,
     /// What went wrong inside, for the log only (a 5xx).
-    pub cause: Option<AppError>,
+    pub cause: Option<Box<AppError>>,
 }
 
 impl Failure {
@@ -88,7 +88,7 @@ impl From<AppError> for Failure {
             status,
             errors: vec![description],
             retry_after,
-            cause: (status >= 500).then_some(e),
+            cause: (status >= 500).then(|| Box::new(e)),
         }
     }
 }
