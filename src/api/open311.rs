@@ -324,14 +324,30 @@ async fn post_requests(
         .await
         .map_err(|e| fail(e.into()))?;
     let posted = svc::check_post(&params, |c| codes.get(c).copied()).map_err(fail)?;
-    let now = state.clock.now();
-    let sla = state.sla.clone();
     let per_day = state.settings.limits.tickets_per_resident_per_day;
-    let created = state
-        .db
-        .write(move |c| svc::create(c, &key, &posted, &sla, per_day, now))
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let posted = std::sync::Arc::new(posted);
+    let mut attempt = 0;
+    let created = loop {
+        attempt += 1;
+        let (key, posted, sla, now) = (
+            key.clone(),
+            posted.clone(),
+            state.sla.clone(),
+            state.clock.now(),
+        );
+        let result = state
+            .db
+            .write(move |c| svc::create(c, &key, &posted, &sla, per_day, now))
+            .await;
+        match result {
+            Ok(v) => break v,
+            // A concurrent call took the same reference number; the retry takes the next.
+            Err(crate::error::AppError::Conflict {
+                code: "conflict", ..
+            }) if attempt < 3 => continue,
+            Err(e) => return Err(fail(e.into())),
+        }
+    };
     ok(format, "service_requests", &[created])
 }
 

@@ -7,7 +7,7 @@ use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{error_code, TestApp};
+use crate::helpers::{error_code, sms_to, TestApp};
 use crate::tickets::act;
 
 both_backends!(
@@ -469,6 +469,22 @@ async fn a_posted_request_reaches_the_compound_and_follows_the_ticket_to_closed(
     assert_eq!(ticket["resident"]["display_name"], "王建国");
     assert_eq!(ticket["resident"]["phone_masked"], "138****0009");
     let ticket_id = ticket["id"].as_i64().expect("ticket id");
+    // No staff member entered it: the timeline names the system.
+    let (st, events) = app
+        .get(
+            &format!("/api/v1/tickets/{ticket_id}/events"),
+            Some(&secretary),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{events}");
+    assert_eq!(events[0]["action"], "create");
+    assert_eq!(events[0]["actor"]["role"], "system");
+    assert_eq!(ticket["entered_by"], Value::Null);
+    // A hotline call: the resident gets the SMS with the link, as when staff enter a call.
+    crate::notifications::dispatch(&app).await;
+    let sms = sms_to(&app, PHONE);
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert!(sms[0].contains("已为您登记诉求"), "{sms:?}");
 
     let v = read(&app, &s.key, &id).await;
     assert_eq!(v["service_request_id"], id.as_str());

@@ -219,8 +219,9 @@ fn insert_call(
 }
 
 /// A call a partner system passed on through Open311 (docs/open311.md) for the resident of
-/// `phone`: it starts at the compound like every call, with the partner's `source`. The
-/// resident is its author; no staff member entered it.
+/// `phone`: it starts at the compound like every call, with the partner's `source`. No person
+/// of ours entered it, so the timeline names the system; the resident, not being its author,
+/// gets the "entered on your behalf" SMS of a hotline call with the link to follow it.
 #[allow(clippy::too_many_arguments)]
 pub fn create_for_partner(
     conn: &mut DbConn,
@@ -247,11 +248,17 @@ pub fn create_for_partner(
         level: Level::Compound,
         external_ref,
     };
-    let author = Author {
-        id: Some(resident.id),
-        role: crate::domain::role::ActorRole::Resident,
-    };
-    let row = insert_call(conn, input, texts, &place, caller, None, author, sla, now)?;
+    let row = insert_call(
+        conn,
+        input,
+        texts,
+        &place,
+        caller,
+        None,
+        Author::SYSTEM,
+        sla,
+        now,
+    )?;
     tracing::info!(ticket_id = row.id, reference = %row.reference, "ticket created by a partner");
     Ok(row)
 }
