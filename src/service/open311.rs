@@ -623,20 +623,24 @@ fn beijing(t: NaiveDateTime) -> DateTime<FixedOffset> {
 }
 
 /// `2026-11-30T08:00:00+08:00`, `…Z`, or a date (Beijing midnight). A `+` that arrived
-/// unescaped in a query string reads as a space: it is taken back.
+/// unescaped in a query string reads as a space: it is taken back. Years outside 1970–9999
+/// are refused: no ticket is that old or that far ahead, and PostgreSQL refuses what lies
+/// beyond its own range.
 pub fn parse_w3c(raw: &str) -> Option<NaiveDateTime> {
+    use chrono::Datelike;
     let fixed = raw.trim().replace(' ', "+");
-    if let Ok(t) = DateTime::parse_from_rfc3339(&fixed) {
-        return Some(t.naive_utc());
-    }
-    let day = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok()?;
-    let midnight = day.and_hms_opt(0, 0, 0)?;
-    Some(
-        Shanghai
-            .from_local_datetime(&midnight)
-            .single()?
-            .naive_utc(),
-    )
+    let t = match DateTime::parse_from_rfc3339(&fixed) {
+        Ok(t) => t.naive_utc(),
+        Err(_) => {
+            let day = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok()?;
+            let midnight = day.and_hms_opt(0, 0, 0)?;
+            Shanghai
+                .from_local_datetime(&midnight)
+                .single()?
+                .naive_utc()
+        }
+    };
+    (1970..=9999).contains(&t.year()).then_some(t)
 }
 
 /// What `GET requests` filters by.
@@ -683,12 +687,14 @@ pub fn check_filter(
     };
     let start = date("start_date");
     let end = date("end_date");
+    let span = Duration::days(MAX_SPAN_DAYS);
+    // The years are bounded (`parse_w3c`), so these stay well inside chrono's range.
     let end = end.unwrap_or_else(|| match start {
-        Some(s) => (s + Duration::days(MAX_SPAN_DAYS)).min(now),
+        Some(s) => s.checked_add_signed(span).unwrap_or(s).min(now),
         None => now,
     });
-    let start = start.unwrap_or(end - Duration::days(MAX_SPAN_DAYS));
-    if end - start > Duration::days(MAX_SPAN_DAYS) {
+    let start = start.unwrap_or_else(|| end.checked_sub_signed(span).unwrap_or(end));
+    if end - start > span {
         errors.push(format!(
             "start_date 与 end_date 之间不能超过 {MAX_SPAN_DAYS} 天"
         ));
@@ -909,6 +915,9 @@ mod tests {
             Some("2026-11-29 16:00:00".to_string())
         );
         assert_eq!(parse_w3c("yesterday"), None);
+        assert_eq!(parse_w3c("1969-12-31T23:59:59Z"), None);
+        assert_eq!(parse_w3c("+262142-12-31"), None);
+        assert!(parse_w3c("9999-12-31T23:59:59Z").is_some());
     }
 
     #[test]
