@@ -192,6 +192,7 @@ pub mod attr {
     pub const URGENCY: &str = "urgency";
     pub const TITLE: &str = "title";
     pub const EXTERNAL_REF: &str = "external_ref";
+    pub const HIDE_IDENTITY: &str = "hide_identity";
 }
 
 fn attribute_param(code: &str) -> String {
@@ -289,6 +290,22 @@ pub fn definition(conn: &mut DbConn, code: &str) -> Outcome<ServiceDefinition> {
                 "来源平台自己的工单号（如 12345 工单号）",
                 64,
             ),
+            list(
+                attr::HIDE_IDENTITY,
+                false,
+                6,
+                "对小区党支部隐藏居民身份（如投诉邻居）；社区、街道仍可见打码的电话",
+                vec![
+                    ValueView {
+                        key: "false".into(),
+                        name: "不隐藏".into(),
+                    },
+                    ValueView {
+                        key: "true".into(),
+                        name: "隐藏".into(),
+                    },
+                ],
+            ),
         ],
     })
 }
@@ -377,6 +394,14 @@ pub fn check_post(
             errors.push("attribute[urgency] 须为 normal 或 urgent".to_string());
             Urgency::Normal
         }),
+    };
+    let hide_identity = match params.get(&attribute_param(attr::HIDE_IDENTITY)) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            errors.push("attribute[hide_identity] 须为 true 或 false".to_string());
+            false
+        }
     };
     let description = params.get("description");
     if description.is_none() {
@@ -470,7 +495,7 @@ pub fn check_post(
             resident_phone: None,
             resident_name: None,
             external_ref: None,
-            hide_identity: None,
+            hide_identity: Some(hide_identity),
         },
         phone,
         name,

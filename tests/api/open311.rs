@@ -599,6 +599,25 @@ async fn a_posted_request_reaches_the_compound_and_follows_the_ticket_to_closed(
     )));
     assert!(r.text.contains("<zipcode></zipcode>"));
 
+    // A resident hidden from the compound: the compound sees 匿名居民, Open311 shows no one.
+    let mut form = example(&s.key, &s.code, s.compound);
+    form.push(("attribute[hide_identity]", "true".into()));
+    let r = post_form(&app, "json", &form).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let hidden = r.json()[0]["service_request_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (_, queue) = app
+        .get(&format!("/api/v1/tickets?q={hidden}"), Some(&secretary))
+        .await;
+    assert_eq!(queue["items"][0]["reference"], hidden.as_str(), "{queue}");
+    assert_eq!(queue["items"][0]["identity_hidden"], true);
+    assert_eq!(queue["items"][0]["resident"]["display_name"], "匿名居民");
+    assert_eq!(queue["items"][0]["resident"]["phone_masked"], Value::Null);
+    let v = read(&app, &s.key, &hidden).await;
+    assert_eq!(v["status"], "open");
+
     // Another partner does not see it.
     let other = issue(&app, &s.admin, "别的平台", "app", None).await["api_key"]
         .as_str()
@@ -666,10 +685,11 @@ async fn bad_keys_and_missing_fields_are_refused_in_the_spec_format(app: TestApp
     bad.push(("phone", "12345".into()));
     bad.push(("media_url", "javascript:alert(1)".into()));
     bad.push(("attribute[urgency]", "yesterday".into()));
+    bad.push(("attribute[hide_identity]", "maybe".into()));
     let r = post_form(&app, "json", &bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     let errs = errors(&r.json());
-    assert_eq!(errs.len(), 5, "{errs:?}");
+    assert_eq!(errs.len(), 6, "{errs:?}");
     assert!(
         !r.text.contains("javascript"),
         "client input echoed: {}",
