@@ -117,6 +117,21 @@ impl Params {
             .map(|(_, v)| v.trim())
             .find(|v| !v.is_empty())
     }
+
+    /// Every value of a list parameter, which the specification lets a client declare several
+    /// times, comma-delimited: `status=open,closed` or `status=open&status=closed`. `None`
+    /// when it is not given at all.
+    pub fn list(&self, name: &str) -> Option<Vec<&str>> {
+        let values: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        (!values.is_empty()).then_some(values)
+    }
 }
 
 // ---- services ----
@@ -368,13 +383,11 @@ pub fn check_post(
             errors.push("缺少 service_code".to_string());
             None
         }
-        Some(code) => {
-            let id = category_id_of(code);
-            if id.is_none() {
-                errors.push("service_code 不存在".to_string());
-            }
-            id
-        }
+        // The specification answers a service code it does not know with 404 alone.
+        Some(code) => Some(
+            category_id_of(code)
+                .ok_or_else(|| Failure::one(404, "service_code 不存在，请先查询 services"))?,
+        ),
     };
     let lat = parse_coordinate(params, "lat", &mut errors);
     let long = parse_coordinate(params, "long", &mut errors);
@@ -672,7 +685,8 @@ pub fn parse_w3c(raw: &str) -> Option<NaiveDateTime> {
 pub struct RequestFilter {
     /// References (comma list); when given, every other filter is ignored.
     pub ids: Option<Vec<String>>,
-    pub category_id: Option<i64>,
+    /// Categories (the service codes asked for); `None`: all.
+    pub category_ids: Option<Vec<i64>>,
     pub start: NaiveDateTime,
     pub end: NaiveDateTime,
     /// `None`: both.
@@ -687,18 +701,19 @@ pub fn check_filter(
     now: NaiveDateTime,
 ) -> Outcome<RequestFilter> {
     let mut errors = Vec::new();
-    let ids = params.get("service_request_id").map(|raw| {
-        raw.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+    let ids = params.list("service_request_id").map(|ids| {
+        ids.into_iter()
             .take(MAX_REQUESTS as usize)
             .map(str::to_string)
             .collect::<Vec<_>>()
     });
     // An unknown code matches nothing rather than refusing the query.
-    let category_id = params
-        .get("service_code")
-        .map(|c| category_id_of(c).unwrap_or(-1));
+    let category_ids = params.list("service_code").map(|codes| {
+        codes
+            .into_iter()
+            .map(|c| category_id_of(c).unwrap_or(-1))
+            .collect::<Vec<_>>()
+    });
     let mut date = |name: &str| {
         params.get(name).and_then(|raw| {
             let parsed = parse_w3c(raw);
@@ -725,10 +740,10 @@ pub fn check_filter(
         ));
     }
     let mut closed = None;
-    if let Some(raw) = params.get("status") {
+    if let Some(statuses) = params.list("status") {
         let mut open = false;
         let mut shut = false;
-        for s in raw.split(',').map(str::trim) {
+        for s in statuses {
             match s {
                 "open" => open = true,
                 "closed" => shut = true,
@@ -746,7 +761,7 @@ pub fn check_filter(
     }
     Ok(RequestFilter {
         ids,
-        category_id,
+        category_ids,
         start,
         end,
         closed,
@@ -773,8 +788,8 @@ pub fn requests(
         q = q
             .filter(tickets::created_at.ge(f.start))
             .filter(tickets::created_at.le(f.end));
-        if let Some(c) = f.category_id {
-            q = q.filter(tickets::category_id.eq(c));
+        if let Some(c) = &f.category_ids {
+            q = q.filter(tickets::category_id.eq_any(c.clone()));
         }
         let final_states = [Status::Closed, Status::Withdrawn];
         match f.closed {
@@ -791,7 +806,7 @@ pub fn requests(
 pub fn request(conn: &mut DbConn, key: &ApiKeyRow, reference: &str) -> Outcome<RequestView> {
     let filter = RequestFilter {
         ids: Some(vec![reference.to_string()]),
-        category_id: None,
+        category_ids: None,
         start: NaiveDateTime::MIN,
         end: NaiveDateTime::MAX,
         closed: None,
@@ -909,7 +924,11 @@ fn views(conn: &mut DbConn, rows: Vec<TicketRow>) -> Outcome<Vec<RequestView>> {
                 agency_responsible: units.get(&accountable).cloned().unwrap_or_default(),
                 service_notice: None,
                 requested_datetime: w3c(t.created_at),
-                updated_datetime: w3c(t.updated_at),
+                // For a closed request the specification wants the time it was closed.
+                updated_datetime: w3c(t
+                    .closed_at
+                    .filter(|_| f.status.is_final())
+                    .unwrap_or(t.updated_at)),
                 expected_datetime: running.map(w3c),
                 address: t.location_text,
                 address_id,
@@ -950,6 +969,22 @@ mod tests {
         assert_eq!(derived_title("\n路灯不亮\n已经一周"), "路灯不亮");
         let long = "很".repeat(40);
         assert_eq!(derived_title(&long), format!("{}…", "很".repeat(30)));
+    }
+
+    #[test]
+    fn list_parameters_may_repeat_and_be_comma_delimited() {
+        let p = Params::parse(b"status=open,%20closed&status=&status=open&x=1");
+        assert_eq!(p.list("status"), Some(vec!["open", "closed", "open"]));
+        assert_eq!(p.list("service_code"), None);
+        assert_eq!(Params::parse(b"status=,").list("status"), None);
+    }
+
+    #[test]
+    fn an_unknown_service_code_is_404_alone() {
+        let p = Params::parse(b"service_code=nope&lat=abc");
+        let e = check_post(&p, |_| None).err().expect("refused");
+        assert_eq!(e.status, 404);
+        assert_eq!(e.errors.len(), 1);
     }
 
     #[test]

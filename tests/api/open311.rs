@@ -555,6 +555,16 @@ async fn a_posted_request_reaches_the_compound_and_follows_the_ticket_to_closed(
     assert_eq!(st, StatusCode::OK, "{t}");
     let v = read(&app, &s.key, &id).await;
     assert_eq!(v["status"], "closed");
+    // A closed request's updated_datetime is when it was closed.
+    let instant = |s: &Value| {
+        chrono::DateTime::parse_from_rfc3339(s.as_str().expect("time"))
+            .expect("w3c")
+            .timestamp()
+    };
+    assert_eq!(
+        instant(&v["updated_datetime"]),
+        instant(&t["ticket"]["closed_at"])
+    );
     assert!(
         v["status_notes"]
             .as_str()
@@ -679,7 +689,19 @@ async fn bad_keys_and_missing_fields_are_refused_in_the_spec_format(app: TestApp
     );
 
     // Malformed values: each named; an unknown compound or building is a 400 too.
-    let mut bad = example(&s.key, "no_such_service", s.compound);
+    // A service code we do not know: 404 alone, as the specification has it.
+    let r = post_form(
+        &app,
+        "json",
+        &example(&s.key, "no_such_service", s.compound),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let errs = errors(&r.json());
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, 404);
+    assert!(errs[0].1.contains("service_code"), "{errs:?}");
+    let mut bad = example(&s.key, &s.code, s.compound);
     bad.retain(|(k, _)| *k != "lat" && *k != "phone" && *k != "media_url");
     bad.push(("lat", "north".into()));
     bad.push(("phone", "12345".into()));
@@ -689,7 +711,7 @@ async fn bad_keys_and_missing_fields_are_refused_in_the_spec_format(app: TestApp
     let r = post_form(&app, "json", &bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     let errs = errors(&r.json());
-    assert_eq!(errs.len(), 6, "{errs:?}");
+    assert_eq!(errs.len(), 5, "{errs:?}");
     assert!(
         !r.text.contains("javascript"),
         "client input echoed: {}",
@@ -814,6 +836,22 @@ async fn requests_are_filtered_as_the_specification_says(app: TestApp) {
     let r = get(
         &app,
         &format!("requests.json?api_key={key}&service_code={other_code}"),
+    )
+    .await;
+    assert_eq!(ids(&r), vec![second.clone()]);
+    // Codes and statuses may repeat or be comma-delimited.
+    let r = get(
+        &app,
+        &format!(
+            "requests.json?api_key={key}&service_code={},{other_code}&status=open&status=closed",
+            s.code
+        ),
+    )
+    .await;
+    assert_eq!(ids(&r), vec![third.clone(), second.clone(), first.clone()]);
+    let r = get(
+        &app,
+        &format!("requests.json?api_key={key}&service_code=no_such&service_code={other_code}"),
     )
     .await;
     assert_eq!(ids(&r), vec![second.clone()]);
