@@ -708,11 +708,15 @@ pub fn check_filter(
             .collect::<Vec<_>>()
     });
     // An unknown code matches nothing rather than refusing the query.
+    // Deduplicated, so however long the list, the query names each category once.
     let category_ids = params.list("service_code").map(|codes| {
-        codes
+        let mut ids: Vec<i64> = codes
             .into_iter()
             .map(|c| category_id_of(c).unwrap_or(-1))
-            .collect::<Vec<_>>()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     });
     let mut date = |name: &str| {
         params.get(name).and_then(|raw| {
