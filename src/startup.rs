@@ -151,6 +151,7 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         live,
         hasher: Arc::new(hasher),
         address_limits: Arc::new(address_limits),
+        partner_limits: Arc::new(crate::limits::PartnerLimits::default()),
         metrics,
         settings: Arc::new(settings),
         clock,
@@ -281,7 +282,10 @@ fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result
                 } else {
                     app
                 };
-                app.configure(crate::web::configure)
+                // Not in the OpenAPI document either: Open311 answers in its own error format
+                // (docs/open311.md).
+                app.configure(crate::api::open311::configure)
+                    .configure(crate::web::configure)
             })
             .default_service(web::to(crate::api::not_found))
             .split_for_parts();

@@ -5,6 +5,7 @@ pub mod claim;
 pub mod dialect;
 pub mod models;
 pub mod notify_schema;
+pub mod open311_schema;
 pub mod schema;
 pub mod types;
 

@@ -15,6 +15,7 @@ mod location;
 mod logs;
 mod metrics;
 mod notifications;
+mod open311;
 mod openapi;
 mod org_users;
 mod page_gaps;
