@@ -200,6 +200,17 @@ async fn due_soon_means_past_the_warning_point_in_working_time(app: TestApp) {
     );
     let before = (local(2026, 11, 30, 16, 30)).to_rfc3339();
     let token = app.login_staff(compound).await;
+    // Each ticket says when it becomes near (the staff page's red countdown): A is past its
+    // warning point (14:00), B reaches it at 15:00, half an hour from now.
+    let soon_in = |v: &Value| {
+        v["due_soon_in_seconds"]
+            .as_i64()
+            .expect("due_soon_in_seconds")
+    };
+    let (_, va) = app.get(&format!("/api/v1/tickets/{a}"), Some(&token)).await;
+    let (_, vb) = app.get(&format!("/api/v1/tickets/{b}"), Some(&token)).await;
+    assert!(soon_in(&va) <= 0, "{va}");
+    assert!((1700..=1800).contains(&soon_in(&vb)), "{vb}");
     let (_, v) = app
         .get(
             &format!("/api/v1/tickets?due_before={}", before.replace('+', "%2B")),

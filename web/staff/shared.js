@@ -82,6 +82,10 @@ export function countdownEl(t, fetchedAt) {
     return el;
   }
   el.dataset.deadline = String(fetchedAt + t.due_in_seconds * 1000);
+  // 即将超时 from the clock's warning point in working time (the API's rule), not a fixed 2 h.
+  if (t.due_soon_in_seconds !== null && t.due_soon_in_seconds !== undefined) {
+    el.dataset.soon = String(fetchedAt + t.due_soon_in_seconds * 1000);
+  }
   el.dataset.clock = { open: '受理', decline_review: '复核' }[t.status] || '办结';
   if (t.overdue) el.dataset.marked = '1';
   paint(el, Date.now());
@@ -110,7 +114,8 @@ function paint(el, now) {
     left >= 0 ? `${clock}剩余 ${fmtLive(left)}` : `${clock}已超时 ${fmtLive(left)}`;
   if (el.textContent !== text) el.textContent = text;
   el.classList.toggle('overdue', breached);
-  el.classList.toggle('soon', !breached && left < 2 * 3600);
+  const soonAt = el.dataset.soon ? Number(el.dataset.soon) : Infinity;
+  el.classList.toggle('soon', !breached && now >= soonAt);
 }
 
 export function tickCountdowns() {

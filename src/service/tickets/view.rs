@@ -88,6 +88,10 @@ pub struct TicketView {
     pub resolve_due_at: Option<DateTime<Utc>>,
     /// Seconds left on the running clock (negative once breached); null when no clock runs.
     pub due_in_seconds: Option<i64>,
+    /// Seconds until the ticket counts as 即将超时 — its clock's warning point in working time,
+    /// the rule of `GET /tickets?due_soon=true` (0 or less: it does now); null when no answer or
+    /// settle clock runs.
+    pub due_soon_in_seconds: Option<i64>,
     /// Past the running deadline now, or marked overdue at the street level.
     pub overdue: bool,
     /// 等待居民补充: the settle clock is paused until the resident adds information.
@@ -242,6 +246,22 @@ pub fn tickets(
             let due_in_seconds = running
                 .filter(|_| t.paused_at.is_none())
                 .map(|d| (utc(d) - now).num_seconds());
+            // `schedule()` keeps the warning point in `next_check_at` until the warning is sent.
+            let warned = match f.status {
+                Status::Open => t.ack_warned,
+                Status::Acknowledged => t.resolve_warned,
+                _ => false,
+            };
+            let due_soon_in_seconds = match f.status {
+                Status::Open | Status::Acknowledged if due_in_seconds.is_some() => {
+                    if warned {
+                        Some(0)
+                    } else {
+                        t.next_check_at.map(|c| (utc(c) - now).num_seconds())
+                    }
+                }
+                _ => None,
+            };
             let is_staff = user.role != Role::Resident;
             let (cat_code, cat_name) = cats.get(&t.category_id).cloned().unwrap_or_default();
             TicketView {
@@ -308,6 +328,7 @@ pub fn tickets(
                 ack_due_at: t.ack_due_at.map(utc),
                 resolve_due_at: t.resolve_due_at.map(utc),
                 due_in_seconds,
+                due_soon_in_seconds,
                 overdue: t.overdue || (t.due_at != no_deadline() && utc(t.due_at) < now),
                 waiting_on_resident: t.paused_at.is_some(),
                 allowed_actions: ticket::allowed_actions(&f, relation, now),
