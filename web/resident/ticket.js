@@ -69,6 +69,20 @@ function shownReason(code) {
   return hasLabel('escalation_reason', code) || SHOWN_SYSTEM_REASONS.has(code);
 }
 
+/// How the request was closed, in plain words for the resident.
+const CLOSED_BY_TEXT = {
+  resident: '您已确认办结',
+  auto: '您未在期限内确认，已按时自动办结',
+  callback: '工作人员电话回访您之后办结',
+  declined: '不予受理，经上级复核维持',
+  withdrawn: '您撤回了诉求',
+  raising_level: '由发现问题的单位确认办结',
+};
+
+function closedByText(v) {
+  return `办结方式：${label('closed_by', v)}${CLOSED_BY_TEXT[v] ? `（${CLOSED_BY_TEXT[v]}）` : ''}`;
+}
+
 const STARS_ZH = ['', '很不满意', '不满意', '一般', '满意', '非常满意'];
 
 /// What a timeline entry says, from the resident's point of view.
@@ -132,6 +146,10 @@ function eventTitle(e, t, transfers) {
       return '已超时，街道督办';
     case 'auto_close':
       return '超时未确认，系统自动办结';
+    case 'callback':
+      return '工作人员已电话回访';
+    case 'callback_reopen':
+      return `回访后重新办理，由${after}负责`;
     default:
       return label('event_kind', e.action);
   }
@@ -274,6 +292,9 @@ function render(root, t, events, photos, isCurrent) {
     );
   } else if (review) {
     result.push(h('p#review-note.notice-line', review.text));
+  }
+  if (t.status === 'closed' && t.closed_by) {
+    result.push(h('p#closed-by.notice-line', { 'data-closed-by': t.closed_by }, closedByText(t.closed_by)));
   }
   if (t.rating) {
     result.push(

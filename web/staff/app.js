@@ -4,6 +4,7 @@
 //   #/t/<id>            one ticket
 //   #/new               代为登记: a call entered on a resident's behalf (or an own finding)
 //   #/notices           my notices
+//   #/cb/<tab>          回访: the callback queue (for the staff who call residents back)
 
 import { $, toast } from '/static/common/ui.js';
 import { label } from '/static/common/labels.js';
@@ -22,10 +23,11 @@ import { showTicket, afterAction, pollTicket, reloadTicket, currentTicketId } fr
 import { initActionDialog, dialogOpen } from './actions.js';
 import { showNotices, setUnread } from './notices.js';
 import { showIntake } from './intake.js';
+import { probeCallbacks, showCallbacks, parseCallbacksRoute, refreshCallbacks, resetCallbacks } from './callbacks.js';
 
 const POLL_MS = 20000;
 
-let view = null; // 'queue' | 'ticket' | 'notices' | 'intake'
+let view = null; // 'queue' | 'ticket' | 'notices' | 'intake' | 'callbacks'
 let pollTimer = null;
 let lastPoll = 0;
 let polling = false;
@@ -77,7 +79,7 @@ async function enter(me) {
   setUnread(me.unread_notifications);
   // Calls are entered by the branches; an administrator enters none.
   $('#nav-intake').classList.toggle('hidden', !state.level);
-  await checkArrivals().catch(() => {});
+  await Promise.all([checkArrivals().catch(() => {}), probeCallbacks().catch(() => {})]);
   route();
   startPolling();
 }
@@ -94,6 +96,7 @@ function forget() {
   state.tree = [];
   seenOpen = null;
   resetQueue();
+  resetCallbacks();
   $('#main').replaceChildren();
   history.replaceState(null, '', location.pathname);
 }
@@ -126,6 +129,9 @@ function route() {
     view = 'notices';
     document.title = '通知 · 呼应工作台';
     showNotices(main);
+  } else if (parts[0] === 'cb') {
+    view = 'callbacks';
+    showCallbacks(main, parseCallbacksRoute(parts[1]));
   } else if (parts[0] === 'q') {
     view = 'queue';
     updateTitle();
@@ -176,6 +182,7 @@ async function poll() {
     if (me.status === 'fulfilled') setUnread(me.value.unread_notifications);
     if (view === 'queue') await refreshQueue();
     else if (view === 'ticket') await pollTicket();
+    await refreshCallbacks();
     markFresh();
   } catch (e) {
     /* the next poll tries again */
@@ -229,6 +236,7 @@ setOnRefresh(async () => {
 window.addEventListener('hashchange', route);
 $('#nav-notices').addEventListener('click', () => (location.hash = '#/notices'));
 $('#nav-intake').addEventListener('click', () => (location.hash = '#/new'));
+$('#nav-callbacks').addEventListener('click', () => (location.hash = '#/cb/pending'));
 setInterval(tickCountdowns, 1000);
 
 signIn.start();
