@@ -1143,7 +1143,10 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
     let secretary = app.login_staff(&compound_secretary).await;
     for (action, body) in [
         ("acknowledge", json!({})),
-        ("resolve", json!({"note": "已请维保单位上门检修，更换了导轨滑块。"})),
+        (
+            "resolve",
+            json!({"note": "已请维保单位上门检修，更换了导轨滑块。"}),
+        ),
     ] {
         let (s, v) = app
             .post(
@@ -1172,7 +1175,8 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
     b.wait_text("#status-text", |t| t.contains("已完成")).await;
     // How it was closed, in plain words.
     let by_resident = word("closed_by", "resident");
-    b.wait_text("#closed-by", |t| t.contains(&by_resident)).await;
+    b.wait_text("#closed-by", |t| t.contains(&by_resident))
+        .await;
     assert_phone_usable(&b, "resident-closed").await;
     assert_no_page_errors(b.page_errors().await, "resident");
 
@@ -1230,8 +1234,10 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
     .await;
     b.screenshot("staff-callbacks").await;
     b.click(&format!("{card} .cb-submit")).await;
-    b.wait_text("#toast", |t| t.contains("重新办理") && t.contains(&reference))
-        .await;
+    b.wait_text("#toast", |t| {
+        t.contains("重新办理") && t.contains(&reference)
+    })
+    .await;
     assert_no_page_errors(b.page_errors().await, "staff");
 
     // ---- The ticket is open again at the compound, and its secretary sees it.
@@ -1313,7 +1319,8 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
         &format!("document.body.dataset.ready === '{this_month}'"),
     )
     .await;
-    b.wait_text("#report-title", |t| t.contains("云城街道")).await;
+    b.wait_text("#report-title", |t| t.contains("云城街道"))
+        .await;
     b.wait_text(".t-reopened", |t| t.contains(&reference)).await;
     b.wait_text(".t-closed-by", |t| t.contains(&by_resident))
         .await;
