@@ -71,7 +71,8 @@ export function buildKpis() {
           tabindex: '0',
           role: 'group',
           'aria-label': name,
-          class: 'kpi' + (k.rate || k.callback ? ' kpi-rate' : '') + (k.median ? ' kpi-median' : ''),
+          // The wall keeps its two rows of six: 回访满意率 is on the page only.
+          class: 'kpi' + (k.rate || k.callback ? ' kpi-rate' : '') + (k.median ? ' kpi-median' : '') + (k.callback ? ' no-wall' : ''),
         },
         h('div.label', name, h('span.info', { 'aria-hidden': 'true' }, 'ⓘ')),
         h('div.value', '—'),
