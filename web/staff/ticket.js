@@ -304,7 +304,7 @@ function eventItem(e) {
   if (e.action === 'return') what = `${what}${label('level', e.level_after)}`;
   if (e.action === 'dispute' && e.level_after !== e.level) what = `${what}，上报至${label('level', e.level_after)}`;
   if (e.action === 'comment' && e.internal) what = '备注';
-  if (e.action === 'callback_reopen' && e.level_after) what = `${what}，交${label('level', e.level_after)}重新办理`;
+  if (e.action === 'callback_reopen' && e.level_after) what = `${what}（交${label('level', e.level_after)}）`;
   let reason = reasonText(e.action, e.reason);
   let note = e.note;
   // Coded reasons of the accountability actions read as a line of their own.
