@@ -31,6 +31,7 @@ let view = null; // 'queue' | 'ticket' | 'notices' | 'intake' | 'callbacks'
 let pollTimer = null;
 let lastPoll = 0;
 let polling = false;
+let lastHash = '';
 let seenOpen = null; // ids of the open tickets at my level at the last look (null before the first)
 
 // ---- start ---------------------------------------------------------------------------------
@@ -93,6 +94,7 @@ function leave() {
 function forget() {
   state.fresh.clear();
   state.phones.clear();
+  state.backTo = null;
   state.tree = [];
   seenOpen = null;
   resetQueue();
@@ -119,6 +121,9 @@ function route() {
   const main = $('#main');
   if (dialogOpen()) $('#action-dialog').close();
   if (parts[0] === 't' && /^\d+$/.test(parts[1] || '')) {
+    // A ticket opened from the callback queue goes back there.
+    if (view === 'callbacks') state.backTo = lastHash;
+    else if (view !== 'ticket') state.backTo = null;
     view = 'ticket';
     showTicket(main, Number(parts[1]));
   } else if (parts[0] === 'new' && state.level) {
@@ -142,6 +147,7 @@ function route() {
     updateTitle();
     showQueue(main, parseQueueRoute('open', ''));
   }
+  lastHash = location.hash;
   main.focus({ preventScroll: true });
   window.scrollTo(0, 0);
 }

@@ -21,6 +21,8 @@ export const state = {
   fresh: new Set(),
   /// Phones revealed with reveal_phone during this session, by ticket id (memory only).
   phones: new Map(),
+  /// Where a ticket's back button goes when not to the queue (the callback queue it came from).
+  backTo: null,
 };
 
 export const LEVEL_OF_ROLE = {

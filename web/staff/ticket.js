@@ -114,10 +114,10 @@ function backButton() {
       {
         type: 'button',
         onclick: () => {
-          location.hash = lastQueueHash();
+          location.hash = state.backTo || lastQueueHash();
         },
       },
-      '← 返回队列',
+      state.backTo ? '← 返回回访' : '← 返回队列',
     ),
   );
 }
