@@ -25,6 +25,19 @@ pub struct Settings {
     pub limits: LimitsSettings,
     pub metrics: MetricsSettings,
     pub map: MapSettings,
+    pub callbacks: CallbackSettings,
+}
+
+/// Callbacks (回访) after closures (issue #12, docs/metrics.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSettings {
+    /// Which level makes a street's callbacks unless the street sets its own.
+    pub level: crate::domain::callback::CallbackLevel,
+    /// Share of resident-confirmed closures drawn for a callback, in percent.
+    pub sample_percent: u32,
+    /// Working days after the closure by which the callback is due.
+    pub due_working_days: i64,
 }
 
 /// The Prometheus endpoint (`/metrics`, docs/operations.md).
@@ -502,6 +515,17 @@ impl Settings {
         at_least("sla.sweep_batch", self.sla.sweep_batch, 1)?;
         at_least("sla.pause_cap_minutes", self.sla.pause_cap_minutes, 0)?;
         at_least("sla.auto_close_days", self.sla.auto_close_days, 1)?;
+        at_least(
+            "callbacks.due_working_days",
+            self.callbacks.due_working_days,
+            1,
+        )?;
+        if self.callbacks.sample_percent > 100 {
+            return bad(
+                "callbacks.sample_percent",
+                format!("must be 0–100, got {}", self.callbacks.sample_percent),
+            );
+        }
         for p in &self.sla.policies {
             p.validate()
                 .map_err(|e| ConfigError::Invalid(format!("sla.policies: {e}")))?;

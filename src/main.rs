@@ -205,7 +205,8 @@ fn sweep(settings: Settings, once: bool, at: Option<&str>) -> anyhow::Result<()>
         })
         .transpose()?;
     let db = open_db(&settings)?;
-    let sla = huying::service::sla::SlaEngine::from_settings(&settings.sla)?;
+    let sla = huying::service::sla::SlaEngine::from_settings(&settings.sla)?
+        .with_callbacks(&settings.callbacks);
     let batch = settings.sla.sweep_batch;
     loop {
         let now = at.unwrap_or_else(chrono::Utc::now);

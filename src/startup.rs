@@ -131,7 +131,8 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         inner: crate::sms::from_settings(&settings.sms)?,
         metrics: metrics.clone(),
     });
-    let sla = crate::service::sla::SlaEngine::from_settings(&settings.sla)?;
+    let sla = crate::service::sla::SlaEngine::from_settings(&settings.sla)?
+        .with_callbacks(&settings.callbacks);
     {
         let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
         sla.reload(&mut conn)

@@ -18,7 +18,14 @@ use crate::service::tickets::query::{QueueView, Sort};
         description = "三级呼叫响应：群众呼、小区党支部应；小区党支部呼、社区党支部应；社区党支部呼、街党工委应。\n\nErrors are JSON `{code, message}` with a stable snake_case `code` and a zh-CN `message`. A documented path asked with a method it does not take answers 405 `method_not_allowed` with `Allow`. Every response carries `X-Request-Id`."
     ),
     // Fields of `IntoParams` structs are `$ref`s that utoipa does not collect on its own.
-    components(schemas(ErrorBody, Sort, QueueView, RankUnit, RankSort)),
+    components(schemas(
+        ErrorBody,
+        Sort,
+        QueueView,
+        RankUnit,
+        RankSort,
+        crate::service::callbacks::StateFilter
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-in and tokens"),
@@ -27,6 +34,7 @@ use crate::service::tickets::query::{QueueView, Sort};
         (name = "categories", description = "Ticket categories"),
         (name = "tickets", description = "The call and the answer: tickets up the 小区 → 社区 → 街道 chain"),
         (name = "sla", description = "SLA policies and the working calendar"),
+        (name = "callbacks", description = "Callbacks (回访) after closures: the queue and each call"),
         (name = "stats", description = "The street committee's dashboard: rates, trends, rankings, exports (docs/metrics.md)"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The zh-CN labels of every closed set of values; the map tile server, if any"),

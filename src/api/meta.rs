@@ -8,7 +8,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::domain::callback::{CallbackFlag, CallbackReason, CallbackState, CallbackVerdict};
 use crate::domain::channel::Channel;
+use crate::domain::ledger::LedgerKind;
 use crate::domain::org::OrgKind;
 use crate::domain::role::Role;
 use crate::domain::text_enum::TextEnum;
@@ -56,6 +58,21 @@ pub struct Labels {
     /// How a call came in (`source` of a ticket).
     #[schema(value_type = BTreeMap<String, String>)]
     pub source: LabelMap,
+    /// Why a closure is called back (`reason` of a callback).
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub callback_reason: LabelMap,
+    /// What looks pressed about a closure (`flag` of a callback).
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub callback_flag: LabelMap,
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub callback_state: LabelMap,
+    /// What the resident says in a callback (`verdict`; `pressed` and `unreachable` appear as
+    /// the `reason` of a callback timeline entry too).
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub callback_verdict: LabelMap,
+    /// The columns of the accountability ledger (`columns` of `GET /stats/ledger`).
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub ledger_column: LabelMap,
 }
 
 fn map<T: TextEnum>() -> LabelMap {
@@ -78,6 +95,16 @@ pub fn labels() -> Labels {
         org_kind: map::<OrgKind>(),
         channel: map::<Channel>(),
         source: map::<Source>(),
+        callback_reason: map::<CallbackReason>(),
+        callback_flag: map::<CallbackFlag>(),
+        callback_state: map::<CallbackState>(),
+        callback_verdict: {
+            let mut v = map::<CallbackVerdict>();
+            v.insert("pressed", "反映被诱导");
+            v.insert("unreachable", "无法联系");
+            v
+        },
+        ledger_column: map::<LedgerKind>(),
     }
 }
 

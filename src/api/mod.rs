@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod callbacks;
 pub mod categories;
 pub mod doc;
 pub mod health;
@@ -11,6 +12,7 @@ pub mod me;
 pub mod meta;
 pub mod notifications;
 pub mod org;
+pub mod reports;
 pub mod sla;
 pub mod stats;
 pub mod tickets;
@@ -41,6 +43,8 @@ fn configure_v1(cfg: &mut ServiceConfig) {
         .configure(categories::configure)
         .configure(sla::configure)
         .configure(stats::configure)
+        .configure(reports::configure)
+        .configure(callbacks::configure)
         .configure(tickets::configure);
 }
 

@@ -45,6 +45,8 @@ pub struct UpdateUnit {
     pub name: Option<String>,
     /// `true` archives the unit (it disappears from the public tree), `false` restores it.
     pub archived: Option<bool>,
+    /// Streets only: `street` or `community` makes the street's callbacks (回访).
+    pub callback_level: Option<crate::domain::callback::CallbackLevel>,
 }
 
 fn kind_from_path(plural: &str) -> AppResult<OrgKind> {
@@ -121,7 +123,17 @@ pub async fn update(
     let now = crate::db::round_ts(state.clock.now());
     let row = state
         .db
-        .write(move |c| org::update(c, kind, id, body.name.as_deref(), body.archived, now))
+        .write(move |c| {
+            org::update(
+                c,
+                kind,
+                id,
+                body.name.as_deref(),
+                body.archived,
+                body.callback_level,
+                now,
+            )
+        })
         .await?;
     Ok(HttpResponse::Ok().json(OrgUnit::from(&row)))
 }

@@ -11,13 +11,14 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::auth::AuthUser;
 use crate::db::DbConn;
+use crate::domain::ledger::LedgerKind;
 use crate::domain::metrics::Flows;
 use crate::domain::privacy::AuditAction;
 use crate::error::{AppResult, ErrorBody};
 use crate::service::privacy::{self, Actor};
 use crate::service::stats::{
-    self, xlsx, CategoryCount, OverdueList, Range, RankRow, RankSort, RankUnit, SourceCount,
-    StatsScope, Summary, TrendDay,
+    self, xlsx, CategoryCount, Ledger, LedgerTickets, OverdueList, Range, RankRow, RankSort,
+    RankUnit, SourceCount, StatsScope, Summary, TrendDay,
 };
 use crate::service::tickets::query::TicketFilter;
 use crate::state::AppState;
@@ -155,7 +156,7 @@ fn attachment(ascii: &str, utf8: &str) -> String {
     )
 }
 
-fn xlsx_response(body: Vec<u8>, ascii: &str, utf8: &str) -> HttpResponse {
+pub(crate) fn xlsx_response(body: Vec<u8>, ascii: &str, utf8: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(xlsx::CONTENT_TYPE)
         .insert_header(("Content-Disposition", attachment(ascii, utf8)))
@@ -172,7 +173,11 @@ fn mark_truncated(resp: &mut HttpResponse, truncated: bool) {
 }
 
 /// Records an export in the audit log before it leaves: no audit row, no export.
-async fn audited(state: &web::Data<AppState>, user: &AuthUser, detail: String) -> AppResult<()> {
+pub(crate) async fn audited(
+    state: &web::Data<AppState>,
+    user: &AuthUser,
+    detail: String,
+) -> AppResult<()> {
     let by = Actor::from(user);
     let now = crate::db::round_ts(state.clock.now());
     state
@@ -471,8 +476,142 @@ pub async fn tickets_xlsx(
     Ok(resp)
 }
 
+/// Range, scope and unit kind of the ledger.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerParams {
+    /// As for `/stats/summary`: the entries whose time falls in the range count.
+    pub from: Option<String>,
+    /// As for `/stats/summary`.
+    pub to: Option<String>,
+    pub community_id: Option<i64>,
+    pub street_id: Option<i64>,
+    /// `compound` (default) or `community`.
+    pub unit: Option<RankUnit>,
+}
+
+impl LedgerParams {
+    fn split(self) -> (Window, RankUnit) {
+        (
+            Window {
+                from: self.from,
+                to: self.to,
+                street_id: self.street_id,
+                community_id: self.community_id,
+            },
+            self.unit.unwrap_or(RankUnit::Compound),
+        )
+    }
+}
+
+async fn ledger_of(
+    state: &web::Data<AppState>,
+    user: &AuthUser,
+    q: LedgerParams,
+) -> AppResult<Ledger> {
+    let (w, unit) = q.split();
+    in_window(state, user, w, move |c, scope, range| {
+        stats::ledger(c, scope, range, unit)
+    })
+    .await
+}
+
+/// The accountability ledger (责任账本): per compound or community, what reached it while it
+/// was accountable and how it answered (docs/metrics.md).
+#[utoipa::path(tag = "stats", security(("bearer" = [])), params(LedgerParams),
+    responses((status = 200, body = Ledger), WindowErrors))]
+#[get("/stats/ledger")]
+pub async fn ledger(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<LedgerParams>,
+) -> AppResult<HttpResponse> {
+    let l = ledger_of(&state, &user, q.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(l))
+}
+
+/// The ledger as CSV (UTF-8 with BOM, for Excel).
+#[utoipa::path(tag = "stats", security(("bearer" = [])), params(LedgerParams),
+    responses((status = 200, content_type = "text/csv", body = String), WindowErrors))]
+#[get("/stats/ledger.csv")]
+pub async fn ledger_csv(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<LedgerParams>,
+) -> AppResult<HttpResponse> {
+    let l = ledger_of(&state, &user, q.into_inner()).await?;
+    let name = match l.unit {
+        RankUnit::Community => "ledger-communities.csv",
+        RankUnit::Compound => "ledger-compounds.csv",
+    };
+    audited(&state, &user, format!("{name}: {} rows", l.rows.len())).await?;
+    Ok(csv_response(stats::export::ledger_csv(&l), name))
+}
+
+/// The ledger as an Excel workbook: the columns of `ledger.csv`, rates as percentages.
+#[utoipa::path(tag = "stats", security(("bearer" = [])), params(LedgerParams),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>), WindowErrors))]
+#[get("/stats/ledger.xlsx")]
+pub async fn ledger_xlsx(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<LedgerParams>,
+) -> AppResult<HttpResponse> {
+    let l = ledger_of(&state, &user, q.into_inner()).await?;
+    audited(&state, &user, format!("ledger.xlsx: {} rows", l.rows.len())).await?;
+    let (ascii, utf8) = match l.unit {
+        RankUnit::Community => ("ledger-communities.xlsx", "社区责任账本.xlsx"),
+        RankUnit::Compound => ("ledger-compounds.xlsx", "小区责任账本.xlsx"),
+    };
+    let body = web::block(move || xlsx::ledger_xlsx(&l)).await??;
+    Ok(xlsx_response(body, ascii, utf8))
+}
+
+/// The tickets behind one number of the ledger.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerTicketsParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub community_id: Option<i64>,
+    pub street_id: Option<i64>,
+    /// The compound or community of the row.
+    pub unit_id: i64,
+    /// The column (`received`, `called_up_by_sweeper`, `reopenings`, …).
+    #[param(value_type = String)]
+    pub column: LedgerKind,
+}
+
+/// The tickets behind one count of the ledger (newest first, at most 500).
+#[utoipa::path(tag = "stats", security(("bearer" = [])), params(LedgerTicketsParams),
+    responses((status = 200, body = LedgerTickets), WindowErrors))]
+#[get("/stats/ledger/tickets")]
+pub async fn ledger_tickets(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    q: web::Query<LedgerTicketsParams>,
+) -> AppResult<HttpResponse> {
+    let q = q.into_inner();
+    let (unit_id, column) = (q.unit_id, q.column);
+    let w = Window {
+        from: q.from,
+        to: q.to,
+        street_id: q.street_id,
+        community_id: q.community_id,
+    };
+    let v = in_window(&state, &user, w, move |c, scope, range| {
+        stats::ledger_tickets(c, scope, range, unit_id, column)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(summary)
+    cfg.service(ledger)
+        .service(ledger_csv)
+        .service(ledger_xlsx)
+        .service(ledger_tickets)
+        .service(summary)
         .service(trend)
         .service(categories)
         .service(ranking)

@@ -20,6 +20,8 @@ pub struct OrgUnitRow {
     pub archived_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Streets: which level makes the callbacks (`None`: the configured default).
+    pub callback_level: Option<crate::domain::callback::CallbackLevel>,
 }
 
 #[derive(Debug, Insertable)]

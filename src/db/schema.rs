@@ -10,6 +10,8 @@ diesel::table! {
         archived_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// Streets only: which level makes the callbacks (migration 000013).
+        callback_level -> Nullable<Text>,
     }
 }
 
@@ -251,6 +253,7 @@ diesel::table! {
         resolution_due -> Nullable<Timestamp>,
         first_answer_secs -> Nullable<BigInt>,
         settle_secs -> Nullable<BigInt>,
+        closed_by -> Nullable<Text>,
     }
 }
 
@@ -281,6 +284,70 @@ diesel::table! {
         detail -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    /// Callbacks (回访) after closures (migration 000013, service::callbacks).
+    callbacks (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        street_id -> BigInt,
+        community_id -> BigInt,
+        compound_id -> BigInt,
+        closed_by -> Text,
+        closed_at -> Timestamp,
+        closed_level -> Text,
+        closed_unit_id -> BigInt,
+        reason -> Text,
+        flag -> Nullable<Text>,
+        assigned_level -> Text,
+        due_at -> Timestamp,
+        state -> Text,
+        attempts -> Integer,
+        verdict -> Nullable<Text>,
+        pressed -> Nullable<Bool>,
+        asks_pressed -> Bool,
+        note -> Nullable<Text>,
+        reopened -> Bool,
+        completed_by -> Nullable<BigInt>,
+        completed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    callback_attempts (id) {
+        id -> BigInt,
+        callback_id -> BigInt,
+        at -> Timestamp,
+        reached -> Bool,
+        by_user -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The accountability ledger: one row per fact a unit answers for (migration 000013).
+    ledger_entries (id) {
+        id -> BigInt,
+        street_id -> BigInt,
+        community_id -> BigInt,
+        unit_id -> BigInt,
+        level -> Text,
+        kind -> Text,
+        reason -> Nullable<Text>,
+        ticket_id -> BigInt,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(callbacks -> tickets (ticket_id));
+diesel::joinable!(callback_attempts -> callbacks (callback_id));
+diesel::allow_tables_to_appear_in_same_query!(callbacks, tickets);
+diesel::allow_tables_to_appear_in_same_query!(callbacks, org_units);
+diesel::allow_tables_to_appear_in_same_query!(callbacks, users);
+diesel::allow_tables_to_appear_in_same_query!(callbacks, categories);
+diesel::allow_tables_to_appear_in_same_query!(callback_attempts, callbacks);
+diesel::allow_tables_to_appear_in_same_query!(callback_attempts, users);
+diesel::allow_tables_to_appear_in_same_query!(ledger_entries, tickets);
 
 diesel::joinable!(ticket_events -> tickets (ticket_id));
 diesel::joinable!(ticket_stats -> tickets (ticket_id));

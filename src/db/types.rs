@@ -7,7 +7,11 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{BigInt, Text};
 
+use crate::domain::callback::{
+    CallbackFlag, CallbackLevel, CallbackReason, CallbackState, CallbackVerdict,
+};
 use crate::domain::channel::Channel;
+use crate::domain::ledger::LedgerKind;
 use crate::domain::org::OrgKind;
 use crate::domain::privacy::AuditAction;
 use crate::domain::role::{ActorRole, Role};
@@ -109,7 +113,13 @@ text_column!(
     OrgKind,
     Channel,
     ClockKind,
-    AuditAction
+    AuditAction,
+    CallbackReason,
+    CallbackFlag,
+    CallbackState,
+    CallbackVerdict,
+    CallbackLevel,
+    LedgerKind
 );
 
 macro_rules! id_column {
@@ -156,6 +166,12 @@ mod tests {
         include_str!("../../migrations/postgres/2026-11-30-000010_accountability/up.sql");
     const SQLITE_WIDER: &str =
         include_str!("../../migrations/sqlite/2026-11-30-000010_accountability/up.sql");
+    /// Migration 000013 widens again (closed_by, event kinds) and creates the callback and
+    /// ledger tables with their checks inline.
+    const PG_CALLBACKS: &str =
+        include_str!("../../migrations/postgres/2026-11-30-000013_callbacks/up.sql");
+    const SQLITE_CALLBACKS: &str =
+        include_str!("../../migrations/sqlite/2026-11-30-000013_callbacks/up.sql");
 
     fn values<T: TextEnum>() -> String {
         T::all()
@@ -171,10 +187,56 @@ mod tests {
             .unwrap_or_else(|| panic!("no check for {table}.{column}"))
     }
 
-    /// The newest definition: 000010's if it has one, else 000007's.
-    fn newest(wider: &str, older: &str, table: &str, column: &str, marker: &str) -> String {
-        try_allowed(wider, table, column, marker)
-            .unwrap_or_else(|| allowed(older, table, column, marker))
+    /// The newest definition: the first of `migrations` (newest first) that has one.
+    fn newest(migrations: &[&str], table: &str, column: &str, marker: &str) -> String {
+        migrations
+            .iter()
+            .find_map(|sql| try_allowed(sql, table, column, marker))
+            .unwrap_or_else(|| panic!("no check for {table}.{column}"))
+    }
+
+    /// A check written inline in `CREATE TABLE table (…)`: `column TEXT … IN (…)`.
+    fn inline_allowed(sql: &str, table: &str, column: &str) -> String {
+        let body = sql
+            .split(&format!("CREATE TABLE {table} ("))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no table {table}"));
+        let line = body
+            .lines()
+            .take_while(|l| !l.starts_with(");"))
+            .find(|l| l.trim_start().starts_with(&format!("{column} ")) && l.contains(" IN ("))
+            .unwrap_or_else(|| panic!("no check for {table}.{column}"));
+        let start = line.find(" IN (").expect("IN list") + 5;
+        let end = line[start..].find(')').expect("closing parenthesis") + start;
+        line[start..end].to_string()
+    }
+
+    #[test]
+    fn the_new_tables_check_exactly_the_values_the_code_knows() {
+        use crate::domain::callback::{
+            CallbackFlag, CallbackLevel, CallbackReason, CallbackState, CallbackVerdict,
+        };
+        use crate::domain::ledger::LedgerKind;
+        let cases: Vec<(&str, &str, String)> = vec![
+            ("callbacks", "closed_by", values::<ClosedBy>()),
+            ("callbacks", "closed_level", values::<Level>()),
+            ("callbacks", "reason", values::<CallbackReason>()),
+            ("callbacks", "flag", values::<CallbackFlag>()),
+            ("callbacks", "assigned_level", values::<CallbackLevel>()),
+            ("callbacks", "state", values::<CallbackState>()),
+            ("callbacks", "verdict", values::<CallbackVerdict>()),
+            ("ledger_entries", "level", values::<Level>()),
+            ("ledger_entries", "kind", values::<LedgerKind>()),
+        ];
+        for (table, column, expected) in cases {
+            for sql in [PG_CALLBACKS, SQLITE_CALLBACKS] {
+                assert_eq!(
+                    inline_allowed(sql, table, column),
+                    expected,
+                    "{table}.{column}"
+                );
+            }
+        }
     }
 
     fn try_allowed(sql: &str, table: &str, column: &str, marker: &str) -> Option<String> {
@@ -205,17 +267,33 @@ mod tests {
             ("notifications", "channel", values::<Channel>()),
             ("ticket_stats", "status", values::<Status>()),
             ("ticket_stays", "level", values::<Level>()),
+            ("ticket_stats", "closed_by", values::<ClosedBy>()),
+            (
+                "org_units",
+                "callback_level",
+                values::<crate::domain::callback::CallbackLevel>(),
+            ),
         ];
         for (table, column, expected) in cases {
             let pg_marker = format!("ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_check");
             assert_eq!(
-                newest(PG_WIDER, PG_CHECKS, table, column, &pg_marker),
+                newest(
+                    &[PG_CALLBACKS, PG_WIDER, PG_CHECKS],
+                    table,
+                    column,
+                    &pg_marker
+                ),
                 expected,
                 "postgres {table}.{column}"
             );
             let sqlite_marker = format!("CREATE TRIGGER {table}_{column}_check_insert");
             assert_eq!(
-                newest(SQLITE_WIDER, SQLITE_CHECKS, table, column, &sqlite_marker),
+                newest(
+                    &[SQLITE_CALLBACKS, SQLITE_WIDER, SQLITE_CHECKS],
+                    table,
+                    column,
+                    &sqlite_marker
+                ),
                 expected,
                 "sqlite {table}.{column}"
             );

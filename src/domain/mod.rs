@@ -1,9 +1,11 @@
 //! Pure domain rules: no database, no web framework.
 
 pub mod calendar;
+pub mod callback;
 pub mod channel;
 pub mod clock;
 pub mod ids;
+pub mod ledger;
 pub mod metrics;
 pub mod org;
 pub mod privacy;

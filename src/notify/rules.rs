@@ -4,7 +4,7 @@ use crate::domain::role::ActorRole;
 use crate::domain::ticket::{EventKind, Level, Source};
 
 /// Every template kind the rules use (the template file must define each).
-pub const ALL_KINDS: [&str; 28] = [
+pub const ALL_KINDS: [&str; 30] = [
     "created",
     "called_up",
     "called_up_resident",
@@ -33,6 +33,8 @@ pub const ALL_KINDS: [&str; 28] = [
     "extension_granted",
     "extension_decided",
     "extension_unanswered",
+    "callback_reopened",
+    "callback_reopened_resident",
 ];
 
 pub use crate::domain::channel::Channel;
@@ -189,7 +191,19 @@ pub fn for_event(f: &EventFacts) -> Vec<Rule> {
             Some(a) => vec![rule("assigned", Who::User(a), INAPP)],
             None => vec![],
         },
+        // A callback found the resident unsatisfied or pressed: the level now accountable hears
+        // it at once, the resident in the app.
+        EventKind::CallbackReopen => {
+            let mut r = vec![rule(
+                "callback_reopened",
+                Who::UnitStaff(f.level_after),
+                SMS_INAPP,
+            )];
+            r.extend(resident("callback_reopened_resident", INAPP));
+            r
+        }
         EventKind::Confirm
+        | EventKind::Callback
         | EventKind::Withdraw
         | EventKind::RevealPhone
         | EventKind::ClockResumed => vec![],

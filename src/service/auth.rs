@@ -19,8 +19,14 @@ use crate::service::users as user_svc;
 /// The signing secret: from config if set, else generated once and shared through the
 /// database, so several instances agree without configuration.
 pub fn signing_secret(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Vec<u8>> {
+    shared_secret(conn, "jwt", now)
+}
+
+/// A random secret named `name`, generated once and shared through the database, so several
+/// instances (and the command line) agree without configuration.
+pub fn shared_secret(conn: &mut DbConn, name: &str, now: NaiveDateTime) -> AppResult<Vec<u8>> {
     let existing: Option<String> = app_secrets::table
-        .find("jwt")
+        .find(name)
         .select(app_secrets::value)
         .first(conn)
         .optional()?;
@@ -34,7 +40,7 @@ pub fn signing_secret(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Vec<u8
     let inserted = conn.transaction(|c| {
         diesel::insert_into(app_secrets::table)
             .values((
-                app_secrets::name.eq("jwt"),
+                app_secrets::name.eq(name),
                 app_secrets::value.eq(&value),
                 app_secrets::created_at.eq(now),
             ))
@@ -47,7 +53,7 @@ pub fn signing_secret(conn: &mut DbConn, now: NaiveDateTime) -> AppResult<Vec<u8
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
         )) => Ok(app_secrets::table
-            .find("jwt")
+            .find(name)
             .select(app_secrets::value)
             .first::<String>(conn)?
             .into_bytes()),

@@ -1,6 +1,7 @@
 //! Use cases over a database connection, shared by the HTTP handlers and the CLI.
 
 pub mod auth;
+pub mod callbacks;
 pub mod limits;
 pub mod org;
 pub mod privacy;

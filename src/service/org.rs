@@ -36,6 +36,9 @@ pub struct OrgUnit {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     pub archived: bool,
+    /// Streets: which level makes the callbacks (`null`: the configured default, `[callbacks]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_level: Option<crate::domain::callback::CallbackLevel>,
 }
 
 impl From<&OrgUnitRow> for OrgUnit {
@@ -47,6 +50,7 @@ impl From<&OrgUnitRow> for OrgUnit {
             parent_id: r.parent_id,
             code: r.code.clone(),
             archived: r.archived_at.is_some(),
+            callback_level: r.callback_level,
         }
     }
 }
@@ -143,6 +147,7 @@ pub fn update(
     id: i64,
     name: Option<&str>,
     archived: Option<bool>,
+    callback_level: Option<crate::domain::callback::CallbackLevel>,
     now: NaiveDateTime,
 ) -> AppResult<OrgUnitRow> {
     let unit = match find(conn, id)? {
@@ -153,6 +158,20 @@ pub fn update(
         let n = validate::text("name", n, 60)?;
         diesel::update(org_units::table.find(unit.id))
             .set((org_units::name.eq(n), org_units::updated_at.eq(now)))
+            .execute(conn)?;
+    }
+    if let Some(l) = callback_level {
+        if unit.kind != OrgKind::Street {
+            return Err(AppError::validation(
+                "invalid_callback_level",
+                "只有街道可以设置由哪一级负责回访",
+            ));
+        }
+        diesel::update(org_units::table.find(unit.id))
+            .set((
+                org_units::callback_level.eq(l.as_str()),
+                org_units::updated_at.eq(now),
+            ))
             .execute(conn)?;
     }
     if let Some(a) = archived {

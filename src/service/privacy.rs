@@ -328,6 +328,16 @@ fn scrub_tickets(
                 ))
                 .execute(conn)?;
             diesel::update(
+                crate::db::schema::callbacks::table
+                    .filter(crate::db::schema::callbacks::ticket_id.eq_any(chunk)),
+            )
+            .set(crate::db::schema::callbacks::note.eq(replace_opt(
+                crate::db::schema::callbacks::note,
+                id,
+                pseudonym,
+            )))
+            .execute(conn)?;
+            diesel::update(
                 ticket_attachments::table.filter(ticket_attachments::ticket_id.eq_any(chunk)),
             )
             .set(ticket_attachments::original_name.eq(replace_opt(

@@ -7,7 +7,7 @@ use std::sync::RwLock;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
-use crate::config::SlaSettings;
+use crate::config::{CallbackSettings, SlaSettings};
 use crate::db::schema::{sla_policies, work_calendars};
 use crate::db::DbConn;
 use crate::domain::calendar::{WorkCalendar, WorkingHours, YearCalendar, YearCalendarSpec};
@@ -25,6 +25,9 @@ pub struct SlaEngine {
     shipped: Vec<YearCalendar>,
     pub pause_cap: Duration,
     pub auto_close_after: Duration,
+    /// Which closures are called back, by whom and by when (the `[callbacks]` settings): the
+    /// commit path chooses them as tickets close.
+    pub callbacks: CallbackSettings,
 }
 
 impl SlaEngine {
@@ -59,7 +62,27 @@ impl SlaEngine {
             shipped: vec![year],
             pause_cap,
             auto_close_after,
+            callbacks: CallbackSettings {
+                level: crate::domain::callback::CallbackLevel::Street,
+                sample_percent: 10,
+                due_working_days: 3,
+            },
         })
+    }
+
+    /// The engine with the `[callbacks]` settings instead of the defaults.
+    pub fn with_callbacks(mut self, c: &CallbackSettings) -> SlaEngine {
+        self.callbacks = c.clone();
+        self
+    }
+
+    /// When a callback of a closure at `closed` is due: the configured working days later.
+    pub fn callback_due(&self, closed: DateTime<Utc>) -> DateTime<Utc> {
+        self.extend(
+            ClockKind::Working,
+            closed,
+            Duration::minutes(self.callbacks.due_working_days * sla::WORKING_DAY_MINUTES),
+        )
     }
 
     /// Picks up the policies and calendars admins stored in the database.

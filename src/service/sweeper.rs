@@ -80,7 +80,7 @@ fn sweep_ticket(
     let effect_name = effect_name(&effect);
     match ticket::apply(&t, Actor::System, effect, sla, now) {
         Ok(transition) => {
-            commit::commit(conn, row, &transition, Author::SYSTEM, now)?;
+            commit::commit(conn, row, &transition, Author::SYSTEM, sla, now)?;
             for e in &transition.events {
                 report.count(e.kind);
                 tracing::info!(ticket_id = row.id, action = e.kind.as_str(), reason = ?e.reason, "SLA sweeper");

@@ -414,7 +414,9 @@ pub fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> chrono::DateTime<Utc> 
 pub fn sweep(app: &TestApp, at: chrono::DateTime<Utc>) -> huying::service::sweeper::SweepReport {
     let db = huying::db::Db::connect(&app.settings).expect("db");
     let mut conn = db.get().expect("conn");
-    let sla = huying::service::sla::SlaEngine::from_settings(&app.settings.sla).expect("sla");
+    let sla = huying::service::sla::SlaEngine::from_settings(&app.settings.sla)
+        .expect("sla")
+        .with_callbacks(&app.settings.callbacks);
     sla.reload(&mut conn).expect("reload");
     huying::service::sweeper::sweep_once(&mut conn, &sla, at, 1000).expect("sweep")
 }

@@ -146,7 +146,7 @@ async fn warnings_come_once_and_resolved_tickets_close_by_themselves(app: TestAp
         .get(&format!("/api/v1/tickets/{id}"), Some(&staff))
         .await;
     assert_eq!(v["status"], "closed");
-    assert_eq!(v["closed_by"], "system");
+    assert_eq!(v["closed_by"], "auto");
 }
 
 async fn a_secretary_and_the_sweeper_racing_produce_one_outcome(app: TestApp) {

@@ -262,13 +262,31 @@ async fn the_dashboard_tells_a_known_history_exactly(app: TestApp) {
         s["rate_counts"]["response"],
         json!({"numerator": 6, "denominator": 9})
     );
-    assert_eq!(s["resolution_rate"], 0.75, "T2 was reopened: {s}");
+    // T2 was reopened; T6 closed itself (nobody confirmed): resolved, unconfirmed, not counted.
+    assert_eq!(s["resolution_rate"], 0.6667, "{s}");
     assert_eq!(
         s["rate_counts"]["resolution"],
-        json!({"numerator": 3, "denominator": 4})
+        json!({"numerator": 2, "denominator": 3})
     );
     assert_eq!(s["satisfaction_rate"], 0.6667, "ratings 5, 2, 4");
-    assert_eq!(s["settled_in_compound_rate"], 0.75, "T3 went up");
+    assert_eq!(
+        s["settled_in_compound_rate"], 0.6667,
+        "T1, T2 settled in the compound; T3 went up; T6 unconfirmed"
+    );
+    assert_eq!(
+        s["confirmed_rate"], 0.75,
+        "T1, T2, T3 confirmed; T6 auto-closed"
+    );
+    assert_eq!(s["resolved_unconfirmed"], 1);
+    // The old definitions counted T6's auto-close as a success: resolution 3 of 4 and settled
+    // in the compound 3 of 4 (0.75), and a "default satisfied" reading of the unrated closure
+    // (默认好评) satisfaction 3 of 4 — each above what residents actually confirmed.
+    let closed_without_word = 1;
+    let old_resolution = (2 + closed_without_word) as f64 / (3 + closed_without_word) as f64;
+    let old_satisfaction = (2 + closed_without_word) as f64 / (3 + closed_without_word) as f64;
+    assert!(old_resolution > s["resolution_rate"].as_f64().expect("rate"));
+    assert!(old_satisfaction > s["satisfaction_rate"].as_f64().expect("rate"));
+    assert!(old_resolution > s["settled_in_compound_rate"].as_f64().expect("rate"));
     assert_eq!(
         s["by_status"],
         json!({"open": 2, "acknowledged": 2, "resolved": 1, "closed": 4, "declined": 0, "decline_review": 0, "withdrawn": 0})
@@ -371,7 +389,10 @@ async fn the_dashboard_tells_a_known_history_exactly(app: TestApp) {
     let communities = get_ok(&app, &format!("/api/v1/stats/ranking?{RANGE}"), &street).await;
     assert_eq!(communities[0]["unit_id"], d.communities[0]);
     assert_eq!(communities[0]["tickets"], 8);
-    assert_eq!(communities[0]["resolution_rate"], 0.75);
+    assert_eq!(
+        communities[0]["resolution_rate"], 0.6667,
+        "T6's auto-close is not counted"
+    );
     assert_eq!(communities[1]["unit_id"], d.communities[1]);
     assert_eq!(communities[1]["tickets"], 1);
     assert_eq!(communities[1]["resolution_rate"], Value::Null);
@@ -401,7 +422,7 @@ async fn the_dashboard_tells_a_known_history_exactly(app: TestApp) {
     assert_eq!(lines.len(), 7, "{body}");
     assert!(lines[1].starts_with(&format!("1,{c},")), "{}", lines[1]);
     assert!(
-        lines[2].contains(",7,0.7143,0.7500,0.6667,0.7500,1,"),
+        lines[2].contains(",7,0.7143,0.6667,0.6667,0.6667,1,"),
         "{}",
         lines[2]
     );

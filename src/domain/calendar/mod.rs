@@ -347,6 +347,17 @@ fn local_date(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&Shanghai).date_naive()
 }
 
+/// The end of `t`'s day in Beijing time (the next local midnight).
+pub fn end_of_local_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    let next = local_date(t).succ_opt().unwrap_or(NaiveDate::MAX);
+    local_to_utc(next, NaiveTime::MIN)
+}
+
+/// The first instant of local (Beijing) day `date`.
+pub fn local_day_start(date: NaiveDate) -> DateTime<Utc> {
+    local_to_utc(date, NaiveTime::MIN)
+}
+
 fn local_to_utc(date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
     let local = date.and_time(time);
     match Shanghai.from_local_datetime(&local) {

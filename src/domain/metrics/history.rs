@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 
 use super::secs;
 use crate::domain::role::ActorRole;
-use crate::domain::ticket::{EventKind, Level, Status, SystemReason};
+use crate::domain::ticket::{ClosedBy, EventKind, Level, Status, SystemReason};
 
 /// The columns of a ticket the statistics need.
 #[derive(Debug, Clone)]
@@ -27,6 +27,7 @@ pub struct StatTicket {
     pub acknowledged_at: Option<NaiveDateTime>,
     pub resolved_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,
+    pub closed_by: Option<ClosedBy>,
 }
 
 /// The columns of a timeline event the statistics need.
@@ -44,7 +45,7 @@ pub struct StatEvent {
 
 /// The actions that shape the per-level history; comments, assignments, warnings and the like
 /// need not be loaded.
-pub const HISTORY_ACTIONS: [EventKind; 10] = [
+pub const HISTORY_ACTIONS: [EventKind; 11] = [
     EventKind::Create,
     EventKind::TakeOver,
     EventKind::Transfer,
@@ -55,6 +56,7 @@ pub const HISTORY_ACTIONS: [EventKind; 10] = [
     EventKind::Acknowledge,
     EventKind::Resolve,
     EventKind::Overdue,
+    EventKind::CallbackReopen,
 ];
 
 const BREACH_ACK: SystemReason = SystemReason::SlaBreachAcknowledge;
@@ -107,7 +109,10 @@ pub fn visits(events: &[StatEvent]) -> Vec<Visit> {
             | EventKind::TakeOver
             | EventKind::Transfer
             | EventKind::OverturnDecline => true,
-            EventKind::Escalate | EventKind::Return | EventKind::Dispute => moved,
+            EventKind::Escalate
+            | EventKind::Return
+            | EventKind::Dispute
+            | EventKind::CallbackReopen => moved,
             _ => false,
         };
         if matches!(e.action, EventKind::Escalate | EventKind::Overdue)
@@ -224,9 +229,10 @@ pub fn outcome(t: &StatTicket, events: &[StatEvent]) -> Outcome {
     let response = (judged > 0).then_some(all_met);
 
     // 解决率: resolved and closed without a reopen or a missed settle deadline.
-    let reopened = events
-        .iter()
-        .any(|e| e.action == EventKind::Dispute && e.status_before == Some(Status::Resolved));
+    let reopened = events.iter().any(|e| {
+        (e.action == EventKind::Dispute && e.status_before == Some(Status::Resolved))
+            || e.action == EventKind::CallbackReopen
+    });
     let breached = events
         .iter()
         .any(|e| e.reason.as_deref() == Some(BREACH_RESOLVE.as_str()));
@@ -236,6 +242,8 @@ pub fn outcome(t: &StatTicket, events: &[StatEvent]) -> Outcome {
     };
     let failed = reopened || breached || late_resolution;
     let (resolution, resolution_due) = match status {
+        // Closed by nobody's word: resolved, but unconfirmed — not counted either way.
+        Some(Status::Closed) if t.closed_by == Some(ClosedBy::Auto) => (None, None),
         Some(Status::Closed) => (Some(!failed && t.resolved_at.is_some()), None),
         Some(Status::Resolved) => (failed.then_some(false), None),
         Some(Status::Open) | Some(Status::Acknowledged) => (
@@ -272,6 +280,9 @@ pub struct Judged {
     pub resolution: Option<bool>,
     pub satisfied: Option<bool>,
     pub settled_in_compound: Option<bool>,
+    /// For closed tickets: confirmed by the resident, a callback or the raising level (not
+    /// closed automatically).
+    pub confirmed: Option<bool>,
     /// created → first answer at any level.
     pub first_answer_secs: Option<i64>,
     /// created → the resolution of a closed ticket.
@@ -283,12 +294,14 @@ pub struct Judged {
 pub fn judge(t: &StatTicket, events: &[StatEvent], now: NaiveDateTime) -> Judged {
     let o = outcome(t, events);
     let closed = t.status == Status::Closed;
+    let unconfirmed = closed && t.closed_by == Some(ClosedBy::Auto);
     Judged {
         response: o.response_at(now),
         resolution: o.resolution_at(now),
         satisfied: t.rating.map(|r| r >= 4),
-        settled_in_compound: closed
+        settled_in_compound: (closed && !unconfirmed)
             .then_some(t.level == Level::Compound && t.escalation_count == 0),
+        confirmed: closed.then_some(!unconfirmed),
         first_answer_secs: o.first_answer_secs,
         settle_secs: o.settle_secs,
         visits: o.visits,
@@ -348,6 +361,7 @@ mod tests {
             acknowledged_at: None,
             resolved_at: None,
             closed_at: None,
+            closed_by: None,
         }
     }
 

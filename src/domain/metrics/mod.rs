@@ -71,6 +71,9 @@ pub struct RateCounts {
     pub resolution: Fraction,
     pub satisfaction: Fraction,
     pub settled_in_compound: Fraction,
+    /// Closed tickets (numerator: confirmed by the resident, a callback or the raising level;
+    /// the rest closed automatically: resolved, unconfirmed).
+    pub confirmed: Fraction,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -111,6 +114,7 @@ impl Tally {
         self.counts.resolution.add(j.resolution);
         self.counts.satisfaction.add(j.satisfied);
         self.counts.settled_in_compound.add(j.settled_in_compound);
+        self.counts.confirmed.add(j.confirmed);
         self.add_durations(j.first_answer_secs, j.settle_secs);
         for v in &j.visits {
             // A resolve answers too, so a resolved stay is an answered one.

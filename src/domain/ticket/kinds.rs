@@ -155,6 +155,10 @@ text_enum! {
         OverturnDecline = ("overturn_decline", "撤销不予受理"),
         /// The approver let an extension request's decision clock run out.
         ExtensionUnanswered = ("extension_unanswered", "延期申请超时未批复"),
+        /// A callback (回访) was completed: its verdict, or unreachable.
+        Callback = ("callback", "回访"),
+        /// A callback found the resident unsatisfied or pressed: the ticket is handled again.
+        CallbackReopen = ("callback_reopen", "回访不满意，重新办理"),
     }
 }
 
@@ -234,11 +238,29 @@ impl Source {
 }
 
 text_enum! {
-    /// Who closed a ticket.
+    /// How a ticket was closed. Only `resident`, `callback` and `raising_level` are confirmed
+    /// closures; `auto` is resolved but unconfirmed (docs/metrics.md).
     pub enum ClosedBy {
-        Resident = ("resident", "居民"),
-        System = ("system", "系统"),
+        /// The resident confirmed, with a rating.
+        Resident = ("resident", "居民确认"),
+        /// Nobody confirmed the resolution in time.
+        Auto = ("auto", "超时自动关闭"),
+        /// An auto-closed ticket whose resident said in a callback that it was settled.
+        Callback = ("callback", "回访确认"),
+        /// The decline stands (upheld on review, or the street's own decline).
+        Declined = ("declined", "不予受理"),
+        Withdrawn = ("withdrawn", "居民撤回"),
         /// An own finding, confirmed by the level that raised it.
         RaisingLevel = ("raising_level", "发现单位确认"),
+    }
+}
+
+impl ClosedBy {
+    /// Someone confirmed the result: the resident, a callback, or the raising level.
+    pub fn confirmed(self) -> bool {
+        matches!(
+            self,
+            ClosedBy::Resident | ClosedBy::Callback | ClosedBy::RaisingLevel
+        )
     }
 }

@@ -206,6 +206,9 @@ impl Ticket {
         self.level = level;
         self.status = Status::Open;
         self.level_entered_at = now.naive_utc();
+        // A final decline disputed by the resident is open again.
+        self.closed_at = None;
+        self.closed_by = None;
         self.level_acknowledged_at = None;
         self.ack_due_at = Some(clocks.ack_due.naive_utc());
         self.resolve_due_at = Some(clocks.resolve_due.naive_utc());

@@ -100,6 +100,19 @@ pub enum Command {
     ResumeAfterPauseCap,
     /// The level above let an extension request's decision clock run out.
     ExtensionUnanswered,
+    /// A callback reached its end (`outcome`: the verdict, or `unreachable`). `confirm`: the
+    /// resident said an auto-closed ticket was settled, which makes it closed by callback.
+    CallbackDone {
+        outcome: String,
+        note: Option<String>,
+        confirm: bool,
+    },
+    /// A callback found the resident unsatisfied or pressed: handled again at the level that
+    /// closed it, or one up if that level already had a dispute.
+    CallbackReopen {
+        outcome: String,
+        note: Option<String>,
+    },
 }
 
 impl Command {
@@ -130,7 +143,9 @@ impl Command {
             | Command::Breach(_)
             | Command::AutoClose
             | Command::ResumeAfterPauseCap
-            | Command::ExtensionUnanswered => return None,
+            | Command::ExtensionUnanswered
+            | Command::CallbackDone { .. }
+            | Command::CallbackReopen { .. } => return None,
         })
     }
 }
@@ -142,6 +157,8 @@ pub enum Actor {
     Person(Relation),
     /// The SLA sweeper.
     System,
+    /// Staff recording a callback; the callback service has checked who they are.
+    Callback,
 }
 
 /// A timeline entry: what happened, at which level, from which status.
@@ -305,6 +322,20 @@ pub fn apply(
             }
             Ok(finish(t, system(t, cmd, sla, now), sla, now))
         }
+        (Actor::Callback, None) => {
+            let callback_cmd = matches!(
+                cmd,
+                Command::CallbackDone { .. } | Command::CallbackReopen { .. }
+            );
+            if !callback_cmd {
+                return Err(Refusal::Forbidden);
+            }
+            // Reopened (by a dispute) since it closed: the callback has nothing left to act on.
+            if t.closed_by.is_none() {
+                return Err(Refusal::NotDue);
+            }
+            Ok(finish(t, callback(t, cmd, sla, now), sla, now))
+        }
         _ => Err(Refusal::Forbidden),
     }
 }
@@ -458,7 +489,12 @@ fn person(
             match t.level.up() {
                 // 不予受理复核: the level above checks a compound's or community's decline.
                 Some(up) => t.arrive_for_review(up, sla, now),
-                None => t.status = Status::Declined,
+                None => {
+                    // The street's decline is final: nobody above reviews it.
+                    t.status = Status::Declined;
+                    t.closed_at = Some(ts);
+                    t.closed_by = Some(ClosedBy::Declined);
+                }
             }
             reason = Some(r);
             None
@@ -513,7 +549,7 @@ fn person(
         Command::Withdraw { note } => {
             t.status = Status::Withdrawn;
             t.closed_at = Some(ts);
-            t.closed_by = Some(ClosedBy::Resident);
+            t.closed_by = Some(ClosedBy::Withdrawn);
             note
         }
         Command::RevealPhone => {
@@ -580,6 +616,8 @@ fn person(
             t.decide_due_at = None;
             // The resident's dispute window runs from the reviewed decision.
             t.declined_at = Some(ts);
+            t.closed_at = Some(ts);
+            t.closed_by = Some(ClosedBy::Declined);
             reason = old.decline_reason.clone();
             note
         }
@@ -591,7 +629,9 @@ fn person(
         | Command::Breach(_)
         | Command::AutoClose
         | Command::ResumeAfterPauseCap
-        | Command::ExtensionUnanswered => None,
+        | Command::ExtensionUnanswered
+        | Command::CallbackDone { .. }
+        | Command::CallbackReopen { .. } => None,
     };
     Change {
         ticket: t,
@@ -672,7 +712,7 @@ fn system(old: &Ticket, cmd: Command, sla: &dyn Deadlines, now: DateTime<Utc>) -
         Command::AutoClose => {
             t.status = Status::Closed;
             t.closed_at = Some(now.naive_utc());
-            t.closed_by = Some(ClosedBy::System);
+            t.closed_by = Some(ClosedBy::Auto);
             (EventKind::AutoClose, None, false)
         }
         // apply() sends only the sweeper's effects here.
@@ -685,6 +725,72 @@ fn system(old: &Ticket, cmd: Command, sla: &dyn Deadlines, now: DateTime<Utc>) -
         note: None,
         internal,
         level,
+    }
+}
+
+/// A callback's effect on the closed ticket.
+fn callback(old: &Ticket, cmd: Command, sla: &dyn Deadlines, now: DateTime<Utc>) -> Change {
+    let mut t = old.clone();
+    match cmd {
+        Command::CallbackDone {
+            outcome,
+            note,
+            confirm,
+        } => {
+            if confirm && t.closed_by == Some(ClosedBy::Auto) {
+                t.closed_by = Some(ClosedBy::Callback);
+            }
+            Change {
+                ticket: t,
+                kind: EventKind::Callback,
+                reason: Some(outcome),
+                note,
+                internal: false,
+                level: None,
+            }
+        }
+        Command::CallbackReopen { outcome, note } => {
+            // The level that closed it answers again, unless it already had a dispute there.
+            let target = match (old.disputes_at_level > 0, old.level.up()) {
+                (true, Some(up)) => up,
+                _ => old.level,
+            };
+            t.closed_at = None;
+            t.closed_by = None;
+            t.rating = None;
+            t.rating_comment = None;
+            if target == old.level {
+                t.status = Status::Open;
+                t.disputes_at_level += 1;
+                t.resolved_at = None;
+                t.resolution_note = None;
+                t.level_acknowledged_at = None;
+                t.declined_at = None;
+                t.decline_reason = None;
+                t.paused_at = None;
+                t.restart_clocks(sla, now);
+            } else {
+                t.escalation_count += 1;
+                t.arrive_at(target, sla, now);
+            }
+            Change {
+                ticket: t,
+                kind: EventKind::CallbackReopen,
+                reason: Some(outcome),
+                note,
+                internal: false,
+                level: None,
+            }
+        }
+        // apply() sends only the callback's effects here.
+        _ => Change {
+            ticket: t,
+            kind: EventKind::Comment,
+            reason: None,
+            note: None,
+            internal: true,
+            level: None,
+        },
     }
 }
 

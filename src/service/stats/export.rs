@@ -308,3 +308,56 @@ mod tests {
         assert_eq!(s, "x,\"y\nz\"\r\n");
     }
 }
+
+/// The ledger export's column titles (CSV and XLSX): the unit, then every ledger column, then
+/// the two satisfaction rates and the call-up reasons.
+pub fn ledger_headers(unit: RankUnit) -> Vec<&'static str> {
+    use crate::domain::ledger::LedgerKind;
+    use crate::domain::text_enum::TextEnum;
+    let mut h = vec![
+        "单位ID",
+        match unit {
+            RankUnit::Community => "社区",
+            RankUnit::Compound => "小区",
+        },
+        "所属社区",
+    ];
+    h.extend(LedgerKind::all().iter().map(|k| k.label_zh()));
+    h.extend(["居民自评满意率", "回访满意率", "上报原因"]);
+    h
+}
+
+/// `called_up_reasons` as one cell: `超出本级职权 2；超时未受理，自动上报 1`.
+pub fn reasons_text(r: &std::collections::BTreeMap<String, i64>) -> String {
+    use crate::domain::ticket::{EscalationReason, SystemReason};
+    r.iter()
+        .map(|(k, n)| {
+            let label = EscalationReason::parse(k)
+                .map(|e| e.label_zh())
+                .or_else(|| SystemReason::parse(k).map(|s| s.label_zh()))
+                .unwrap_or(k.as_str());
+            format!("{label} {n}")
+        })
+        .collect::<Vec<_>>()
+        .join("；")
+}
+
+/// The ledger as CSV: one line per unit, rates as fractions with 4 decimals.
+pub fn ledger_csv(l: &super::ledger::Ledger) -> String {
+    use crate::domain::ledger::LedgerKind;
+    use crate::domain::text_enum::TextEnum;
+    let mut out = csv_start(&ledger_headers(l.unit));
+    for r in &l.rows {
+        let mut f = vec![
+            r.unit_id.to_string(),
+            r.unit_name.clone(),
+            r.parent_name.clone(),
+        ];
+        f.extend(LedgerKind::all().iter().map(|k| r.count(*k).to_string()));
+        f.push(opt_rate(r.self_rated_satisfaction_rate));
+        f.push(opt_rate(r.callback_satisfaction_rate));
+        f.push(reasons_text(&r.called_up_reasons));
+        csv_line(&mut out, &f);
+    }
+    out
+}

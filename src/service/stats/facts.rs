@@ -14,11 +14,11 @@ use crate::db::{write_tx, DbConn};
 use crate::domain::metrics::{
     outcome, pair_events, secs, Outcome, StatEvent, StatTicket, HISTORY_ACTIONS,
 };
-use crate::domain::ticket::{Level, Status};
+use crate::domain::ticket::{ClosedBy, Level, Status};
 use crate::error::AppResult;
 
 /// Bump when the rules in `outcome` change: [`backfill`] then recomputes every row.
-pub const FACTS_VERSION: i32 = 1;
+pub const FACTS_VERSION: i32 = 2;
 /// Tickets per back-fill transaction.
 const BACKFILL_BATCH: i64 = 1_000;
 
@@ -42,6 +42,7 @@ pub struct StatsRow {
     pub resolution_due: Option<NaiveDateTime>,
     pub first_answer_secs: Option<i64>,
     pub settle_secs: Option<i64>,
+    pub closed_by: Option<ClosedBy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Insertable, Queryable, Selectable)]
@@ -77,6 +78,7 @@ impl From<&TicketRow> for StatTicket {
             acknowledged_at: t.acknowledged_at,
             resolved_at: t.resolved_at,
             closed_at: t.closed_at,
+            closed_by: t.closed_by,
         }
     }
 }
@@ -101,6 +103,7 @@ pub fn rows_for(t: &StatTicket, o: &Outcome) -> (StatsRow, Vec<StayRow>) {
         resolution_due: o.resolution_due,
         first_answer_secs: o.first_answer_secs,
         settle_secs: o.settle_secs,
+        closed_by: t.closed_by,
     };
     let stays = o
         .visits

@@ -13,8 +13,10 @@
 pub mod breakdown;
 pub mod export;
 pub mod facts;
+pub mod ledger;
 pub mod overdue;
 pub mod ranking;
+pub mod report;
 mod rows;
 pub mod scope;
 mod sql;
@@ -24,6 +26,9 @@ pub mod xlsx;
 
 pub use breakdown::{by_category, by_source, flows, CategoryCount, SourceCount};
 pub use export::{export_tickets, ranking_csv, tickets_csv, ExportRow, MAX_EXPORT_ROWS};
+pub use ledger::{
+    callback_summary, ledger, ledger_tickets, CallbackSummary, Ledger, LedgerTickets,
+};
 pub use overdue::{overdue_list, OverdueList};
 pub use ranking::{ranking, RankRow, RankSort, RankUnit};
 pub use scope::{parse_range, require_stats_role, resolve_scope, Range, StatsScope};

@@ -60,7 +60,7 @@ pub struct RankRow {
 }
 
 /// The units of `kind` in scope, with names.
-fn units_in_scope(
+pub(crate) fn units_in_scope(
     conn: &mut DbConn,
     scope: &StatsScope,
     unit: RankUnit,

@@ -10,7 +10,7 @@ use crate::db::schema::{ticket_events, tickets};
 use crate::db::MultiBackend;
 use crate::domain::metrics::{StatEvent, StatTicket};
 use crate::domain::role::ActorRole;
-use crate::domain::ticket::{EventKind, Level, Status};
+use crate::domain::ticket::{ClosedBy, EventKind, Level, Status};
 
 /// `Selectable` and `Queryable` for a struct whose fields are the same-named columns of
 /// `table`, in this order.
@@ -52,6 +52,7 @@ select_columns!(StatTicket from tickets {
     acknowledged_at: Option<NaiveDateTime>,
     resolved_at: Option<NaiveDateTime>,
     closed_at: Option<NaiveDateTime>,
+    closed_by: Option<ClosedBy>,
 });
 
 select_columns!(StatEvent from ticket_events {

@@ -104,6 +104,9 @@ pub struct CohortGroup {
     pub satisfied: i64,
     #[diesel(sql_type = BigInt)]
     pub never_up: i64,
+    /// Closed automatically: resolved, but unconfirmed.
+    #[diesel(sql_type = BigInt)]
+    pub unconfirmed: i64,
 }
 
 impl CohortGroup {
@@ -116,10 +119,12 @@ impl CohortGroup {
         c.satisfaction.numerator += self.satisfied;
         c.satisfaction.denominator += self.rated;
         if self.status == Status::Closed {
-            c.settled_in_compound.denominator += self.tickets;
+            c.settled_in_compound.denominator += self.tickets - self.unconfirmed;
             if self.level == Level::Compound {
                 c.settled_in_compound.numerator += self.never_up;
             }
+            c.confirmed.denominator += self.tickets;
+            c.confirmed.numerator += self.tickets - self.unconfirmed;
         }
     }
 }
@@ -149,7 +154,8 @@ pub fn cohort_groups(
         .push(" THEN 0 WHEN resolution THEN 1 ELSE 0 END) AS resolution_num")
         .push(", SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END) AS rated")
         .push(", SUM(CASE WHEN rating >= 4 THEN 1 ELSE 0 END) AS satisfied")
-        .push(", SUM(CASE WHEN went_up THEN 0 ELSE 1 END) AS never_up")
+        .push(", SUM(CASE WHEN went_up OR closed_by = 'auto' THEN 0 ELSE 1 END) AS never_up")
+        .push(", SUM(CASE WHEN closed_by = 'auto' THEN 1 ELSE 0 END) AS unconfirmed")
         .push(" FROM ticket_stats WHERE 1 = 1")
         .scope(scope, "")
         .created_in(range);
@@ -422,5 +428,64 @@ pub fn move_groups(
         .ts(range.to.naive_utc())
         .scope(scope, "t.")
         .push(" GROUP BY e.action, e.level, e.level_after, e.actor_role");
+    q.load(conn)
+}
+
+/// Ledger entries in the range and scope of one unit kind, per (unit, column, reason).
+#[derive(Debug, QueryableByName)]
+pub struct LedgerGroup {
+    #[diesel(sql_type = BigInt)]
+    pub unit: i64,
+    #[diesel(sql_type = Text)]
+    pub kind: crate::domain::ledger::LedgerKind,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub reason: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// The ledger's counts: entries whose time falls in the range, kept by units at `level`.
+pub fn ledger_groups(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+    level: Level,
+) -> AppResult<Vec<LedgerGroup>> {
+    let mut q = Sql::new(conn);
+    q.push("SELECT unit_id AS unit, kind, reason, COUNT(*) AS n FROM ledger_entries")
+        .push(" WHERE at >= ")
+        .ts(range.from.naive_utc())
+        .push(" AND at < ")
+        .ts(range.to.naive_utc())
+        .scope(scope, "")
+        .push(" AND level = '")
+        // A closed set's literal: the covering indexes ledger_street / ledger_community carry it.
+        .push(level.as_str())
+        .push("' GROUP BY unit_id, kind, reason");
+    q.load(conn)
+}
+
+/// Tickets in scope closed in the range, per `closed_by` (declines and withdrawals included).
+#[derive(Debug, QueryableByName)]
+pub struct ClosedByGroup {
+    #[diesel(sql_type = Text)]
+    pub closed_by: crate::domain::ticket::ClosedBy,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+pub fn closed_by_groups(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+) -> AppResult<Vec<ClosedByGroup>> {
+    let mut q = Sql::new(conn);
+    q.push("SELECT closed_by, COUNT(*) AS n FROM tickets WHERE closed_at >= ")
+        .ts(range.from.naive_utc())
+        .push(" AND closed_at < ")
+        .ts(range.to.naive_utc())
+        .push(" AND closed_by IS NOT NULL")
+        .scope(scope, "")
+        .push(" GROUP BY closed_by");
     q.load(conn)
 }

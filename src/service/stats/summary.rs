@@ -28,8 +28,18 @@ pub struct Summary {
     pub resolution_rate: Option<f64>,
     /// 满意率.
     pub satisfaction_rate: Option<f64>,
-    /// 小事不出小区率.
+    /// 小事不出小区率 (closed tickets confirmed by someone; auto-closed ones are not counted).
     pub settled_in_compound_rate: Option<f64>,
+    /// 确认办结率: closed tickets confirmed by the resident, a callback or the raising level
+    /// rather than closed automatically.
+    pub confirmed_rate: Option<f64>,
+    /// Auto-closed tickets of the cohort: resolved, but nobody confirmed.
+    pub resolved_unconfirmed: i64,
+    /// 回访满意率: callbacks of closures in the range that reached the resident, share
+    /// satisfied or basically satisfied.
+    pub callback_satisfaction_rate: Option<f64>,
+    /// The callbacks of closures in the range.
+    pub callbacks: super::ledger::CallbackSummary,
     /// Numerator and denominator of each rate.
     pub rate_counts: RateCounts,
     /// Tickets created in the range, by their status now.
@@ -69,6 +79,10 @@ impl Summary {
             resolution_rate: c.resolution.rate(),
             satisfaction_rate: c.satisfaction.rate(),
             settled_in_compound_rate: c.settled_in_compound.rate(),
+            confirmed_rate: c.confirmed.rate(),
+            resolved_unconfirmed: c.confirmed.denominator - c.confirmed.numerator,
+            callback_satisfaction_rate: None,
+            callbacks: Default::default(),
             rate_counts: c,
             by_status,
             by_level,
@@ -113,7 +127,7 @@ pub fn summary(
             tally.add_stay(level, a, s);
         }
     }
-    Ok(Summary::new(
+    let mut s = Summary::new(
         range,
         scope,
         tally,
@@ -121,5 +135,8 @@ pub fn summary(
         by_level,
         open_now_by_level,
         overdue,
-    ))
+    );
+    s.callbacks = super::ledger::callback_summary(conn, scope, range)?;
+    s.callback_satisfaction_rate = s.callbacks.satisfaction_rate();
+    Ok(s)
 }

@@ -178,3 +178,198 @@ mod tests {
         assert!(excel_time(t).is_ok());
     }
 }
+
+fn write_ledger(l: &super::ledger::Ledger) -> Result<Vec<u8>, XlsxError> {
+    use crate::domain::ledger::LedgerKind;
+    use crate::domain::text_enum::TextEnum;
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("责任账本")?;
+    let titles = super::export::ledger_headers(l.unit);
+    let mut widths = vec![8.0, 20.0, 16.0];
+    widths.extend(LedgerKind::all().iter().map(|_| 10.0));
+    widths.extend([12.0, 12.0, 40.0]);
+    header(sheet, &titles, &widths)?;
+    let percent = Format::new().set_num_format("0.00%");
+    let kinds = LedgerKind::all();
+    let first_rate = 3 + kinds.len() as u16;
+    for (i, r) in l.rows.iter().enumerate() {
+        let row = (i + 1) as u32;
+        sheet.write_number(row, 0, r.unit_id as f64)?;
+        sheet.write_string(row, 1, &r.unit_name)?;
+        sheet.write_string(row, 2, &r.parent_name)?;
+        for (k, kind) in kinds.iter().enumerate() {
+            sheet.write_number(row, 3 + k as u16, r.count(*kind) as f64)?;
+        }
+        let rates = [r.self_rated_satisfaction_rate, r.callback_satisfaction_rate];
+        for (k, v) in rates.into_iter().enumerate() {
+            if let Some(v) = v {
+                sheet.write_number_with_format(row, first_rate + k as u16, v, &percent)?;
+            }
+        }
+        sheet.write_string(
+            row,
+            first_rate + 2,
+            super::export::reasons_text(&r.called_up_reasons),
+        )?;
+    }
+    book.save_to_buffer()
+}
+
+/// The ledger as an `.xlsx` file.
+pub fn ledger_xlsx(l: &super::ledger::Ledger) -> AppResult<Vec<u8>> {
+    write_ledger(l).map_err(internal)
+}
+
+fn write_report(r: &super::report::MonthlyReport) -> Result<Vec<u8>, XlsxError> {
+    use crate::domain::ledger::LedgerKind;
+    use crate::domain::ticket::ClosedBy;
+    let mut book = Workbook::new();
+    let bold = Format::new().set_bold();
+    let percent = Format::new().set_num_format("0.00%");
+
+    let sheet = book.add_worksheet();
+    sheet.set_name("月度概览")?;
+    sheet.write_string_with_format(0, 0, format!("{} {} 月报", r.unit_name, r.month), &bold)?;
+    header_row(sheet, 2, &["指标", &r.month, &r.previous_month], &bold)?;
+    sheet.set_column_width(0, 24.0)?;
+    sheet.set_column_width(1, 14.0)?;
+    sheet.set_column_width(2, 14.0)?;
+    let (a, b) = (&r.rates.this, &r.rates.previous);
+    let rates = [
+        ("响应率", a.response_rate, b.response_rate),
+        ("解决率", a.resolution_rate, b.resolution_rate),
+        (
+            "满意率（居民自评）",
+            a.satisfaction_rate,
+            b.satisfaction_rate,
+        ),
+        (
+            "回访满意率",
+            a.callback_satisfaction_rate,
+            b.callback_satisfaction_rate,
+        ),
+        (
+            "小事不出小区率",
+            a.settled_in_compound_rate,
+            b.settled_in_compound_rate,
+        ),
+        ("确认办结率", a.confirmed_rate, b.confirmed_rate),
+    ];
+    sheet.write_string(3, 0, "工单数")?;
+    sheet.write_number(3, 1, a.tickets as f64)?;
+    sheet.write_number(3, 2, b.tickets as f64)?;
+    sheet.write_string(4, 0, "已办结未确认（超时自动关闭）")?;
+    sheet.write_number(4, 1, a.resolved_unconfirmed as f64)?;
+    sheet.write_number(4, 2, b.resolved_unconfirmed as f64)?;
+    for (i, (name, x, y)) in rates.iter().enumerate() {
+        let row = 5 + i as u32;
+        sheet.write_string(row, 0, *name)?;
+        for (col, v) in [(1u16, x), (2u16, y)] {
+            if let Some(v) = v {
+                sheet.write_number_with_format(row, col, *v, &percent)?;
+            }
+        }
+    }
+    let mut row = 5 + rates.len() as u32 + 1;
+    sheet.write_string_with_format(row, 0, "结案方式", &bold)?;
+    for c in ClosedBy::ALL {
+        row += 1;
+        sheet.write_string(row, 0, c.label_zh())?;
+        sheet.write_number(row, 1, *r.closed_by.get(c.as_str()).unwrap_or(&0) as f64)?;
+    }
+    row += 2;
+    sheet.write_string_with_format(row, 0, "回访", &bold)?;
+    let c = &r.callbacks;
+    for (name, n) in [
+        ("应回访", c.total),
+        ("待回访", c.pending),
+        ("已接通", c.reached),
+        ("满意", c.satisfied),
+        ("基本满意", c.basically_satisfied),
+        ("不满意", c.unsatisfied),
+        ("无法联系", c.unreachable),
+        ("反映被诱导", c.pressed),
+        ("重新办理", c.reopened),
+    ] {
+        row += 1;
+        sheet.write_string(row, 0, name)?;
+        sheet.write_number(row, 1, n as f64)?;
+    }
+
+    let sheet = book.add_worksheet();
+    sheet.set_name("责任账本")?;
+    let kinds = [
+        LedgerKind::Received,
+        LedgerKind::AcknowledgedOnTime,
+        LedgerKind::AcknowledgedLate,
+        LedgerKind::CalledUpBySweeper,
+        LedgerKind::Declines,
+        LedgerKind::UrgesReceived,
+        LedgerKind::Reopenings,
+    ];
+    let mut titles = vec!["", "小区", "所属社区"];
+    titles.extend(kinds.iter().map(|k| k.label_zh()));
+    header_row(sheet, 0, &titles, &bold)?;
+    sheet.set_column_width(1, 18.0)?;
+    sheet.set_column_width(2, 16.0)?;
+    let mut row = 0;
+    for (label, rows) in [("最好", &r.ledger_top), ("最差", &r.ledger_bottom)] {
+        for l in rows.iter() {
+            row += 1;
+            sheet.write_string(row, 0, label)?;
+            sheet.write_string(row, 1, &l.unit_name)?;
+            sheet.write_string(row, 2, &l.parent_name)?;
+            for (k, kind) in kinds.iter().enumerate() {
+                sheet.write_number(row, 3 + k as u16, l.count(*kind) as f64)?;
+            }
+        }
+    }
+
+    let sheet = book.add_worksheet();
+    sheet.set_name("类别与小区")?;
+    header_row(sheet, 0, &["类别", "工单数", "", "小区", "工单数"], &bold)?;
+    sheet.set_column_width(0, 16.0)?;
+    sheet.set_column_width(3, 18.0)?;
+    for (i, c) in r.top_categories.iter().enumerate() {
+        sheet.write_string(1 + i as u32, 0, &c.name)?;
+        sheet.write_number(1 + i as u32, 1, c.tickets as f64)?;
+    }
+    for (i, c) in r.top_compounds.iter().enumerate() {
+        sheet.write_string(1 + i as u32, 3, &c.name)?;
+        sheet.write_number(1 + i as u32, 4, c.tickets as f64)?;
+    }
+
+    for (name, items) in [("超时工单", &r.overdue), ("重新办理", &r.reopened)] {
+        let sheet = book.add_worksheet();
+        sheet.set_name(name)?;
+        header_row(sheet, 0, &["编号", "标题", "说明"], &bold)?;
+        sheet.set_column_width(0, 20.0)?;
+        sheet.set_column_width(1, 30.0)?;
+        sheet.set_column_width(2, 16.0)?;
+        for (i, t) in items.iter().enumerate() {
+            let row = 1 + i as u32;
+            sheet.write_string(row, 0, &t.reference)?;
+            sheet.write_string(row, 1, &t.title)?;
+            sheet.write_string(row, 2, &t.detail)?;
+        }
+    }
+    book.save_to_buffer()
+}
+
+fn header_row(
+    sheet: &mut Worksheet,
+    row: u32,
+    titles: &[&str],
+    bold: &Format,
+) -> Result<(), XlsxError> {
+    for (col, t) in titles.iter().enumerate() {
+        sheet.write_string_with_format(row, col as u16, *t, bold)?;
+    }
+    Ok(())
+}
+
+/// The monthly report as an `.xlsx` file.
+pub fn report_xlsx(r: &super::report::MonthlyReport) -> AppResult<Vec<u8>> {
+    write_report(r).map_err(internal)
+}

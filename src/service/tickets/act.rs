@@ -96,7 +96,7 @@ pub fn act(
         ),
         _ => None,
     };
-    let t = commit::commit(conn, &old, &transition, Author::from(user), now)?;
+    let t = commit::commit(conn, &old, &transition, Author::from(user), sla, now)?;
     if phone.is_some() {
         crate::service::privacy::audit(
             conn,

@@ -14,6 +14,7 @@ use crate::db::DbConn;
 use crate::domain::role::ActorRole;
 use crate::domain::ticket::{Event, Ticket, Transition};
 use crate::error::{AppError, AppResult};
+use crate::service::sla::SlaEngine;
 
 /// Who made a change, as the timeline records it.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +46,7 @@ pub fn insert_new(
     content: TicketContent,
     call: &Transition,
     by: Author,
+    sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<TicketRow> {
     let mut row = TicketRow::new(&call.ticket, content, now.naive_utc());
@@ -52,7 +54,7 @@ pub fn insert_new(
         .values(&row)
         .returning(tickets::id)
         .get_result(conn)?;
-    record(conn, &row, &call.events, by, now)?;
+    record(conn, None, &row, &call.events, by, sla, now)?;
     Ok(row)
 }
 
@@ -63,6 +65,7 @@ pub fn commit(
     before: &TicketRow,
     transition: &Transition,
     by: Author,
+    sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<TicketRow> {
     let mut row = before.clone();
@@ -80,7 +83,7 @@ pub fn commit(
             "工单已被他人处理，请刷新后重试",
         ));
     }
-    record(conn, &row, &transition.events, by, now)?;
+    record(conn, Some(before), &row, &transition.events, by, sla, now)?;
     Ok(row)
 }
 
@@ -100,12 +103,15 @@ pub fn reschedule(
     Ok(())
 }
 
-/// The timeline events of a stored change, their outbox rows, and the ticket's facts.
+/// The timeline events of a stored change, their outbox rows, the ticket's facts, its ledger
+/// entries and, when it has just closed, its callback.
 fn record(
     conn: &mut DbConn,
+    before: Option<&TicketRow>,
     t: &TicketRow,
     events: &[Event],
     by: Author,
+    sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     for e in events {
@@ -142,5 +148,6 @@ fn record(
         )?;
     }
     crate::service::stats::facts::refresh(conn, t)?;
+    crate::service::callbacks::on_change(conn, before, t, events, sla, now)?;
     Ok(())
 }

@@ -149,7 +149,7 @@ pub fn create(
         entered_by: caller.source.entered_by_staff().then_some(user.id),
         external_ref: caller.external_ref,
     };
-    let row = commit::insert_new(conn, content, &call, Author::from(user), now)?;
+    let row = commit::insert_new(conn, content, &call, Author::from(user), sla, now)?;
     if let Some(key) = idempotency_key {
         diesel::insert_into(idempotency_keys::table)
             .values((

@@ -102,7 +102,7 @@ pub fn summary_from_history(
         open_now_by_level.add(a.level, 1);
         overdue += i64::from(a.is_overdue(now_ts));
     }
-    Ok(Summary::new(
+    let mut s = Summary::new(
         range,
         scope,
         tally,
@@ -110,7 +110,11 @@ pub fn summary_from_history(
         by_level,
         open_now_by_level,
         overdue,
-    ))
+    );
+    // Callbacks are rows of their own, not replayed history: read as the service reads them.
+    s.callbacks = huying::service::stats::callback_summary(conn, scope, range)?;
+    s.callback_satisfaction_rate = s.callbacks.satisfaction_rate();
+    Ok(s)
 }
 
 /// `service::stats::ranking`, replaying histories.

@@ -1,0 +1,88 @@
+-- Closing the loop honestly (issue #12): how each ticket was closed (closed_by gains auto,
+-- callback, declined, withdrawn; `system` becomes `auto`), the callbacks (回访) with their
+-- attempts, the accountability ledger's entries (one row per fact, written by the commit path in
+-- the ticket's transaction), which level does a street's callbacks, and closed_by in the
+-- statistics facts (so auto-closed tickets count as resolved but unconfirmed).
+
+UPDATE tickets SET closed_by = 'auto' WHERE closed_by = 'system';
+UPDATE tickets SET closed_by = 'withdrawn' WHERE status = 'withdrawn';
+ALTER TABLE tickets DROP CONSTRAINT tickets_closed_by_check;
+ALTER TABLE tickets ADD CONSTRAINT tickets_closed_by_check CHECK (closed_by IN ('resident', 'auto', 'callback', 'declined', 'withdrawn', 'raising_level'));
+ALTER TABLE ticket_events DROP CONSTRAINT ticket_events_action_check;
+ALTER TABLE ticket_events ADD CONSTRAINT ticket_events_action_check CHECK (action IN ('create', 'acknowledge', 'comment', 'assign', 'resolve', 'escalate', 'decline', 'return', 'confirm', 'dispute', 'withdraw', 'reveal_phone', 'wait_on_resident', 'clock_resumed', 'sla_warning', 'overdue', 'auto_close', 'transfer', 'urge', 'take_over', 'request_extension', 'approve_extension', 'reject_extension', 'uphold_decline', 'overturn_decline', 'extension_unanswered', 'callback', 'callback_reopen'));
+ALTER TABLE org_units ADD COLUMN callback_level TEXT;
+ALTER TABLE org_units ADD CONSTRAINT org_units_callback_level_check CHECK (callback_level IN ('community', 'street'));
+ALTER TABLE ticket_stats ADD COLUMN closed_by TEXT;
+ALTER TABLE ticket_stats ADD CONSTRAINT ticket_stats_closed_by_check CHECK (closed_by IN ('resident', 'auto', 'callback', 'declined', 'withdrawn', 'raising_level'));
+-- The facts are recomputed by the back-fill (FACTS_VERSION 2); the covering indexes gain closed_by.
+DROP INDEX ticket_stats_street;
+DROP INDEX ticket_stats_community;
+DROP INDEX ticket_stats_created;
+CREATE INDEX ticket_stats_street ON ticket_stats (street_id, created_at) INCLUDE (status, level,
+    went_up, rating, response, response_due, resolution, resolution_due, first_answer_secs,
+    settle_secs, community_id, compound_id, category_id, closed_by);
+CREATE INDEX ticket_stats_community ON ticket_stats (community_id, created_at) INCLUDE (status,
+    level, went_up, rating, response, response_due, resolution, resolution_due, first_answer_secs,
+    settle_secs, compound_id, category_id, closed_by);
+CREATE INDEX ticket_stats_created ON ticket_stats (created_at) INCLUDE (status, level, went_up,
+    rating, response, response_due, resolution, resolution_due, first_answer_secs, settle_secs,
+    community_id, compound_id, category_id, closed_by);
+
+CREATE TABLE callbacks (
+    id BIGSERIAL PRIMARY KEY,
+    ticket_id BIGINT NOT NULL REFERENCES tickets (id),
+    street_id BIGINT NOT NULL,
+    community_id BIGINT NOT NULL,
+    compound_id BIGINT NOT NULL,
+    -- The closure called back: how, when, at which level (and that level's unit).
+    closed_by TEXT NOT NULL CHECK (closed_by IN ('resident', 'auto', 'callback', 'declined', 'withdrawn', 'raising_level')),
+    closed_at TIMESTAMP NOT NULL,
+    closed_level TEXT NOT NULL CHECK (closed_level IN ('compound', 'community', 'street')),
+    closed_unit_id BIGINT NOT NULL,
+    reason TEXT NOT NULL CHECK (reason IN ('auto_closed', 'decline_upheld', 'withdrawn_after_contact', 'sample', 'flagged')),
+    flag TEXT CHECK (flag IN ('quick_withdrawal', 'quick_five_star')),
+    -- The level whose staff make the call (the street's setting when the closure happened).
+    assigned_level TEXT NOT NULL CHECK (assigned_level IN ('community', 'street')),
+    due_at TIMESTAMP NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'unreachable')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    verdict TEXT CHECK (verdict IN ('satisfied', 'basically_satisfied', 'unsatisfied')),
+    pressed BOOLEAN,
+    asks_pressed BOOLEAN NOT NULL,
+    note TEXT,
+    reopened BOOLEAN NOT NULL DEFAULT FALSE,
+    completed_by BIGINT,
+    completed_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL
+);
+-- One callback per closure.
+CREATE UNIQUE INDEX callbacks_closure ON callbacks (ticket_id, closed_at);
+CREATE INDEX callbacks_street_queue ON callbacks (street_id, state, due_at);
+CREATE INDEX callbacks_community_queue ON callbacks (community_id, state, due_at);
+CREATE INDEX callbacks_street_closed ON callbacks (street_id, closed_at);
+
+CREATE TABLE callback_attempts (
+    id BIGSERIAL PRIMARY KEY,
+    callback_id BIGINT NOT NULL REFERENCES callbacks (id),
+    at TIMESTAMP NOT NULL,
+    reached BOOLEAN NOT NULL,
+    by_user BIGINT NOT NULL
+);
+CREATE INDEX callback_attempts_callback ON callback_attempts (callback_id);
+
+-- The accountability ledger: one row per fact a unit answers for.
+CREATE TABLE ledger_entries (
+    id BIGSERIAL PRIMARY KEY,
+    street_id BIGINT NOT NULL,
+    community_id BIGINT NOT NULL,
+    unit_id BIGINT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('compound', 'community', 'street')),
+    kind TEXT NOT NULL CHECK (kind IN ('received', 'acknowledged_on_time', 'acknowledged_late', 'resolved_on_time', 'resolved_late', 'called_up', 'called_up_by_sweeper', 'taken_over', 'returns_received', 'transfers_out', 'transfers_in', 'declines', 'declines_upheld', 'declines_overturned', 'decline_reviews_unanswered', 'urges_received', 'extensions_requested', 'extensions_granted', 'extensions_unanswered', 'disputes', 'rated', 'rated_satisfied', 'callbacks_satisfied', 'callbacks_basically_satisfied', 'callbacks_unsatisfied', 'callbacks_unreachable', 'reopenings')),
+    reason TEXT,
+    ticket_id BIGINT NOT NULL,
+    at TIMESTAMP NOT NULL
+);
+-- Range scans per street / community cover every column the ledger groups by.
+CREATE INDEX ledger_street ON ledger_entries (street_id, at, level, unit_id, kind, reason);
+CREATE INDEX ledger_community ON ledger_entries (community_id, at, level, unit_id, kind, reason);
+CREATE INDEX ledger_unit ON ledger_entries (unit_id, kind, at, ticket_id);
