@@ -102,9 +102,12 @@ export function renderKpis(d) {
     if (k.callback) {
       // The summary may carry it; otherwise the ledger (ledger.js) fills the tile.
       if (s[k.key] !== undefined) {
-        const f = s.rate_counts?.callback_satisfaction;
+        const c = s.callbacks;
         value.textContent = fmtRate(s[k.key]);
-        sub.textContent = f && f.denominator ? `${fmtCount(f.numerator)} / ${fmtCount(f.denominator)} 件回访` : '暂无已接通的回访';
+        sub.textContent =
+          c && c.reached
+            ? `${fmtCount(c.satisfied + c.basically_satisfied)} / ${fmtCount(c.reached)} 件已接通回访`
+            : '暂无已接通的回访';
         tile.classList.toggle('low', s[k.key] !== null && s[k.key] < 0.8);
       }
     } else if (k.rate) {

@@ -107,7 +107,7 @@ function renderLedger() {
   const cols = numericColumns(d);
   const unitWord = label('org_kind', d.unit || ledger.unit);
   $('#ledger-title').textContent = `责任账本 · 按${unitWord}`;
-  $('#ledger-range').textContent = `${d.from || state.from} 至 ${d.to || state.to} · 按当时负责的单位计 · 点击表头排序，点击数字查看工单`;
+  $('#ledger-range').textContent = `${state.from} 至 ${state.to} · 按当时负责的单位计 · 点击表头排序，点击数字查看工单`;
   if (!d.rows || !d.rows.length) {
     mount(box, h('p.empty', `暂无${unitWord}`));
     return;
@@ -194,7 +194,7 @@ async function openTickets(r, column) {
   mount(list, h('li.empty', '加载中…'));
   if (!dlg.open) dlg.showModal();
   try {
-    const q = statsQuery({ unit: ledger.unit, unit_id: String(r.unit_id), column });
+    const q = statsQuery({ unit_id: String(r.unit_id), column });
     const res = await client.get('/stats/ledger/tickets?' + q);
     const items = res.items || [];
     const total = res.total ?? items.length;

@@ -154,7 +154,7 @@ function drawCharts(r) {
   draw('chart-trend', {
     legend: { top: 0, data: ['新建', '关闭'] },
     grid: { left: 8, right: 8, top: 28, bottom: 4, containLabel: true },
-    xAxis: { type: 'category', data: trend.map((d) => String(d.day).slice(8)), axisLabel: { fontSize: 9 } },
+    xAxis: { type: 'category', data: trend.map((d) => String(d.date || d.day).slice(8)), axisLabel: { fontSize: 9 } },
     yAxis: { type: 'value', minInterval: 1 },
     series: [
       { name: '新建', type: 'bar', barMaxWidth: 10, data: trend.map((d) => d.created) },
@@ -219,6 +219,11 @@ function table(cls, headings, rows, empty = '无') {
   );
 }
 
+function moreThan(list, total) {
+  const n = (list || []).length;
+  return total > n ? h('p.note', `仅列出 ${n} 件，共 ${num(total)} 件`) : null;
+}
+
 function ratesTable(r) {
   const t = r.rates?.this || {};
   const p = r.rates?.previous || {};
@@ -240,6 +245,16 @@ function ratesTable(r) {
       h('td.now', num(t.tickets)),
       h('td', num(p.tickets)),
       h('td', change(t.tickets, p.tickets, false)),
+    ),
+  );
+  rows.push(
+    h(
+      'tr',
+      { 'data-rate': 'resolved_unconfirmed' },
+      h('th', { scope: 'row' }, '超时自动关闭（办结未确认）'),
+      h('td.now', num(t.resolved_unconfirmed)),
+      h('td', num(p.resolved_unconfirmed)),
+      h('td', change(t.resolved_unconfirmed, p.resolved_unconfirmed, false)),
     ),
   );
   return table('t-rates', ['指标', monthWords(r.month), `上月（${monthWords(r.previous_month)}）`, '变化'], rows);
@@ -267,7 +282,7 @@ function render(r) {
   const c = r.callbacks || {};
   const cb = r.closed_by || {};
   const closedTotal = CLOSED_BY.reduce((n, k) => n + (cb[k] || 0), 0);
-  const street = r.street_name || '';
+  const street = r.unit_name || r.street_name || '';
   document.title = `${street}${monthWords(r.month)}月报 · 呼应`;
   disposeCharts();
   mount(
@@ -312,12 +327,14 @@ function render(r) {
         h('h2', '四、回访结果'),
         table('t-callbacks', ['项目', '件数'], [
           h('tr', h('th', { scope: 'row' }, '应回访'), h('td', num(c.total))),
+          h('tr', h('th', { scope: 'row' }, word('callback_state', 'pending', '待回访')), h('td', num(c.pending))),
           h('tr', h('th', { scope: 'row' }, '已接通'), h('td', num(c.reached))),
           h('tr', h('th', { scope: 'row' }, word('callback_verdict', 'satisfied')), h('td', num(c.satisfied))),
           h('tr', h('th', { scope: 'row' }, word('callback_verdict', 'basically_satisfied')), h('td', num(c.basically_satisfied))),
           h('tr', { class: c.unsatisfied ? 'warn' : '' }, h('th', { scope: 'row' }, word('callback_verdict', 'unsatisfied')), h('td', num(c.unsatisfied))),
           h('tr', h('th', { scope: 'row' }, word('callback_state', 'unreachable', '无法联系')), h('td', num(c.unreachable))),
           h('tr', { class: c.pressed ? 'warn' : '' }, h('th', { scope: 'row' }, '居民表示被诱导撤单/打分'), h('td', num(c.pressed))),
+          h('tr', h('th', { scope: 'row' }, '回访后重新办理'), h('td', num(c.reopened))),
         ]),
         chartBox('chart-callbacks', '回访结果（件）', 46),
       ),
@@ -347,23 +364,26 @@ function render(r) {
     ),
     h(
       'section.r-sec',
-      h('h2', `八、超时工单（${(r.overdue || []).length} 件）`),
+      h('h2', `八、当前超时工单（${num(r.overdue_total ?? (r.overdue || []).length)} 件）`),
       table(
         't-overdue',
-        ['编号', '标题', '负责层级', '期限'],
-        (r.overdue || []).map((x) => h('tr', h('td.ref', x.reference), h('td', x.title), h('td', word('level', x.level)), h('td', fmtTime(x.due_at)))),
-        '本月没有超时工单',
+        ['编号', '标题', '现由'],
+        (r.overdue || []).map((x) => h('tr', h('td.ref', x.reference), h('td', x.title), h('td', x.detail || word('level', x.level)))),
+        '当前没有超时工单',
       ),
+      moreThan(r.overdue, r.overdue_total),
     ),
     h(
       'section.r-sec',
-      h('h2', `九、重新办理的工单（${(r.reopened || []).length} 件）`),
+      h('h2', `九、重新办理的工单（${num(r.reopened_total ?? (r.reopened || []).length)} 件）`),
+      h('p.note', '居民对办结提出异议，或回访中表示不满意、曾被诱导，工单重新办理。'),
       table(
         't-reopened',
-        ['编号', '标题', '原因'],
-        (r.reopened || []).map((x) => h('tr', h('td.ref', x.reference), h('td', x.title), h('td', reopenReason(x.reason)))),
+        ['编号', '标题', '情况'],
+        (r.reopened || []).map((x) => h('tr', h('td.ref', x.reference), h('td', x.title), h('td', x.detail || reopenReason(x.reason)))),
         '本月没有重新办理的工单',
       ),
+      moreThan(r.reopened, r.reopened_total),
     ),
     h('footer.r-foot', '数据来源：呼应 · 街道三级呼叫响应系统。指标定义见系统文档 docs/metrics.md。'),
   );
@@ -400,7 +420,7 @@ async function downloadXlsx(btn) {
   try {
     const res = await client.fetchRaw('/reports/monthly.xlsx?' + query(month, street));
     const url = URL.createObjectURL(await res.blob());
-    const name = `${current?.street_name || '街道'}月报_${month}.xlsx`;
+    const name = `${current?.unit_name || '街道'}月报_${month}.xlsx`;
     const a = h('a', { href: url, download: name, style: 'display:none' });
     document.body.appendChild(a);
     a.click();

@@ -295,9 +295,13 @@ function outcome(c) {
 
 function item(c) {
   const flag = c.flag ? h('span.badge.red.cb-flag', { 'data-flag': c.flag, title: '疑似诱导' }, label('callback_flag', c.flag)) : null;
-  const phone = c.resident_phone
-    ? h('a.phone.cb-phone.btn', { href: `tel:${c.resident_phone}`, title: '拨打居民电话' }, '☎ ', c.resident_phone)
-    : h('span.hint', '无居民电话（自查发现或居民已注销）');
+  // The server gives the phone only while the callback is pending.
+  let phone = null;
+  if (c.resident_phone) {
+    phone = h('a.phone.cb-phone.btn', { href: `tel:${c.resident_phone}`, title: '拨打居民电话' }, '☎ ', c.resident_phone);
+  } else if (c.state === 'pending') {
+    phone = h('span.hint', '没有居民电话（居民已注销账号）');
+  }
   return h(
     'li.cb-item',
     {
@@ -324,7 +328,7 @@ function item(c) {
       c.rating ? [' · 居民评价 ', stars(c.rating)] : null,
     ),
     dueLine(c),
-    h('div.cb-contact', phone),
+    phone ? h('div.cb-contact', phone) : null,
     attemptsBlock(c),
     outcome(c),
     c.note ? h('div.ev-note.cb-note-text', c.note) : null,
