@@ -1114,6 +1114,9 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
         .starts_with("sqlite");
     let seed = app.seed();
     let compound_id = seed["compounds"][0]["id"].as_i64().expect("compound id");
+    let community_id = seed["compounds"][0]["parent_id"]
+        .as_i64()
+        .expect("community id");
     let compound_secretary = account(&seed, compound_id).to_string();
     let street_staff = account(&seed, seed["street"]["id"].as_i64().expect("street")).to_string();
     let base = app.base.clone();
@@ -1156,6 +1159,69 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
             )
             .await;
         assert_eq!(s, reqwest::StatusCode::OK, "{action}: {v}");
+    }
+
+    // ---- More of the month, so that the ledger and the report have something to show: a
+    // neighbour's call settled and rated four stars, one withdrawn, one called up to the community
+    // and settled there with five quick stars.
+    let neighbour_phone = "13800000002";
+    let neighbour = app.login_resident(neighbour_phone).await;
+    let community = app.login_staff(&account(&seed, community_id)).await;
+    let compounds: Vec<i64> = (0..3)
+        .map(|i| seed["compounds"][i]["id"].as_i64().expect("compound"))
+        .collect();
+    let mut more = Vec::new();
+    for (i, (compound, title)) in [
+        (compounds[1], "5号楼垃圾桶满溢"),
+        (compounds[2], "楼下夜间施工噪音"),
+        (compounds[0], "小区北门路面塌陷"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, t) = app
+            .post(
+                "/api/v1/tickets",
+                Some(&neighbour),
+                json!({"compound_id": compound, "category_id": seed["categories"][i + 1]["id"],
+                       "title": title, "description": "请尽快处理。"}),
+            )
+            .await;
+        assert_eq!(s, reqwest::StatusCode::CREATED, "{t}");
+        more.push(t["id"].as_i64().expect("id"));
+    }
+    let p2 = app.login_staff(account(&seed, compounds[1])).await;
+    let steps: Vec<(&str, i64, &str, Value)> = vec![
+        (p2.as_str(), more[0], "acknowledge", json!({})),
+        (p2.as_str(), more[0], "resolve", json!({"note": "已清运。"})),
+        (neighbour.as_str(), more[0], "confirm", json!({"rating": 4})),
+        (
+            neighbour.as_str(),
+            more[1],
+            "withdraw",
+            json!({"note": "已自行协商解决"}),
+        ),
+        (secretary.as_str(), more[2], "acknowledge", json!({})),
+        (
+            secretary.as_str(),
+            more[2],
+            "escalate",
+            json!({"reason": "needs_resources", "note": "需社区协调市政维修。"}),
+        ),
+        (community.as_str(), more[2], "acknowledge", json!({})),
+        (
+            community.as_str(),
+            more[2],
+            "resolve",
+            json!({"note": "市政已回填修复。"}),
+        ),
+        (neighbour.as_str(), more[2], "confirm", json!({"rating": 5})),
+    ];
+    for (token, id, action, body) in steps {
+        let (s, v) = app
+            .post(&format!("/api/v1/tickets/{id}/{action}"), Some(token), body)
+            .await;
+        assert_eq!(s, reqwest::StatusCode::OK, "{action} {id}: {v}");
     }
 
     // ---- The resident confirms with five stars on the phone, right after the resolution.
@@ -1228,10 +1294,7 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
         "居民说电梯还是有异响，只是不好意思给差评。",
     )
     .await;
-    b.js(&format!(
-        "(document.querySelector(\"{card}\").scrollIntoView({{block: 'center'}}), true)"
-    ))
-    .await;
+    b.js("(window.scrollTo(0, 0), true)").await;
     b.screenshot("staff-callbacks").await;
     b.click(&format!("{card} .cb-submit")).await;
     b.wait_text("#toast", |t| {
@@ -1290,9 +1353,12 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
         ),
     )
     .await;
-    b.js("(document.getElementById('ledger').scrollIntoView(), true)")
+    // The ledger's 27 columns on a wide screen, from the left.
+    b.resize(1600, 900).await;
+    b.js("(document.getElementById('ledger-table-wrap').scrollLeft = 0, document.getElementById('ledger').scrollIntoView(), true)")
         .await;
     b.screenshot("dashboard-ledger").await;
+    b.resize(1366, 768).await;
     assert_no_page_errors(b.page_errors().await, "dashboard");
 
     // ---- The monthly report: last month by default, then this month, printable.

@@ -393,7 +393,7 @@ function render(r) {
 async function show(month, street) {
   const box = $('#report');
   mount(box, h('p.empty', '加载中…'));
-  $('#month').value = month;
+  if ([...$('#month').options].some((o) => o.value === month)) $('#month').value = month;
   try {
     const r = await client.get('/reports/monthly?' + query(month, street));
     current = { ...r, street };
@@ -434,6 +434,15 @@ async function downloadXlsx(btn) {
   }
 }
 
+/// The month picker: the last 24 months in words (and the one asked for, if older).
+function fillMonths(chosen) {
+  const [y, m] = todayBeijing().split('-').map(Number);
+  const months = [];
+  for (let i = 0; i < 24; i += 1) months.push(new Date(Date.UTC(y, m - 1 - i, 1)).toISOString().slice(0, 7));
+  if (!months.includes(chosen)) months.push(chosen);
+  mount($('#month'), months.map((v) => h('option', { value: v, selected: v === chosen }, monthWords(v))));
+}
+
 function go() {
   const month = $('#month').value;
   if (!MONTH_RE.test(month)) {
@@ -450,9 +459,8 @@ async function start() {
   $('#download-xlsx').addEventListener('click', (e) => downloadXlsx(e.currentTarget));
   $('#show').addEventListener('click', go);
   $('#month').addEventListener('change', go);
-  $('#month').max = todayBeijing().slice(0, 7);
   const { month, street } = params();
-  $('#month').value = month;
+  fillMonths(month);
   if (document.readyState !== 'complete') {
     await new Promise((r) => window.addEventListener('load', r, { once: true }));
   }

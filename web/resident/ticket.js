@@ -69,12 +69,12 @@ function shownReason(code) {
   return hasLabel('escalation_reason', code) || SHOWN_SYSTEM_REASONS.has(code);
 }
 
-/// How the request was closed, in plain words for the resident.
+/// How the request was closed: the label, and in plain words what it means for the resident
+/// where the label alone does not say it.
 const CLOSED_BY_TEXT = {
-  resident: '您已确认办结',
-  auto: '您未在期限内确认，已按时自动办结',
-  callback: '工作人员电话回访您之后办结',
-  declined: '不予受理，经上级复核维持',
+  auto: '您未在期限内确认，系统已自动办结',
+  callback: '工作人员电话回访您之后确认办结',
+  declined: '经复核维持不予受理',
   withdrawn: '您撤回了诉求',
   raising_level: '由发现问题的单位确认办结',
 };
