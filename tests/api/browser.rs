@@ -1164,9 +1164,8 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
     // ---- More of the month, so that the ledger and the report have something to show: a
     // neighbour's call settled and rated four stars, one withdrawn, one called up to the community
     // and settled there with five quick stars.
-    let neighbour_phone = "13800000002";
-    let neighbour = app.login_resident(neighbour_phone).await;
-    let community = app.login_staff(&account(&seed, community_id)).await;
+    let neighbour = app.login_resident("13800000002").await;
+    let community = app.login_staff(account(&seed, community_id)).await;
     let compounds: Vec<i64> = (0..3)
         .map(|i| seed["compounds"][i]["id"].as_i64().expect("compound"))
         .collect();
@@ -1264,14 +1263,12 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
     b.click("#nav-callbacks").await;
     let card = format!(".cb-item[data-id='{cb_id}']");
     b.wait_text(&card, |t| t.contains("1栋电梯异响")).await;
-    b.wait_text(".tab[data-cbtab='pending'] .count", |t| {
-        t.trim() == queue["counts"]["pending"].to_string()
-    })
-    .await;
-    b.wait_text(&format!("{card} .cb-flag"), |t| {
-        t == word("callback_flag", "quick_five_star")
-    })
-    .await;
+    let pending = queue["counts"]["pending"].to_string();
+    b.wait_text(".tab[data-cbtab='pending'] .count", |t| t.trim() == pending)
+        .await;
+    let quick = word("callback_flag", "quick_five_star");
+    b.wait_text(&format!("{card} .cb-flag"), |t| t == quick)
+        .await;
     b.wait_text(&format!("{card} .cb-phone"), |t| t.contains(phone))
         .await;
     assert_eq!(
