@@ -366,7 +366,7 @@ pub fn make_ticket(
                         t.closed_by = Some(ClosedBy::Resident);
                         t.rating = Some(rng.gen_range(3..=5));
                     } else {
-                        t.closed_by = Some(ClosedBy::System);
+                        t.closed_by = Some(ClosedBy::Auto);
                     }
                 }
             }

@@ -6,6 +6,7 @@ mod accountability;
 mod auth;
 mod backup;
 mod browser;
+mod callbacks;
 mod cli;
 mod http;
 mod input;

@@ -645,7 +645,7 @@ fn range_of_history() -> huying::service::stats::Range {
 }
 
 /// Unzips an .xlsx body and returns the text of the named parts.
-fn xlsx_parts(body: &[u8], names: &[&str]) -> Vec<String> {
+pub(crate) fn xlsx_parts(body: &[u8], names: &[&str]) -> Vec<String> {
     use std::io::Read;
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body)).expect("a zip archive");
     names

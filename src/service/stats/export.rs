@@ -293,22 +293,6 @@ pub fn tickets_csv(
     Ok((out, truncated))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_field("楼道灯"), "楼道灯");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=1+1"), "'=1+1");
-        let mut s = String::new();
-        csv_line(&mut s, &["x".into(), "y\nz".into()]);
-        assert_eq!(s, "x,\"y\nz\"\r\n");
-    }
-}
-
 /// The ledger export's column titles (CSV and XLSX): the unit, then every ledger column, then
 /// the two satisfaction rates and the call-up reasons.
 pub fn ledger_headers(unit: RankUnit) -> Vec<&'static str> {
@@ -360,4 +344,20 @@ pub fn ledger_csv(l: &super::ledger::Ledger) -> String {
         csv_line(&mut out, &f);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("楼道灯"), "楼道灯");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=1+1"), "'=1+1");
+        let mut s = String::new();
+        csv_line(&mut s, &["x".into(), "y\nz".into()]);
+        assert_eq!(s, "x,\"y\nz\"\r\n");
+    }
 }

@@ -145,40 +145,6 @@ pub fn ranking_xlsx(rows: &[RankRow], unit: RankUnit) -> AppResult<Vec<u8>> {
     write_ranking(rows, unit).map_err(internal)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::NaiveDate;
-
-    #[test]
-    fn a_workbook_is_a_zip_with_the_rows() {
-        let t = NaiveDate::from_ymd_opt(2026, 11, 30)
-            .and_then(|d| d.and_hms_opt(17, 5, 9))
-            .expect("time");
-        let row = ExportRow {
-            reference: "YC-20261130-0001".into(),
-            title: "楼道灯不亮".into(),
-            status: "待受理",
-            level: "小区",
-            community: "一社区".into(),
-            compound: "一小区".into(),
-            category: "设施".into(),
-            urgency: "一般",
-            created_at: t,
-            acknowledged_at: None,
-            resolved_at: None,
-            closed_at: None,
-            closed_by: "",
-            rating: None,
-            escalation_count: 0,
-            overdue: false,
-        };
-        let bytes = tickets_xlsx(&[row]).expect("xlsx");
-        assert_eq!(&bytes[..2], b"PK");
-        assert!(excel_time(t).is_ok());
-    }
-}
-
 fn write_ledger(l: &super::ledger::Ledger) -> Result<Vec<u8>, XlsxError> {
     use crate::domain::ledger::LedgerKind;
     use crate::domain::text_enum::TextEnum;
@@ -372,4 +338,38 @@ fn header_row(
 /// The monthly report as an `.xlsx` file.
 pub fn report_xlsx(r: &super::report::MonthlyReport) -> AppResult<Vec<u8>> {
     write_report(r).map_err(internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn a_workbook_is_a_zip_with_the_rows() {
+        let t = NaiveDate::from_ymd_opt(2026, 11, 30)
+            .and_then(|d| d.and_hms_opt(17, 5, 9))
+            .expect("time");
+        let row = ExportRow {
+            reference: "YC-20261130-0001".into(),
+            title: "楼道灯不亮".into(),
+            status: "待受理",
+            level: "小区",
+            community: "一社区".into(),
+            compound: "一小区".into(),
+            category: "设施".into(),
+            urgency: "一般",
+            created_at: t,
+            acknowledged_at: None,
+            resolved_at: None,
+            closed_at: None,
+            closed_by: "",
+            rating: None,
+            escalation_count: 0,
+            overdue: false,
+        };
+        let bytes = tickets_xlsx(&[row]).expect("xlsx");
+        assert_eq!(&bytes[..2], b"PK");
+        assert!(excel_time(t).is_ok());
+    }
 }
