@@ -5,7 +5,7 @@
 // Callback satisfaction is also shown beside the self-rated one among the KPI tiles.
 
 import { $, h, mount, errorText } from '/static/common/ui.js';
-import { label, hasLabel } from '/static/common/labels.js';
+import { label, hasLabel, reasonLabel } from '/static/common/labels.js';
 import { client, state, statsQuery, fmtRate, fmtCount } from './shared.js';
 import { download } from './exports.js';
 
@@ -96,7 +96,7 @@ function reasonsTitle(r) {
   const reasons = r.called_up_reasons || {};
   const parts = Object.entries(reasons)
     .filter(([, n]) => n > 0)
-    .map(([k, n]) => `${label('escalation_reason', k)} ${n}`);
+    .map(([k, n]) => `${reasonLabel(k) || k} ${n}`);
   return parts.length ? `上呼原因：${parts.join('，')}` : null;
 }
 

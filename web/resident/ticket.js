@@ -147,6 +147,10 @@ function eventTitle(e, t, transfers) {
     case 'auto_close':
       return '超时未确认，系统自动办结';
     case 'callback':
+      // reason: the verdict, `pressed` or `unreachable`.
+      if (e.reason === 'unreachable') return '工作人员电话回访，未能联系到您';
+      if (e.reason === 'pressed') return '工作人员电话回访，您表示曾被要求撤回或好评';
+      if (hasLabel('callback_verdict', e.reason)) return `工作人员电话回访，您表示${label('callback_verdict', e.reason)}`;
       return '工作人员已电话回访';
     case 'callback_reopen':
       return `回访后重新办理，由${after}负责`;

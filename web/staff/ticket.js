@@ -322,6 +322,10 @@ function eventItem(e) {
       reason = '';
     }
   }
+  if ((e.action === 'callback' || e.action === 'callback_reopen') && reason) {
+    detail = `回访结果：${reason}`;
+    reason = '';
+  }
   if (e.action === 'assign') {
     // reason `user:ID` is the assignee, note the named handler.
     const parts = [];
