@@ -1099,7 +1099,8 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
 /// Issue #12 in a real browser: a resident confirms with five stars minutes after the
 /// resolution (a quick five-star rating, always called back) and reads how the request was
 /// closed; a street staff member works the callback queue (回访), reaches the resident and records
-/// 不满意; the ticket reopens in the compound's queue and the compound secretary sees it; the
+/// 不满意, and calls another resident three times in vain (无法联系); the ticket reopens in the
+/// compound's queue and the compound secretary sees it; the
 /// dashboard's ledger (责任账本) counts the reopening for that compound and opens the ticket
 /// behind the number; the monthly report (月报) renders.
 async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
@@ -1296,6 +1297,43 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
     b.click(&format!("{card} .cb-submit")).await;
     b.wait_text("#toast", |t| {
         t.contains("重新办理") && t.contains(&reference)
+    })
+    .await;
+    assert_no_page_errors(b.page_errors().await, "staff");
+
+    // ---- The other quick five stars: nobody answers, three times; then it is unreachable.
+    let other = queue["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|c| c["ticket_id"] == more[2])
+        .unwrap_or_else(|| panic!("the community's quick five stars are called back: {queue}"))
+        ["id"]
+        .as_i64()
+        .expect("callback id");
+    let card2 = format!(".cb-item[data-id='{other}']");
+    for attempt in 1..=3 {
+        b.js(&format!(
+            "(document.querySelector(\"{card2} details.cb-record\").open = true, true)"
+        ))
+        .await;
+        b.click(&format!("{card2} .cb-reached[data-reached='no']"))
+            .await;
+        b.click(&format!("{card2} .cb-submit")).await;
+        if attempt < 3 {
+            b.wait_text(&format!("{card2} .cb-attempts"), |t| {
+                t.contains(&format!("已拨打 {attempt} 次"))
+            })
+            .await;
+        }
+    }
+    let unreachable = word("callback_state", "unreachable");
+    b.wait_text("#toast", |t| t.contains(&unreachable)).await;
+    b.wait_text(".tab[data-cbtab='unreachable'] .count", |t| t.trim() == "1")
+        .await;
+    b.click(".tab[data-cbtab='unreachable']").await;
+    b.wait_text(&format!("{card2} .cb-outcome"), |t| {
+        t.contains(&unreachable)
     })
     .await;
     assert_no_page_errors(b.page_errors().await, "staff");
