@@ -1431,6 +1431,21 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
         json!(true),
         "the charts are drawn as SVG (they print sharp)"
     );
+    // Printable: an A4 page rule, and on paper the controls are gone.
+    assert_eq!(
+        b.js("[...document.styleSheets].some((s) => [...s.cssRules].some((r) => r instanceof CSSPageRule && /size: a4/i.test(r.cssText)))")
+            .await,
+        json!(true)
+    );
+    b.cdp("Emulation.setEmulatedMedia", json!({"media": "print"}))
+        .await;
+    assert_eq!(
+        b.js("getComputedStyle(document.querySelector('.report-bar')).display")
+            .await,
+        json!("none")
+    );
+    b.cdp("Emulation.setEmulatedMedia", json!({"media": ""}))
+        .await;
     b.resize(900, 1270).await;
     b.js("(window.dispatchEvent(new Event('resize')), true)")
         .await;
