@@ -305,8 +305,140 @@ fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
             o.total
         );
     }
+    ledger(&mut conn, backend, &street, now)?;
     drop(conn);
     drop(db);
     drop(bench_db);
+    Ok(())
+}
+
+/// The accountability ledger (issue #12): its entries derived from the filled timelines with
+/// one `INSERT … SELECT` per column (what the commit path writes as tickets change: the call
+/// and every call-up received, answers, resolutions, calls up, ratings), then `stats::ledger`
+/// for the last 30 days per compound and per community, beside the engine's floor for the same
+/// rows (a bare `COUNT(*)` of the range through the same index).
+fn ledger(
+    conn: &mut DbConn,
+    backend: Backend,
+    street: &Street,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let unit = "CASE e.{l} WHEN 'compound' THEN t.compound_id WHEN 'community' THEN t.community_id ELSE t.street_id END";
+    let t0 = Instant::now();
+    for (kind, level, actions, reason) in [
+        ("received", "level_after", "'create', 'escalate'", "NULL"),
+        ("acknowledged_on_time", "level", "'acknowledge'", "NULL"),
+        ("resolved_on_time", "level", "'resolve'", "NULL"),
+        (
+            "called_up",
+            "level",
+            "'escalate'",
+            "'sla_breach_acknowledge'",
+        ),
+        ("rated", "level", "'confirm'", "NULL"),
+    ] {
+        conn.batch_execute(&format!(
+            "INSERT INTO ledger_entries (street_id, community_id, unit_id, level, kind, reason, \
+             ticket_id, at) SELECT t.street_id, t.community_id, {}, e.{level}, '{kind}', {reason}, \
+             e.ticket_id, e.created_at FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+             WHERE e.action IN ({actions})",
+            unit.replace("{l}", level)
+        ))?;
+    }
+    let t1 = Instant::now();
+    let days = huying::service::callbacks::rebuild_ledger_daily(conn)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "Ledger daily roll-up rebuilt from the entries: {days} rows in {:.1} s.",
+        t1.elapsed().as_secs_f64()
+    );
+    if backend == Backend::Postgres {
+        conn.batch_execute("VACUUM ANALYZE ledger_entries; VACUUM ANALYZE ledger_daily")?;
+    } else {
+        conn.batch_execute("ANALYZE")?;
+    }
+    let entries: i64 = {
+        use diesel::prelude::*;
+        huying::db::schema::ledger_entries::table
+            .count()
+            .get_result(conn)?
+    };
+    println!();
+    println!(
+        "Ledger entries ({}): {entries} derived from the timelines in {:.1} s.",
+        backend.name(),
+        t0.elapsed().as_secs_f64()
+    );
+    let range = stats::parse_range(None, None, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let community = street.compounds.first().map(|c| c.1);
+    let name = backend.name();
+    println!();
+    println!("| backend | ledger (last 30 days) | scope | entries in range | floor: COUNT(*) ms | ledger median ms (5) | ratio |");
+    println!("|---|---|---|---|---|---|---|");
+    for (label, scope) in [
+        (
+            "street",
+            StatsScope {
+                street_id: Some(street.street_id),
+                community_id: None,
+            },
+        ),
+        (
+            "community",
+            StatsScope {
+                street_id: Some(street.street_id),
+                community_id: community,
+            },
+        ),
+    ] {
+        let (column, id) = match scope.community_id {
+            Some(c) => ("community_id", c),
+            None => ("street_id", street.street_id),
+        };
+        let count_sql = format!(
+            "SELECT COUNT(*) AS n FROM ledger_entries WHERE {column} = {id} AND at >= '{}' AND at < '{}'",
+            range.from.naive_utc(),
+            range.to.naive_utc()
+        );
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let (floor, n) = time(5, || {
+            use diesel::RunQueryDsl;
+            let r: Vec<N> = diesel::sql_query(&count_sql).load(conn)?;
+            Ok(r.first().map_or(0, |r| r.n))
+        })?;
+        for unit in [RankUnit::Compound, RankUnit::Community] {
+            use stats::ledger::{ledger_from, LedgerSource};
+            let (raw, l0) = time(5, || {
+                ledger_from(conn, &scope, &range, unit, LedgerSource::Entries)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
+            let (ms, l) = time(5, || {
+                stats::ledger(conn, &scope, &range, unit).map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
+            let same = serde_json::to_value(&l0)? == serde_json::to_value(&l)?;
+            println!(
+                "| {name} | per {}, every entry counted (no roll-up) | {label} | {n} | {floor:.1} | {raw:.1} | {:.1}×; same answer: {} |",
+                match unit {
+                    RankUnit::Compound => "compound",
+                    RankUnit::Community => "community",
+                },
+                raw / floor.max(0.001),
+                if same { "yes" } else { "**NO**" }
+            );
+            println!(
+                "| {name} | per {} ({} rows) | {label} | {n} | {floor:.1} | **{ms:.1}** | {:.1}× |",
+                match unit {
+                    RankUnit::Compound => "compound",
+                    RankUnit::Community => "community",
+                },
+                l.rows.len(),
+                ms / floor.max(0.001)
+            );
+        }
+    }
     Ok(())
 }

@@ -12,8 +12,9 @@
 # processes at once (as two instances starting together would), seeds the demo street, then
 # through nginx over HTTPS: signs in a staff member with a password and a resident with an
 # SMS code (the `log` provider writes it to the instance's log), creates a ticket, reads it
-# back, and checks the proxy setup (HSTS, request ids, body limits, the sign-in rate limit)
-# and that both instances answered requests.
+# back, sees a change arrive on two live-update streams (SSE through nginx, unbuffered), and
+# checks the proxy setup (HSTS, request ids, body limits, the sign-in rate limit) and that
+# both instances answered requests.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/deploy/lib/nginx-temp.sh"
@@ -211,6 +212,31 @@ for who in resident resident staff staff; do
   expect 200 "GET /tickets/$ticket_id as $who"
   grep -qF "$reference" "$work/body" || fail "GET /tickets/$ticket_id as $who lacks $reference"
 done
+
+step "live updates through nginx: an event reaches both streams at once, unbuffered"
+# Two streams (round robin puts them on the two instances when it alternates); a comment through
+# nginx lands on one instance and must reach both streams well within their 5 s.
+stream_pids=()
+for i in 1 2; do
+  curl -ksSN --max-time 5 -H "authorization: Bearer $resident_token" "$base/api/v1/stream" \
+    > "$work/stream$i.txt" 2>/dev/null &
+  stream_pids+=($!)
+done
+for _ in $(seq 1 25); do
+  grep -q '^event: ready' "$work/stream1.txt" && grep -q '^event: ready' "$work/stream2.txt" && break
+  sleep 0.2
+done
+c -X POST "$base/api/v1/tickets/$ticket_id/comment" -H 'content-type: application/json' \
+  -H "authorization: Bearer $resident_token" -d '{"note":"晚上 8 点后在家"}' >/dev/null
+expect 200 "POST /tickets/$ticket_id/comment"
+for p in "${stream_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+for i in 1 2; do
+  grep -q '^event: ready' "$work/stream$i.txt" || fail "stream $i never opened: $(head -c 300 "$work/stream$i.txt")"
+  grep -qF "{\"ids\":[$ticket_id]}" "$work/stream$i.txt" \
+    || fail "stream $i did not get ticket $ticket_id: $(head -c 300 "$work/stream$i.txt")"
+done
+grep '"GET /api/v1/stream ' "$access" | grep -o 'upstream=[^ ]*' | sort | uniq -c \
+  | awk '{ sub("upstream=", "", $2); print "   streams on " $2 ": " $1 }'
 
 step "body limits: a 2 MB upload reaches the service, 7 MB and a 2 MB JSON body stop at nginx"
 head -c 2000000 /dev/urandom > "$work/junk.bin"

@@ -26,6 +26,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub map: MapSettings,
     pub callbacks: CallbackSettings,
+    pub stream: StreamSettings,
 }
 
 /// Callbacks (回访) after closures (issue #12, docs/metrics.md).
@@ -38,6 +39,18 @@ pub struct CallbackSettings {
     pub sample_percent: u32,
     /// Working days after the closure by which the callback is due.
     pub due_working_days: i64,
+}
+
+/// Live updates, `GET /api/v1/stream` (Server-Sent Events).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Seconds between heartbeat comments on an idle stream (at least 1).
+    pub heartbeat_secs: u64,
+    /// The `retry:` hint: milliseconds a client waits before reconnecting.
+    pub retry_ms: u64,
+    /// Events buffered per client before it lags and is told to resync (at least 1).
+    pub buffer: usize,
 }
 
 /// The Prometheus endpoint (`/metrics`, docs/operations.md).
@@ -427,6 +440,12 @@ impl Settings {
             1,
         )?;
         at_least("auth.otp_resend_secs", self.auth.otp_resend_secs, 0)?;
+        at_least("stream.heartbeat_secs", secs(self.stream.heartbeat_secs), 1)?;
+        at_least(
+            "stream.buffer",
+            i64::try_from(self.stream.buffer).unwrap_or(i64::MAX),
+            1,
+        )?;
 
         match self.sms.provider {
             SmsProviderKind::Log => {

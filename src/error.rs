@@ -99,7 +99,7 @@ impl AppError {
         }
     }
 
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             AppError::Validation { message, .. } => message.clone(),
             AppError::Unauthorized(_) => "未登录或登录已过期，请重新登录".into(),

@@ -145,11 +145,12 @@ fn default_message(status: StatusCode) -> &'static str {
     }
 }
 
+/// An error body already in a format the route chose: JSON, or the XML Open311 answers in.
 fn is_json(res: &HttpResponse<impl MessageBody>) -> bool {
     res.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/xml"))
 }
 
 /// Inside the routes: an error response that actix built as text (a raw body over the

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod server;

@@ -130,6 +130,49 @@ impl AddressLimits {
     }
 }
 
+/// Per-key limits of partner systems (Open311), each at the rate its key was issued with.
+/// Kept in this instance's memory like the per-address limits: with several instances a
+/// partner gets the rate once per instance it reaches.
+#[derive(Default)]
+pub struct PartnerLimits {
+    /// Key id → (requests per minute it was built for, its limiter).
+    keys:
+        std::sync::Mutex<std::collections::HashMap<i64, (u32, governor::DefaultDirectRateLimiter)>>,
+    clock: DefaultClock,
+}
+
+impl PartnerLimits {
+    /// One request of key `key_id`, allowed `per_minute` a minute; `Err(seconds to wait)` when
+    /// it is over.
+    pub fn check(&self, key_id: i64, per_minute: u32) -> Result<(), i64> {
+        // A poisoned lock only means another request panicked mid-check; the map is still whole.
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = keys
+            .entry(key_id)
+            .or_insert_with(|| (per_minute, RateLimiter::direct(quota(per_minute, 60))));
+        if entry.0 != per_minute {
+            *entry = (per_minute, RateLimiter::direct(quota(per_minute, 60)));
+        }
+        entry.1.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            i64::try_from(wait.as_secs())
+                .unwrap_or(i64::MAX)
+                .saturating_add(1)
+        })
+    }
+
+    /// Forgets a revoked key's limiter.
+    pub fn forget(&self, key_id: i64) {
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key_id);
+    }
+}
+
 /// "30 秒", "5 分钟", "2 小时": how long to wait, for a person.
 pub fn wait_zh(secs: i64) -> String {
     if secs < 120 {
@@ -203,6 +246,18 @@ mod tests {
         assert_eq!(err.code(), "login_address_limited");
         // Another address is not affected.
         assert!(limits.login(ip("198.51.100.8")).is_ok());
+    }
+
+    #[test]
+    fn each_partner_key_has_its_own_rate() {
+        let limits = PartnerLimits::default();
+        assert!(limits.check(1, 2).is_ok());
+        assert!(limits.check(1, 2).is_ok());
+        let wait = limits.check(1, 2).expect_err("third in a minute");
+        assert!((1..=31).contains(&wait), "{wait}");
+        // Another key, and the same key at a new rate, start afresh.
+        assert!(limits.check(2, 2).is_ok());
+        assert!(limits.check(1, 3).is_ok());
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub struct Metrics {
     pool_connections: Family<StateLabel, Gauge>,
     pool_max: Gauge,
     pool_waiting: Gauge,
+    live_clients: Gauge,
     tickets: Family<LevelStatus, Gauge>,
     tickets_overdue: Family<LevelLabel, Gauge>,
     outbox_rows: Family<ChannelStatus, Gauge>,
@@ -157,6 +158,7 @@ impl Metrics {
             pool_connections: Family::default(),
             pool_max: Gauge::default(),
             pool_waiting: Gauge::default(),
+            live_clients: Gauge::default(),
             tickets: Family::default(),
             tickets_overdue: Family::default(),
             outbox_rows: Family::default(),
@@ -227,6 +229,11 @@ impl Metrics {
             "db_pool_waiting",
             "Callers of this process waiting for a pooled connection",
             m.pool_waiting.clone(),
+        );
+        r.register(
+            "live_stream_clients",
+            "Live-update streams (GET /api/v1/stream) open on this process",
+            m.live_clients.clone(),
         );
         r.register(
             "tickets",
@@ -315,6 +322,7 @@ impl Metrics {
         let pool = state.db.pool_stats();
         self.pool_max.set(pool.max.into());
         self.pool_waiting.set(to_i64(pool.waiting));
+        self.live_clients.set(to_i64(state.live.clients()));
         self.pool_connections
             .get_or_create(&StateLabel { state: "in_use" })
             .set(pool.connections.saturating_sub(pool.idle).into());

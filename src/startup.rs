@@ -143,10 +143,15 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         settings.limits.password_hash_queue,
     )?;
     let address_limits = crate::limits::AddressLimits::new(&settings.limits);
+    // Live updates: changes committed through this pool reach this instance's stream clients.
+    let live = crate::live::Hub::new(settings.stream.buffer);
+    let db = db.with_live(&live)?;
     Ok(AppState {
         db,
+        live,
         hasher: Arc::new(hasher),
         address_limits: Arc::new(address_limits),
+        partner_limits: Arc::new(crate::limits::PartnerLimits::default()),
         metrics,
         settings: Arc::new(settings),
         clock,
@@ -180,6 +185,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %listener.local_addr()?, database = ?state.db.engine(), "Huying listening");
+        actix_web::rt::spawn(crate::live::close_on_shutdown(Arc::downgrade(&state.live)));
         if state.settings.sla.sweeper_enabled {
             actix_web::rt::spawn(sweeper_loop(state.clone()));
         }
@@ -276,7 +282,10 @@ fn run(listener: TcpListener, state: AppState, workers: usize) -> anyhow::Result
                 } else {
                     app
                 };
-                app.configure(crate::web::configure)
+                // Not in the OpenAPI document either: Open311 answers in its own error format
+                // (docs/open311.md).
+                app.configure(crate::api::open311::configure)
+                    .configure(crate::web::configure)
             })
             .default_service(web::to(crate::api::not_found))
             .split_for_parts();

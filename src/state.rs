@@ -5,7 +5,7 @@ use crate::auth::tokens::JwtKeys;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::domain::clock::Clock;
-use crate::limits::AddressLimits;
+use crate::limits::{AddressLimits, PartnerLimits};
 use crate::metrics::Metrics;
 use crate::service::sla::SlaEngine;
 use crate::sms::SmsSender;
@@ -22,6 +22,10 @@ pub struct AppState {
     /// The only place passwords are hashed or checked while serving (bounded).
     pub hasher: Arc<HashPool>,
     pub address_limits: Arc<AddressLimits>,
+    /// Per-key rate limits of partner systems (Open311).
+    pub partner_limits: Arc<PartnerLimits>,
     /// This process's metrics (`/metrics`); recorded whether or not the endpoint is on.
     pub metrics: Arc<Metrics>,
+    /// Live updates: the committed changes this instance's stream clients hear of.
+    pub live: Arc<crate::live::Hub>,
 }

@@ -39,6 +39,7 @@ use crate::service::tickets::query::{QueueView, Sort};
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The zh-CN labels of every closed set of values; the map tile server, if any"),
         (name = "notifications", description = "In-app inbox, notification settings, the outbox (admin), unit robots"),
+        (name = "stream", description = "Live updates (Server-Sent Events)"),
     )
 )]
 pub struct ApiDoc;

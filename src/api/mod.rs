@@ -1,6 +1,7 @@
 //! HTTP API under `/api/v1`; one module per resource, handlers stay thin. Each module's
 //! `configure` registers its handlers, and with them their OpenAPI operations.
 
+pub mod api_keys;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
@@ -11,10 +12,12 @@ pub mod health;
 pub mod me;
 pub mod meta;
 pub mod notifications;
+pub mod open311;
 pub mod org;
 pub mod reports;
 pub mod sla;
 pub mod stats;
+pub mod stream;
 pub mod tickets;
 pub mod users;
 
@@ -40,11 +43,13 @@ fn configure_v1(cfg: &mut ServiceConfig) {
         .configure(org::configure)
         .configure(users::configure)
         .configure(audit::configure)
+        .configure(api_keys::configure)
         .configure(categories::configure)
         .configure(sla::configure)
         .configure(stats::configure)
         .configure(reports::configure)
         .configure(callbacks::configure)
+        .configure(stream::configure)
         .configure(tickets::configure);
 }
 

@@ -30,6 +30,7 @@ impl DbConn {
 enum Bind {
     Id(i64),
     Ts(NaiveDateTime),
+    Text(String),
 }
 
 /// SQL text for one backend, with the values bound to its placeholders in order.
@@ -75,6 +76,10 @@ impl Sql {
         self.placeholder(Bind::Ts(v))
     }
 
+    pub fn text(&mut self, v: &str) -> &mut Self {
+        self.placeholder(Bind::Text(v.to_string()))
+    }
+
     /// Asks SQLite to read `index` (` INDEXED BY …`, after the table name): its planner may
     /// otherwise pick an index that reads far more rows. PostgreSQL has no such hint.
     pub fn index_hint(&mut self, index: &str) -> &mut Self {
@@ -95,18 +100,27 @@ impl Sql {
 
     fn boxed<DB>(&self) -> BoxedSqlQuery<'_, DB, SqlQuery>
     where
-        DB: Backend + HasSqlType<BigInt> + HasSqlType<Timestamp>,
+        DB: Backend + HasSqlType<BigInt> + HasSqlType<Timestamp> + HasSqlType<Text>,
         i64: ToSql<BigInt, DB>,
         NaiveDateTime: ToSql<Timestamp, DB>,
+        String: ToSql<Text, DB>,
     {
         let mut q = diesel::sql_query(self.text.clone()).into_boxed();
         for b in &self.binds {
             q = match b {
                 Bind::Id(v) => q.bind::<BigInt, _>(*v),
                 Bind::Ts(v) => q.bind::<Timestamp, _>(*v),
+                Bind::Text(v) => q.bind::<Text, _>(v.clone()),
             };
         }
         q
+    }
+
+    pub fn execute(&self, conn: &mut DbConn) -> AppResult<usize> {
+        Ok(match conn {
+            DbConn::Sqlite(c) => self.boxed::<Sqlite>().execute(c)?,
+            DbConn::Pg(c) => self.boxed::<Pg>().execute(c)?,
+        })
     }
 
     pub fn load<R>(&self, conn: &mut DbConn) -> AppResult<Vec<R>>

@@ -1,9 +1,11 @@
 //! Database access: one diesel code path over SQLite and PostgreSQL.
 
+pub mod changes;
 pub mod claim;
 pub mod dialect;
 pub mod models;
 pub mod notify_schema;
+pub mod open311_schema;
 pub mod schema;
 pub mod types;
 
@@ -153,6 +155,10 @@ pub struct Db {
     sqlite_file: Option<(PathBuf, Option<FileId>)>,
     /// Callers blocked in `pool.get()` right now (r2d2 does not count them).
     waiting: Arc<AtomicUsize>,
+    /// Where the URL points (the LISTEN connection of live updates opens its own).
+    target: Target,
+    /// Live updates: the hub that changes committed through `run` reach (see `changes`).
+    live: Option<Arc<crate::live::Hub>>,
 }
 
 /// The pool as `/metrics` shows it.
@@ -257,7 +263,20 @@ impl Db {
             engine,
             sqlite_file,
             waiting: Arc::new(AtomicUsize::new(0)),
+            target,
+            live: None,
         })
+    }
+
+    /// Changes committed through this `Db` reach `hub`: on PostgreSQL through one LISTEN
+    /// connection started here (a thread that ends when the hub is dropped), on SQLite
+    /// directly after each commit.
+    pub fn with_live(mut self, hub: &Arc<crate::live::Hub>) -> anyhow::Result<Db> {
+        if let Target::Postgres(url) = &self.target {
+            changes::spawn_listener(url.clone(), hub)?;
+        }
+        self.live = Some(hub.clone());
+        Ok(self)
     }
 
     /// The SQLite database file, if that is the backend.
@@ -339,9 +358,10 @@ impl Db {
     {
         let pool = self.pool.clone();
         let waiting = self.waiting.clone();
+        let live = self.live.clone();
         actix_web::web::block(move || {
             let mut conn = pool_get(&pool, &waiting)?;
-            f(&mut conn)
+            changes::with_hub(live.as_ref(), || f(&mut conn))
         })
         .await?
     }
@@ -377,12 +397,24 @@ where
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
-    match f(conn) {
+    changes::begin();
+    // Live updates: PostgreSQL sends the transaction's changes inside it, to be delivered only
+    // if it commits; SQLite publishes them once it has committed.
+    let result = f(conn).and_then(|value| {
+        changes::before_commit(conn)?;
+        Ok(value)
+    });
+    match result {
         Ok(value) => {
-            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            if let Err(e) = <DbConn as Connection>::TransactionManager::commit_transaction(conn) {
+                changes::discard();
+                return Err(e.into());
+            }
+            changes::after_commit(conn);
             Ok(value)
         }
         Err(e) => {
+            changes::discard();
             if let Err(rollback) =
                 <DbConn as Connection>::TransactionManager::rollback_transaction(conn)
             {

@@ -339,6 +339,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The ledger's daily roll-up (migration 000013).
+    ledger_daily (unit_id, level, kind, reason, day) {
+        unit_id -> BigInt,
+        level -> Text,
+        kind -> Text,
+        reason -> Text,
+        day -> Timestamp,
+        street_id -> BigInt,
+        community_id -> BigInt,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(callbacks -> tickets (ticket_id));
 diesel::joinable!(callback_attempts -> callbacks (callback_id));
 diesel::allow_tables_to_appear_in_same_query!(callbacks, tickets);

@@ -13,6 +13,7 @@ use crate::domain::callback::{
 use crate::domain::channel::Channel;
 use crate::domain::ledger::LedgerKind;
 use crate::domain::org::OrgKind;
+use crate::domain::partner::PartnerSource;
 use crate::domain::privacy::AuditAction;
 use crate::domain::role::{ActorRole, Role};
 use crate::domain::sla::ClockKind;
@@ -119,7 +120,8 @@ text_column!(
     CallbackState,
     CallbackVerdict,
     CallbackLevel,
-    LedgerKind
+    LedgerKind,
+    PartnerSource
 );
 
 macro_rules! id_column {
@@ -300,6 +302,12 @@ mod tests {
         }
     }
 
+    /// Migration 000012 widens the audit log's actions and adds the partner keys' source.
+    const PG_KEYS: &str =
+        include_str!("../../migrations/postgres/2026-11-30-000012_api_keys/up.sql");
+    const SQLITE_KEYS: &str =
+        include_str!("../../migrations/sqlite/2026-11-30-000012_api_keys/up.sql");
+
     #[test]
     fn the_audit_log_checks_allow_exactly_the_values_the_code_knows() {
         const PG: &str =
@@ -312,12 +320,27 @@ mod tests {
         ] {
             let pg_marker =
                 format!("ALTER TABLE audit_log ADD CONSTRAINT audit_log_{column}_check");
-            assert_eq!(allowed(PG, "audit_log", column, &pg_marker), expected);
+            assert_eq!(
+                newest(&[PG_KEYS, PG], "audit_log", column, &pg_marker),
+                expected
+            );
             let sqlite_marker = format!("CREATE TRIGGER audit_log_{column}_check_insert");
             assert_eq!(
-                allowed(SQLITE, "audit_log", column, &sqlite_marker),
+                newest(&[SQLITE_KEYS, SQLITE], "audit_log", column, &sqlite_marker),
                 expected
             );
         }
+    }
+
+    #[test]
+    fn the_api_key_source_check_allows_exactly_the_partner_sources() {
+        let expected = values::<PartnerSource>();
+        let pg_marker = "ALTER TABLE api_keys ADD CONSTRAINT api_keys_source_check";
+        assert_eq!(allowed(PG_KEYS, "api_keys", "source", pg_marker), expected);
+        let sqlite_marker = "CREATE TRIGGER api_keys_source_check_insert";
+        assert_eq!(
+            allowed(SQLITE_KEYS, "api_keys", "source", sqlite_marker),
+            expected
+        );
     }
 }

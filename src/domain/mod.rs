@@ -8,6 +8,7 @@ pub mod ids;
 pub mod ledger;
 pub mod metrics;
 pub mod org;
+pub mod partner;
 pub mod privacy;
 pub mod role;
 pub mod sla;

@@ -11,6 +11,9 @@ crate::text_enum! {
         PersonalDataExport = ("personal_data_export", "下载本人个人信息"),
         Erasure = ("erasure", "注销并删除本人个人信息"),
         RetentionErasure = ("retention_erasure", "保存期满自动删除个人信息"),
+        /// An admin issued an Open311 key to a partner system (migration 000012).
+        ApiKeyIssue = ("api_key_issue", "签发对接系统密钥"),
+        ApiKeyRevoke = ("api_key_revoke", "吊销对接系统密钥"),
     }
 }
 

@@ -370,5 +370,12 @@ pub fn enqueue_for_event(conn: &mut DbConn, ev: &EventCtx<'_>) -> AppResult<()> 
             .values(row)
             .execute(conn)?;
     }
+    // Live updates: the in-app notices' recipients hear of them once this commits.
+    crate::live::notices_for(
+        rows.iter()
+            .filter(|r| r.channel == Channel::InApp)
+            .filter_map(|r| r.recipient_id)
+            .collect(),
+    );
     Ok(())
 }

@@ -121,9 +121,7 @@ pub fn on_change(
             at,
         })
         .collect();
-    if !rows.is_empty() {
-        crate::db::dialect::insert_all::<_, NewLedgerEntry>(conn, ledger_entries::table, &rows)?;
-    }
+    add_to_ledger(conn, &rows)?;
     let closed_now =
         after.closed_at.is_some() && before.and_then(|b| b.closed_at) != after.closed_at;
     if let (true, Some(closed_by), Some(closed_at)) = (closed_now, after.closed_by, after.closed_at)
@@ -131,6 +129,134 @@ pub fn on_change(
         choose(conn, after, closed_by, closed_at, sla, now)?;
     }
     Ok(())
+}
+
+/// A row of the daily roll-up: unit, level, column, reason ('' for none), local day.
+type DayKey = (i64, Level, LedgerKind, String, NaiveDateTime);
+
+/// Stores ledger entries and adds them to the daily roll-up (`ledger_daily`), in the caller's
+/// transaction.
+fn add_to_ledger(conn: &mut DbConn, rows: &[NewLedgerEntry]) -> AppResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    crate::db::dialect::insert_all::<_, NewLedgerEntry>(conn, ledger_entries::table, rows)?;
+    let mut days: std::collections::BTreeMap<DayKey, (i64, i64, i64)> =
+        std::collections::BTreeMap::new();
+    for r in rows {
+        let day = crate::db::round_ts(crate::domain::calendar::local_day_of(r.at.and_utc()));
+        let key = (
+            r.unit_id,
+            r.level,
+            r.kind,
+            r.reason.clone().unwrap_or_default(),
+            day,
+        );
+        days.entry(key)
+            .or_insert((r.street_id, r.community_id, 0))
+            .2 += 1;
+    }
+    for ((unit, level, kind, reason, day), (street, community, n)) in days {
+        let mut q = crate::db::dialect::Sql::new(conn);
+        q.push("INSERT INTO ledger_daily (unit_id, level, kind, reason, day, street_id, ")
+            .push("community_id, n) VALUES (")
+            .id(unit)
+            .push(", ")
+            .text(level.as_str())
+            .push(", ")
+            .text(kind.as_str())
+            .push(", ")
+            .text(&reason)
+            .push(", ")
+            .ts(day)
+            .push(", ")
+            .id(street)
+            .push(", ")
+            .id(community)
+            .push(", ")
+            .id(n)
+            // The same statement on both engines (SQLite ≥ 3.24, PostgreSQL ≥ 9.5).
+            .push(") ON CONFLICT (unit_id, level, kind, reason, day) ")
+            .push("DO UPDATE SET n = ledger_daily.n + excluded.n");
+        q.execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = crate::db::schema::ledger_daily)]
+struct DailyRow {
+    unit_id: i64,
+    level: Level,
+    kind: LedgerKind,
+    reason: String,
+    day: NaiveDateTime,
+    street_id: i64,
+    community_id: i64,
+    n: i64,
+}
+
+/// Recomputes the whole daily roll-up from the entries (after a bulk load of entries, or to
+/// repair it); returns the rows written. In the caller's transaction.
+pub fn rebuild_ledger_daily(conn: &mut DbConn) -> AppResult<usize> {
+    use crate::db::schema::ledger_daily;
+    type Entry = (
+        i64,
+        i64,
+        i64,
+        Level,
+        LedgerKind,
+        Option<String>,
+        NaiveDateTime,
+    );
+    diesel::delete(ledger_daily::table).execute(conn)?;
+    let mut days: std::collections::BTreeMap<DayKey, (i64, i64, i64)> =
+        std::collections::BTreeMap::new();
+    let mut after = 0i64;
+    loop {
+        let chunk: Vec<(i64, Entry)> = ledger_entries::table
+            .filter(ledger_entries::id.gt(after))
+            .order(ledger_entries::id.asc())
+            .limit(100_000)
+            .select((
+                ledger_entries::id,
+                (
+                    ledger_entries::street_id,
+                    ledger_entries::community_id,
+                    ledger_entries::unit_id,
+                    ledger_entries::level,
+                    ledger_entries::kind,
+                    ledger_entries::reason,
+                    ledger_entries::at,
+                ),
+            ))
+            .load(conn)?;
+        let Some(last) = chunk.last() else { break };
+        after = last.0;
+        for (_, (street, community, unit, level, kind, reason, at)) in chunk {
+            let day = crate::db::round_ts(crate::domain::calendar::local_day_of(at.and_utc()));
+            days.entry((unit, level, kind, reason.unwrap_or_default(), day))
+                .or_insert((street, community, 0))
+                .2 += 1;
+        }
+    }
+    let rows: Vec<DailyRow> = days
+        .into_iter()
+        .map(
+            |((unit_id, level, kind, reason, day), (street_id, community_id, n))| DailyRow {
+                unit_id,
+                level,
+                kind,
+                reason,
+                day,
+                street_id,
+                community_id,
+                n,
+            },
+        )
+        .collect();
+    crate::db::dialect::insert_all::<_, DailyRow>(conn, ledger_daily::table, &rows)?;
+    Ok(rows.len())
 }
 
 /// The level whose decline a review decides: the latest `decline` on the timeline.
@@ -649,8 +775,9 @@ pub fn record(
             commit::commit(conn, &t, &transition, Author::from(user), sla, now)?;
             reopened = recorded.reopen;
         }
-        diesel::insert_into(ledger_entries::table)
-            .values(NewLedgerEntry {
+        add_to_ledger(
+            conn,
+            &[NewLedgerEntry {
                 street_id: row.street_id,
                 community_id: row.community_id,
                 unit_id: row.closed_unit_id,
@@ -662,8 +789,8 @@ pub fn record(
                     .map(|_| "pressed".to_string()),
                 ticket_id: row.ticket_id,
                 at: ts,
-            })
-            .execute(conn)?;
+            }],
+        )?;
     }
     diesel::update(callbacks::table.find(row.id))
         .set((

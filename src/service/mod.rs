@@ -1,8 +1,10 @@
 //! Use cases over a database connection, shared by the HTTP handlers and the CLI.
 
+pub mod api_keys;
 pub mod auth;
 pub mod callbacks;
 pub mod limits;
+pub mod open311;
 pub mod org;
 pub mod privacy;
 pub mod sla;

@@ -501,6 +501,51 @@ async fn a_hand_built_month_gives_the_exact_ledger_rates_and_report(app: TestApp
     assert_eq!(rep["callbacks"], sum["callbacks"]);
     assert_eq!(rep["trend"].as_array().map(Vec::len), Some(30));
 
+    // The daily roll-up gives what counting every entry gives, for whole days, partial days at
+    // either end and ranges within one day.
+    {
+        use huying::service::stats::ledger::{ledger_from, LedgerSource};
+        use huying::service::stats::{RankUnit, StatsScope};
+        let db = huying::db::Db::connect(&app.settings).expect("db");
+        let mut conn = db.get().expect("conn");
+        let street_id = w.seed["street"]["id"].as_i64().expect("street");
+        let scopes = [
+            StatsScope {
+                street_id: Some(street_id),
+                community_id: None,
+            },
+            StatsScope {
+                street_id: Some(street_id),
+                community_id: Some(c1),
+            },
+        ];
+        let ranges = [
+            (at(1, 0, 0), at(30, 0, 0)),
+            (at(2, 9, 15), at(4, 10, 5)),
+            (at(2, 9, 0), at(2, 10, 0)),
+            (at(3, 0, 0), at(4, 0, 0)),
+            (at(2, 12, 0), at(3, 17, 30)),
+        ];
+        for scope in &scopes {
+            for (from, to) in ranges {
+                let range = huying::service::stats::Range { from, to };
+                for unit in [RankUnit::Compound, RankUnit::Community] {
+                    let days =
+                        ledger_from(&mut conn, scope, &range, unit, LedgerSource::DaysAndEntries)
+                            .expect("days");
+                    let entries =
+                        ledger_from(&mut conn, scope, &range, unit, LedgerSource::Entries)
+                            .expect("entries");
+                    assert_eq!(
+                        serde_json::to_value(&days).expect("json"),
+                        serde_json::to_value(&entries).expect("json"),
+                        "{scope:?} {from}..{to} {unit:?}"
+                    );
+                }
+            }
+        }
+    }
+
     // The same through CSV and XLSX.
     let resp = app
         .client

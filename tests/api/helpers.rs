@@ -285,6 +285,19 @@ impl TestApp {
         })
     }
 
+    /// A second instance of the service on this app's database (several instances on one
+    /// PostgreSQL, as deployed behind nginx), with the same settings and clock. It shares the
+    /// first one's database, SMS gateway and clock; the database lives as long as `self`.
+    pub async fn spawn_second(&self) -> SecondApp {
+        let mut settings = self.settings.clone();
+        settings.server.bind = "127.0.0.1:0".into();
+        let app =
+            Application::build_with_clock(settings, self.clock.clone()).expect("build second app");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        actix_web::rt::spawn(app.run_until_stopped());
+        SecondApp { base }
+    }
+
     pub fn now(&self) -> chrono::DateTime<Utc> {
         self.clock.now()
     }
@@ -389,6 +402,11 @@ impl TestApp {
             .expect("token")
             .to_string()
     }
+}
+
+/// Another instance on a `TestApp`'s database (`TestApp::spawn_second`).
+pub struct SecondApp {
+    pub base: String,
 }
 
 /// The `code` of a JSON error body, asserting the body has a message too.

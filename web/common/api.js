@@ -153,6 +153,21 @@ export function createClient(app) {
     del: (path) => send('DELETE', path),
     /// The raw Response (for CSV/XLSX downloads and attachment images).
     fetchRaw: (path) => send('GET', path, { raw: true }),
+    /// The open Response of a Server-Sent Events stream (web/common/stream.js reads its body);
+    /// the token goes in the header, never in the URL.
+    async stream(path, signal) {
+      const headers = { ...(await authHeader()), accept: 'text/event-stream' };
+      let res;
+      try {
+        res = await fetch(BASE + path, { headers, signal, cache: 'no-store' });
+      } catch (e) {
+        throw new ApiError(0, 'network', NETWORK_MESSAGE);
+      }
+      // A stale token: the next attempt signs in again with the refresh cookie.
+      if (res.status === 401) access = null;
+      if (!res.ok) await parse(res);
+      return res;
+    },
     /// Object URL of an authenticated binary (an attachment), for <img src>.
     async blobUrl(path) {
       const res = await send('GET', path, { raw: true });

@@ -6,9 +6,10 @@
 import { h, mount, toast, errorText, fmtShort, fmtTime } from '/static/common/ui.js';
 import { label, loadLabels } from '/static/common/labels.js';
 import { wasSignedIn } from '/static/common/api.js';
-import { client, statusBadge, setTitle } from './ctx.js';
+import { client, statusBadge, setTitle, live } from './ctx.js';
 import { newRequestView, resetOnSignOut } from './newreq.js';
-import { showTicket, leaveTicket } from './ticket.js';
+import { showTicket, leaveTicket, ticketsChanged } from './ticket.js';
+import { openStream } from '/static/common/stream.js';
 import { privacyCard } from './privacy.js';
 import { notificationSettingsCard } from '/static/common/settings.js';
 
@@ -24,9 +25,39 @@ let navigatedInApp = false;
 // ---------------------------------------------------------------------------------------------
 // Sign-in
 
+// ---------------------------------------------------------------------------------------------
+// Live updates: my tickets' changes and new notices as they happen (polling when it is down)
+
+let stream = null;
+
+function startLive() {
+  if (stream) return;
+  stream = openStream(client, {
+    onUp: () => (live.up = true),
+    onDown: () => (live.up = false),
+    onEvent: (name, data) => {
+      if (name === 'notice') refreshUnread();
+      if (name === 'tickets' || name === 'resync') {
+        const ids = name === 'tickets' ? data.ids || [] : null;
+        const hash = location.hash;
+        if (/^#\/t\/\d+$/.test(hash)) ticketsChanged(ids || [Number(hash.slice(4))]);
+        // The list shows statuses: it follows unless the resident is in the middle of something.
+        else if (currentTab(hash) === 'nav-list' && !document.querySelector('dialog[open]')) route();
+      }
+    },
+  });
+}
+
+function stopLive() {
+  if (stream) stream.stop();
+  stream = null;
+  live.up = false;
+}
+
 function showLogin(message) {
   renderSeq += 1;
   leaveTicket();
+  stopLive();
   setTitle('呼应');
   tabbar.classList.add('hidden');
   logoutBtn.classList.add('hidden');
@@ -363,6 +394,7 @@ async function route() {
   try {
     if (!(await client.resume())) return showLogin();
     if (!isCurrent()) return;
+    startLive();
     refreshUnread();
     if (m) {
       setTitle('诉求详情');

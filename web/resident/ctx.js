@@ -6,6 +6,10 @@ import { h } from '/static/common/ui.js';
 
 export const client = createClient('resident');
 
+/// Whether the live-updates stream is connected (app.js keeps it); while it is, views skip
+/// their own polling.
+export const live = { up: false };
+
 const cache = new Map();
 
 /// A public list, fetched once; `failure` is what the resident reads when it cannot be had.

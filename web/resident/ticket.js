@@ -3,7 +3,7 @@
 
 import { h, mount, toast, errorText, fmtTime, fmtDuration } from '/static/common/ui.js';
 import { label, hasLabel, reasonLabel } from '/static/common/labels.js';
-import { client, statusBadge, sheet, orgTree } from './ctx.js';
+import { client, statusBadge, sheet, orgTree, live } from './ctx.js';
 import { PhotoSet, MAX_PHOTOS } from './photos.js';
 import { coordsText } from '/static/common/geo.js';
 
@@ -205,8 +205,15 @@ function waitingNote(events) {
 
 let timer = null; // countdown tick and refresh poll of the page shown
 let blobUrls = [];
+let onLive = null; // what a live `tickets` event does to the ticket shown
+
+/// The live stream says these tickets changed: the one shown reloads if it is among them.
+export function ticketsChanged(ids) {
+  if (onLive) onLive(ids);
+}
 
 export function leaveTicket() {
+  onLive = null;
   clearInterval(timer);
   timer = null;
   for (const u of blobUrls) URL.revokeObjectURL(u);
@@ -246,6 +253,11 @@ function render(root, t, events, photos, isCurrent) {
       client.get(`/tickets/${t.id}/attachments`).catch(() => photos),
     ]);
     if (isCurrent()) render(root, nt, ne, np, isCurrent);
+  };
+  onLive = (ids) => {
+    if (ids.includes(t.id) && isCurrent() && !document.querySelector('dialog[open]')) {
+      reload().catch(() => {});
+    }
   };
 
   const photoBox = h('div#photos-view.photos-view');
@@ -407,7 +419,8 @@ function render(root, t, events, photos, isCurrent) {
       }
     }
     ticks += 1;
-    if (ticks % 4 === 0 && !document.hidden && !document.querySelector('dialog[open]')) {
+    // The 20 s look is the fallback for when the live stream is down.
+    if (ticks % 4 === 0 && !live.up && !document.hidden && !document.querySelector('dialog[open]')) {
       try {
         const nt = await client.get(`/tickets/${t.id}`);
         if (nt.version !== t.version && isCurrent() && !document.querySelector('dialog[open]')) reload();

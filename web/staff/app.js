@@ -24,6 +24,7 @@ import { initActionDialog, dialogOpen } from './actions.js';
 import { showNotices, setUnread } from './notices.js';
 import { showIntake } from './intake.js';
 import { probeCallbacks, showCallbacks, parseCallbacksRoute, refreshCallbacks, resetCallbacks } from './callbacks.js';
+import { openStream } from '/static/common/stream.js';
 
 const POLL_MS = 20000;
 
@@ -33,6 +34,9 @@ let lastPoll = 0;
 let polling = false;
 let lastHash = '';
 let seenOpen = null; // ids of the open tickets at my level at the last look (null before the first)
+let live = null; // the live-updates stream while signed in
+let livePollTimer = null;
+let pollAgain = false;
 
 // ---- start ---------------------------------------------------------------------------------
 
@@ -83,9 +87,11 @@ async function enter(me) {
   await Promise.all([checkArrivals().catch(() => {}), probeCallbacks().catch(() => {})]);
   route();
   startPolling();
+  startLive();
 }
 
 function leave() {
+  stopLive();
   stopPolling();
   state.me = null;
 }
@@ -194,6 +200,11 @@ async function poll() {
     /* the next poll tries again */
   } finally {
     polling = false;
+    // The stream announced more while this look ran.
+    if (pollAgain) {
+      pollAgain = false;
+      pollSoon();
+    }
   }
 }
 
@@ -213,6 +224,44 @@ function stopPolling() {
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && state.me && Date.now() - lastPoll > 3000) poll();
 });
+
+// ---- live updates: the stream says when to look, polling is the fallback -------------------
+
+/// A look soon after an event; events during a look bring one more look after it.
+function pollSoon() {
+  if (livePollTimer) return;
+  livePollTimer = setTimeout(async () => {
+    livePollTimer = null;
+    if (polling) pollAgain = true;
+    else await poll();
+  }, 150);
+}
+
+function startLive() {
+  stopLive();
+  let dropped = false;
+  live = openStream(client, {
+    onUp: () => {
+      // While the stream is up it says when to look; after a drop, catch up at once.
+      stopPolling();
+      if (dropped) pollSoon();
+    },
+    onDown: () => {
+      dropped = true;
+      startPolling();
+    },
+    onEvent: (name) => {
+      if (name === 'tickets' || name === 'notice' || name === 'resync') pollSoon();
+    },
+  });
+}
+
+function stopLive() {
+  if (live) live.stop();
+  live = null;
+  clearTimeout(livePollTimer);
+  livePollTimer = null;
+}
 
 // ---- wiring --------------------------------------------------------------------------------
 

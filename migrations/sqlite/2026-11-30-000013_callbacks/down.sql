@@ -1,3 +1,4 @@
+DROP TABLE ledger_daily;
 DROP TABLE ledger_entries;
 DROP TABLE callback_attempts;
 DROP TABLE callbacks;

@@ -108,3 +108,20 @@ CREATE TABLE ledger_entries (
 CREATE INDEX ledger_street ON ledger_entries (street_id, at, level, unit_id, kind, reason);
 CREATE INDEX ledger_community ON ledger_entries (community_id, at, level, unit_id, kind, reason);
 CREATE INDEX ledger_unit ON ledger_entries (unit_id, kind, at, ticket_id);
+
+-- The ledger's daily roll-up (Beijing days): the count of each (unit, column, reason) per day,
+-- kept by the commit path with the entries, so a month's ledger reads a few hundred rows
+-- instead of every entry. `day` is the local midnight as a UTC instant; no reason is ''.
+CREATE TABLE ledger_daily (
+    unit_id BIGINT NOT NULL,
+    level TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    day TIMESTAMP NOT NULL,
+    street_id BIGINT NOT NULL,
+    community_id BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (unit_id, level, kind, reason, day)
+);
+CREATE INDEX ledger_daily_street ON ledger_daily (street_id, day, level, unit_id, kind, reason, n);
+CREATE INDEX ledger_daily_community ON ledger_daily (community_id, day, level, unit_id, kind, reason, n);

@@ -353,6 +353,11 @@ pub fn end_of_local_day(t: DateTime<Utc>) -> DateTime<Utc> {
     local_to_utc(next, NaiveTime::MIN)
 }
 
+/// The first instant of the local (Beijing) day `t` falls in.
+pub fn local_day_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    local_to_utc(local_date(t), NaiveTime::MIN)
+}
+
 /// The first instant of local (Beijing) day `date`.
 pub fn local_day_start(date: NaiveDate) -> DateTime<Utc> {
     local_to_utc(date, NaiveTime::MIN)

@@ -15,6 +15,7 @@ use super::scope::{Range, StatsScope};
 use super::sql;
 use crate::db::schema::{callbacks, ledger_entries, org_units, tickets};
 use crate::db::{DbConn, MultiBackend};
+use crate::domain::calendar::{end_of_local_day, local_day_of};
 use crate::domain::callback::{CallbackState, CallbackVerdict};
 use crate::domain::ledger::LedgerKind;
 use crate::domain::metrics::rate;
@@ -76,12 +77,76 @@ fn level_of(unit: RankUnit) -> Level {
     }
 }
 
+/// Where the counts are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerSource {
+    /// The daily roll-up for the whole local days of the range, the entries for the partial
+    /// days at its ends (what the API does).
+    DaysAndEntries,
+    /// Only the entries (the reference the roll-up is checked against).
+    Entries,
+}
+
+/// The groups of the range: whole local days from `ledger_daily`, the rest from the entries.
+fn groups(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+    level: Level,
+    source: LedgerSource,
+) -> AppResult<Vec<sql::LedgerGroup>> {
+    let first_day = {
+        let start = local_day_of(range.from);
+        if start == range.from {
+            start
+        } else {
+            end_of_local_day(range.from)
+        }
+    };
+    let last_day = local_day_of(range.to);
+    if source == LedgerSource::Entries || first_day >= last_day {
+        return sql::ledger_groups(conn, scope, range, level);
+    }
+    let mut out = sql::ledger_daily_groups(
+        conn,
+        scope,
+        first_day.naive_utc(),
+        last_day.naive_utc(),
+        level,
+    )?;
+    for part in [
+        Range {
+            from: range.from,
+            to: first_day,
+        },
+        Range {
+            from: last_day,
+            to: range.to,
+        },
+    ] {
+        if part.from < part.to {
+            out.extend(sql::ledger_groups(conn, scope, &part, level)?);
+        }
+    }
+    Ok(out)
+}
+
 /// The ledger of every unit of `unit` kind in scope for entries in `range`.
 pub fn ledger(
     conn: &mut DbConn,
     scope: &StatsScope,
     range: &Range,
     unit: RankUnit,
+) -> AppResult<Ledger> {
+    ledger_from(conn, scope, range, unit, LedgerSource::DaysAndEntries)
+}
+
+pub fn ledger_from(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+    unit: RankUnit,
+    source: LedgerSource,
 ) -> AppResult<Ledger> {
     let units = units_in_scope(conn, scope, unit)?;
     let parents: HashMap<i64, String> = if unit == RankUnit::Compound {
@@ -121,7 +186,7 @@ pub fn ledger(
         .enumerate()
         .map(|(i, r)| (r.unit_id, i))
         .collect();
-    for g in sql::ledger_groups(conn, scope, range, level_of(unit))? {
+    for g in groups(conn, scope, range, level_of(unit), source)? {
         // Units archived since, or outside the listed ones: left out like the ranking does.
         let Some(&i) = index.get(&g.unit) else {
             continue;

@@ -489,3 +489,25 @@ pub fn closed_by_groups(
         .push(" GROUP BY closed_by");
     q.load(conn)
 }
+
+/// The ledger's counts from the daily roll-up for the whole local days `[from_day, to_day)`
+/// (both local midnights), as [`ledger_groups`] counts them from the entries.
+pub fn ledger_daily_groups(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    from_day: NaiveDateTime,
+    to_day: NaiveDateTime,
+    level: Level,
+) -> AppResult<Vec<LedgerGroup>> {
+    let mut q = Sql::new(conn);
+    q.push("SELECT unit_id AS unit, kind, NULLIF(reason, '') AS reason")
+        .push(", CAST(SUM(n) AS BIGINT) AS n FROM ledger_daily WHERE day >= ")
+        .ts(from_day)
+        .push(" AND day < ")
+        .ts(to_day)
+        .scope(scope, "")
+        .push(" AND level = '")
+        .push(level.as_str())
+        .push("' GROUP BY unit_id, kind, reason");
+    q.load(conn)
+}

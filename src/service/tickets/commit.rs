@@ -149,5 +149,7 @@ fn record(
     }
     crate::service::stats::facts::refresh(conn, t)?;
     crate::service::callbacks::on_change(conn, before, t, events, sla, now)?;
+    // Live updates: announced with this transaction, delivered only if it commits.
+    crate::live::ticket_changed(t);
     Ok(())
 }

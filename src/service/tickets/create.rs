@@ -91,6 +91,51 @@ pub fn create(
             return Ok(Created::Replayed(t));
         }
     }
+    let place = place_of(conn, input)?;
+    let caller = caller_of(
+        conn,
+        user,
+        input,
+        &place.compound,
+        place.community_id,
+        place.street.id,
+        now,
+    )?;
+    let entered_by = caller.source.entered_by_staff().then_some(user.id);
+    let row = insert_call(
+        conn,
+        input,
+        texts,
+        &place,
+        caller,
+        entered_by,
+        Author::from(user),
+        sla,
+        now,
+    )?;
+    if let Some(key) = idempotency_key {
+        diesel::insert_into(idempotency_keys::table)
+            .values((
+                idempotency_keys::user_id.eq(user.id),
+                idempotency_keys::idem_key.eq(key),
+                idempotency_keys::ticket_id.eq(row.id),
+                idempotency_keys::request_hash.eq(&hash),
+                idempotency_keys::created_at.eq(now.naive_utc()),
+            ))
+            .execute(conn)?;
+    }
+    tracing::info!(ticket_id = row.id, reference = %row.reference, "ticket created");
+    Ok(Created::New(row))
+}
+
+/// Where a call is: the compound (live), its community and street, and the building if any.
+struct Place {
+    compound: crate::db::models::OrgUnitRow,
+    community_id: i64,
+    street: crate::db::models::OrgUnitRow,
+}
+
+fn place_of(conn: &mut DbConn, input: &CreateTicket) -> AppResult<Place> {
     let compound = org::require_kind(conn, input.compound_id, OrgKind::Compound, "compound_id")?;
     if compound.archived_at.is_some() {
         return Err(AppError::validation("unknown_org_unit", "该小区已停用"));
@@ -112,7 +157,27 @@ pub fn create(
             ));
         }
     }
-    let caller = caller_of(conn, user, input, &compound, community.id, street.id, now)?;
+    Ok(Place {
+        compound,
+        community_id: community.id,
+        street,
+    })
+}
+
+/// Stores a checked call from `caller` at `place`: its reference number, the row and its
+/// timeline.
+#[allow(clippy::too_many_arguments)]
+fn insert_call(
+    conn: &mut DbConn,
+    input: &CreateTicket,
+    texts: super::input::CheckedCall,
+    place: &Place,
+    caller: Caller,
+    entered_by: Option<i64>,
+    author: Author,
+    sla: &SlaEngine,
+    now: DateTime<Utc>,
+) -> AppResult<TicketRow> {
     let category_ok: i64 = categories::table
         .filter(categories::id.eq(input.category_id))
         .filter(categories::archived_at.is_null())
@@ -121,12 +186,13 @@ pub fn create(
     if category_ok == 0 {
         return Err(AppError::validation("unknown_category", "问题类别不存在"));
     }
+    let street = &place.street;
     let reference = next_reference(conn, street.id, street.code.as_deref().unwrap_or("HY"), now)?;
     let call = ticket::call(
         NewCall {
             street_id: UnitId(street.id),
-            community_id: UnitId(community.id),
-            compound_id: UnitId(compound.id),
+            community_id: UnitId(place.community_id),
+            compound_id: UnitId(place.compound.id),
             resident_id: caller.resident_id,
             category_id: input.category_id,
             urgency: input.urgency,
@@ -146,23 +212,55 @@ pub fn create(
         latitude: input.location.as_ref().and_then(|l| l.latitude),
         longitude: input.location.as_ref().and_then(|l| l.longitude),
         location_accuracy_m: input.location.as_ref().and_then(|l| l.accuracy_m),
-        entered_by: caller.source.entered_by_staff().then_some(user.id),
+        entered_by,
         external_ref: caller.external_ref,
     };
-    let row = commit::insert_new(conn, content, &call, Author::from(user), sla, now)?;
-    if let Some(key) = idempotency_key {
-        diesel::insert_into(idempotency_keys::table)
-            .values((
-                idempotency_keys::user_id.eq(user.id),
-                idempotency_keys::idem_key.eq(key),
-                idempotency_keys::ticket_id.eq(row.id),
-                idempotency_keys::request_hash.eq(&hash),
-                idempotency_keys::created_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)?;
+    commit::insert_new(conn, content, &call, author, sla, now)
+}
+
+/// A call a partner system passed on through Open311 (docs/open311.md) for the resident of
+/// `phone`: it starts at the compound like every call, with the partner's `source`. No person
+/// of ours entered it, so the timeline names the system; the resident, not being its author,
+/// gets the "entered on your behalf" SMS of a hotline call with the link to follow it.
+#[allow(clippy::too_many_arguments)]
+pub fn create_for_partner(
+    conn: &mut DbConn,
+    input: &CreateTicket,
+    source: Source,
+    phone: &Phone,
+    name: Option<&str>,
+    external_ref: Option<String>,
+    sla: &SlaEngine,
+    now: DateTime<Utc>,
+) -> AppResult<TicketRow> {
+    let texts = check_call(input)?;
+    let place = place_of(conn, input)?;
+    let resident = crate::service::auth::resident_for_phone(conn, phone, name, now.naive_utc())?;
+    if resident.disabled_at.is_some() {
+        return Err(AppError::validation(
+            "resident_disabled",
+            "该居民账号已停用，请联系管理员",
+        ));
     }
-    tracing::info!(ticket_id = row.id, reference = %row.reference, "ticket created");
-    Ok(Created::New(row))
+    let caller = Caller {
+        resident_id: UserId(resident.id),
+        source,
+        level: Level::Compound,
+        external_ref,
+    };
+    let row = insert_call(
+        conn,
+        input,
+        texts,
+        &place,
+        caller,
+        None,
+        Author::SYSTEM,
+        sla,
+        now,
+    )?;
+    tracing::info!(ticket_id = row.id, reference = %row.reference, "ticket created by a partner");
+    Ok(row)
 }
 
 /// Who stands behind a call, where it starts, and how it came in.
