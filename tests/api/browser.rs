@@ -1389,6 +1389,28 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
         ),
     )
     .await;
+    // The ledger's exports download, by compound and by community.
+    for unit in ["compound", "community"] {
+        b.click(&format!("[data-lunit='{unit}']")).await;
+        b.wait_text("#ledger-title", |t| t.ends_with(&word("org_kind", unit)))
+            .await;
+        for button in ["#export-ledger-csv", "#export-ledger-xlsx"] {
+            b.js("(document.getElementById('toast')?.remove(), true)")
+                .await;
+            b.click(button).await;
+            let ext = button.rsplit('-').next().unwrap_or_default();
+            b.wait_text("#toast", |t| t.starts_with("已下载") && t.ends_with(ext))
+                .await;
+        }
+    }
+    b.click("[data-lunit='compound']").await;
+    b.wait_js(
+        "the ledger by compound, sorted by reopenings",
+        &format!(
+            "document.querySelector('#ledger-table tbody tr').dataset.unitId === '{compound_id}'"
+        ),
+    )
+    .await;
     // The ledger's 27 columns on a wide screen, from the left.
     b.resize(1600, 900).await;
     b.js("(document.getElementById('ledger-table-wrap').scrollLeft = 0, document.getElementById('ledger').scrollIntoView(), true)")
@@ -1432,6 +1454,13 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
         json!(true),
         "the charts are drawn as SVG (they print sharp)"
     );
+    b.js("(document.getElementById('toast')?.remove(), true)")
+        .await;
+    b.click("#download-xlsx").await;
+    b.wait_text("#toast", |t| {
+        t.starts_with("已下载") && t.ends_with(".xlsx")
+    })
+    .await;
     // Printable: an A4 page rule, and on paper the controls are gone.
     assert_eq!(
         b.js("[...document.styleSheets].some((s) => [...s.cssRules].some((r) => r instanceof CSSPageRule && /size: a4/i.test(r.cssText)))")
