@@ -1337,6 +1337,12 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
         t.contains(&unreachable)
     })
     .await;
+    // The first one is done: the verdict, and that it reopened the ticket.
+    b.click(".tab[data-cbtab='done']").await;
+    let unsatisfied = word("callback_verdict", "unsatisfied");
+    b.wait_text(&format!("{card} .cb-verdict"), |t| t == unsatisfied)
+        .await;
+    b.wait(&format!("{card} .cb-reopened")).await;
     assert_no_page_errors(b.page_errors().await, "staff");
 
     // ---- The ticket is open again at the compound, and its secretary sees it.
