@@ -55,10 +55,6 @@ export async function probeCallbacks() {
   return !!available;
 }
 
-export function callbacksAvailable() {
-  return !!available;
-}
-
 export function resetCallbacks() {
   available = null;
   cb.items = [];
