@@ -34,6 +34,9 @@ function tabLabel(t) {
 }
 
 const cb = { tab: 'pending', items: [], next: null, counts: null, seq: 0, open: new Set() };
+/// What was entered in a form not yet saved, by callback id: the list is drawn again on every
+/// refresh (and the caller may be on the phone meanwhile), the entries stay.
+const drafts = new Map();
 
 /// Whether this user does callbacks (the queue answered 200); null before the first look.
 let available = null;
@@ -61,6 +64,7 @@ export function resetCallbacks() {
   cb.next = null;
   cb.counts = null;
   cb.open.clear();
+  drafts.clear();
   document.getElementById('nav-callbacks')?.classList.add('hidden');
 }
 
@@ -336,6 +340,8 @@ function item(c) {
 /// "were you pressed?" when the callback asks it, and a note.
 function recordForm(c) {
   const id = c.id;
+  const draft = drafts.get(id) || { reached: null, verdict: '', pressed: '', note: '' };
+  drafts.set(id, draft);
   let reached = null;
   const err = h('p.form-error', { role: 'alert' });
   const verdict = h(
@@ -361,6 +367,14 @@ function recordForm(c) {
     pressed ? [h('label', { for: `cb-pressed-${id}` }, pressedQuestion, h('span.req', ' *')), pressed] : null,
   );
   const note = h('textarea.cb-note', { id: `cb-note-${id}`, rows: 2, maxlength: 2000, placeholder: '回访记录（可选）：居民原话、未接通原因等' });
+  verdict.value = draft.verdict;
+  verdict.addEventListener('change', () => (draft.verdict = verdict.value));
+  if (pressed) {
+    pressed.value = draft.pressed;
+    pressed.addEventListener('change', () => (draft.pressed = pressed.value));
+  }
+  note.value = draft.note;
+  note.addEventListener('input', () => (draft.note = note.value));
   const submit = h('button.primary.cb-submit', { type: 'submit', disabled: true }, '保存回访记录');
   const choice = (value, text) =>
     h(
@@ -369,17 +383,21 @@ function recordForm(c) {
         type: 'button',
         'data-reached': value ? 'yes' : 'no',
         'aria-pressed': 'false',
-        onclick: (e) => {
-          reached = value;
-          for (const b of form.querySelectorAll('.cb-reached')) b.setAttribute('aria-pressed', String(b === e.currentTarget));
-          reachedFields.classList.toggle('hidden', !value);
-          submit.disabled = false;
-          submit.textContent = value ? '保存回访记录' : '记录未接通';
-          err.textContent = '';
-        },
+        onclick: () => choose(value),
       },
       text,
     );
+  const choose = (value) => {
+    reached = value;
+    draft.reached = value;
+    for (const b of form.querySelectorAll('.cb-reached')) {
+      b.setAttribute('aria-pressed', String(b.dataset.reached === (value ? 'yes' : 'no')));
+    }
+    reachedFields.classList.toggle('hidden', !value);
+    submit.disabled = false;
+    submit.textContent = value ? '保存回访记录' : '记录未接通';
+    err.textContent = '';
+  };
   const form = h(
     'form.cb-form',
     {
@@ -410,12 +428,14 @@ function recordForm(c) {
         err.textContent = '';
         try {
           const after = await client.post(`/callbacks/${id}`, body);
+          drafts.delete(id);
           toast(afterText(c, after));
           await load(false, { limit: Math.max(PAGE, cb.items.length) });
         } catch (ex) {
           submit.disabled = false;
           err.textContent = errorText(ex);
           if (ex.status === 409 || ex.status === 404) {
+            drafts.delete(id);
             toast(ex.status === 409 ? '该回访已由他人记录，已刷新' : errorText(ex), 'error');
             load(false, { limit: Math.max(PAGE, cb.items.length) });
           }
@@ -429,6 +449,7 @@ function recordForm(c) {
     err,
     h('div.dialog-buttons', submit),
   );
+  if (draft.reached !== null) choose(draft.reached);
   return h('details.cb-record', { open: cb.open.has(id) || undefined, ontoggle: (e) => (e.currentTarget.open ? cb.open.add(id) : cb.open.delete(id)) }, h('summary.cb-record-open', { 'data-id': String(id) }, '记录回访'), form);
 }
 
