@@ -1343,6 +1343,12 @@ async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
     b.wait_text(&format!("{card} .cb-verdict"), |t| t == unsatisfied)
         .await;
     b.wait(&format!("{card} .cb-reopened")).await;
+    // The queue works on a phone too.
+    b.resize(375, 667).await;
+    b.click(".tab[data-cbtab='all']").await;
+    b.wait(&card2).await;
+    assert_phone_usable(&b, "staff-callbacks-phone").await;
+    b.resize(1366, 768).await;
     assert_no_page_errors(b.page_errors().await, "staff");
 
     // ---- The ticket is open again at the compound, and its secretary sees it.
