@@ -18,7 +18,8 @@ use crate::helpers::TestApp;
 
 both_backends!(
     a_request_travels_from_a_phone_to_the_dashboard,
-    the_community_presses_and_grants_more_time
+    the_community_presses_and_grants_more_time,
+    the_street_calls_back_and_the_ticket_reopens
 );
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -1094,6 +1095,404 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
         .await;
     assert!(t["resident"]["phone_masked"].is_null(), "{t}");
     assert!(!t.to_string().contains(phone), "{t}");
+}
+
+/// Issue #12 in a real browser: a resident confirms with five stars minutes after the
+/// resolution (a quick five-star rating, always called back) and reads how the request was
+/// closed; a street staff member works the callback queue (回访), reaches the resident and records
+/// 不满意, and calls another resident three times in vain (无法联系); the ticket reopens in the
+/// compound's queue and the compound secretary sees it; the
+/// dashboard's ledger (责任账本) counts the reopening for that compound and opens the ticket
+/// behind the number; the monthly report (月报) renders.
+async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
+    let Some(mut b) = Browser::start(375, 667).await else {
+        return;
+    };
+    b.screenshots = app
+        .settings
+        .database
+        .url
+        .expose_secret()
+        .starts_with("sqlite");
+    let seed = app.seed();
+    let compound_id = seed["compounds"][0]["id"].as_i64().expect("compound id");
+    let community_id = seed["compounds"][0]["parent_id"]
+        .as_i64()
+        .expect("community id");
+    let compound_secretary = account(&seed, compound_id).to_string();
+    let street_staff = account(&seed, seed["street"]["id"].as_i64().expect("street")).to_string();
+    let base = app.base.clone();
+    let phone = "13800000001";
+    let title = "1栋电梯异响<b>停运</b>";
+    let (_, labels) = app.get("/api/v1/meta/labels", None).await;
+    let word = |set: &str, key: &str| -> String {
+        labels[set][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("label {set}.{key} in {labels}"))
+            .to_string()
+    };
+
+    // ---- A call, answered and resolved by the compound (through the API).
+    let resident = app.login_resident(phone).await;
+    let (s, t) = app
+        .post(
+            "/api/v1/tickets",
+            Some(&resident),
+            json!({"compound_id": compound_id, "category_id": seed["categories"][0]["id"],
+                   "title": title, "description": "电梯运行时有很响的摩擦声，老人不敢坐。"}),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{t}");
+    let ticket_id = t["id"].as_i64().expect("ticket id");
+    let reference = t["reference"].as_str().expect("reference").to_string();
+    let secretary = app.login_staff(&compound_secretary).await;
+    for (action, body) in [
+        ("acknowledge", json!({})),
+        (
+            "resolve",
+            json!({"note": "已请维保单位上门检修，更换了导轨滑块。"}),
+        ),
+    ] {
+        let (s, v) = app
+            .post(
+                &format!("/api/v1/tickets/{ticket_id}/{action}"),
+                Some(&secretary),
+                body,
+            )
+            .await;
+        assert_eq!(s, reqwest::StatusCode::OK, "{action}: {v}");
+    }
+
+    // ---- More of the month, so that the ledger and the report have something to show: a
+    // neighbour's call settled and rated four stars, one withdrawn, one called up to the community
+    // and settled there with five quick stars.
+    let neighbour = app.login_resident("13800000002").await;
+    let community = app.login_staff(account(&seed, community_id)).await;
+    let compounds: Vec<i64> = (0..3)
+        .map(|i| seed["compounds"][i]["id"].as_i64().expect("compound"))
+        .collect();
+    let mut more = Vec::new();
+    for (i, (compound, title)) in [
+        (compounds[1], "5号楼垃圾桶满溢"),
+        (compounds[2], "楼下夜间施工噪音"),
+        (compounds[0], "小区北门路面塌陷"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, t) = app
+            .post(
+                "/api/v1/tickets",
+                Some(&neighbour),
+                json!({"compound_id": compound, "category_id": seed["categories"][i + 1]["id"],
+                       "title": title, "description": "请尽快处理。"}),
+            )
+            .await;
+        assert_eq!(s, reqwest::StatusCode::CREATED, "{t}");
+        more.push(t["id"].as_i64().expect("id"));
+    }
+    let p2 = app.login_staff(account(&seed, compounds[1])).await;
+    let steps: Vec<(&str, i64, &str, Value)> = vec![
+        (p2.as_str(), more[0], "acknowledge", json!({})),
+        (p2.as_str(), more[0], "resolve", json!({"note": "已清运。"})),
+        (neighbour.as_str(), more[0], "confirm", json!({"rating": 4})),
+        (
+            neighbour.as_str(),
+            more[1],
+            "withdraw",
+            json!({"note": "已自行协商解决"}),
+        ),
+        (secretary.as_str(), more[2], "acknowledge", json!({})),
+        (
+            secretary.as_str(),
+            more[2],
+            "escalate",
+            json!({"reason": "needs_resources", "note": "需社区协调市政维修。"}),
+        ),
+        (community.as_str(), more[2], "acknowledge", json!({})),
+        (
+            community.as_str(),
+            more[2],
+            "resolve",
+            json!({"note": "市政已回填修复。"}),
+        ),
+        (neighbour.as_str(), more[2], "confirm", json!({"rating": 5})),
+    ];
+    for (token, id, action, body) in steps {
+        let (s, v) = app
+            .post(&format!("/api/v1/tickets/{id}/{action}"), Some(token), body)
+            .await;
+        assert_eq!(s, reqwest::StatusCode::OK, "{action} {id}: {v}");
+    }
+
+    // ---- The resident confirms with five stars on the phone, right after the resolution.
+    let old_code = app.sms.last_code(phone);
+    b.goto(&format!("{base}/")).await;
+    b.fill("#phone", phone).await;
+    b.click("#send-code").await;
+    let code = sms_code(&app, phone, old_code.as_deref()).await;
+    b.fill("#code", &code).await;
+    b.click("#login").await;
+    b.wait(&format!(".request-item[data-id='{ticket_id}']"))
+        .await;
+    b.goto(&format!("{base}/#/t/{ticket_id}")).await;
+    b.click("#confirm-open").await;
+    b.click("button.star[data-value='5']").await;
+    b.click("#confirm-submit").await;
+    b.wait_text("#status-text", |t| t.contains("已完成")).await;
+    // How it was closed, in plain words.
+    let by_resident = word("closed_by", "resident");
+    b.wait_text("#closed-by", |t| t.contains(&by_resident))
+        .await;
+    assert_phone_usable(&b, "resident-closed").await;
+    assert_no_page_errors(b.page_errors().await, "resident");
+
+    // ---- The street works its callback queue, on a desktop.
+    let street = app.login_staff(&street_staff).await;
+    let (s, queue) = app.get("/api/v1/callbacks", Some(&street)).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{queue}");
+    let item = queue["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|c| c["ticket_id"] == ticket_id)
+        .unwrap_or_else(|| panic!("the quick five stars are called back: {queue}"))
+        .clone();
+    assert_eq!(item["flag"], "quick_five_star", "{item}");
+    let cb_id = item["id"].as_i64().expect("callback id");
+    b.resize(1366, 768).await;
+    staff_sign_in(&b, &base, &street_staff).await;
+    b.click("#nav-callbacks").await;
+    let card = format!(".cb-item[data-id='{cb_id}']");
+    b.wait_text(&card, |t| t.contains("1栋电梯异响")).await;
+    let pending = queue["counts"]["pending"].to_string();
+    b.wait_text(".tab[data-cbtab='pending'] .count", |t| t.trim() == pending)
+        .await;
+    let quick = word("callback_flag", "quick_five_star");
+    b.wait_text(&format!("{card} .cb-flag"), |t| t == quick)
+        .await;
+    b.wait_text(&format!("{card} .cb-phone"), |t| t.contains(phone))
+        .await;
+    assert_eq!(
+        b.js(&format!(
+            "document.querySelector(\"{card} .cb-phone\").getAttribute('href')"
+        ))
+        .await,
+        json!(format!("tel:{phone}"))
+    );
+    b.click(&format!("{card} summary.cb-record-open")).await;
+    b.click(&format!("{card} .cb-reached[data-reached='yes']"))
+        .await;
+    b.select_value(&format!("#cb-verdict-{cb_id}"), "unsatisfied")
+        .await;
+    // A rating asks whether the resident was pressed into it.
+    assert_eq!(item["asks_pressed"], true, "{item}");
+    b.select_value(&format!("#cb-pressed-{cb_id}"), "no").await;
+    b.fill(
+        &format!("#cb-note-{cb_id}"),
+        "居民说电梯还是有异响，只是不好意思给差评。",
+    )
+    .await;
+    b.js("(window.scrollTo(0, 0), true)").await;
+    b.screenshot("staff-callbacks").await;
+    b.click(&format!("{card} .cb-submit")).await;
+    b.wait_text("#toast", |t| {
+        t.contains("重新办理") && t.contains(&reference)
+    })
+    .await;
+    assert_no_page_errors(b.page_errors().await, "staff");
+
+    // ---- The other quick five stars: nobody answers, three times; then it is unreachable.
+    let other = queue["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|c| c["ticket_id"] == more[2])
+        .unwrap_or_else(|| panic!("the community's quick five stars are called back: {queue}"))
+        ["id"]
+        .as_i64()
+        .expect("callback id");
+    let card2 = format!(".cb-item[data-id='{other}']");
+    for attempt in 1..=3 {
+        b.js(&format!(
+            "(document.querySelector(\"{card2} details.cb-record\").open = true, true)"
+        ))
+        .await;
+        b.click(&format!("{card2} .cb-reached[data-reached='no']"))
+            .await;
+        b.click(&format!("{card2} .cb-submit")).await;
+        if attempt < 3 {
+            b.wait_text(&format!("{card2} .cb-attempts"), |t| {
+                t.contains(&format!("已拨打 {attempt} 次"))
+            })
+            .await;
+        }
+    }
+    let unreachable = word("callback_state", "unreachable");
+    b.wait_text("#toast", |t| t.contains(&unreachable)).await;
+    b.wait_text(".tab[data-cbtab='unreachable'] .count", |t| t.trim() == "1")
+        .await;
+    b.click(".tab[data-cbtab='unreachable']").await;
+    b.wait_text(&format!("{card2} .cb-outcome"), |t| {
+        t.contains(&unreachable)
+    })
+    .await;
+    // The first one is done: the verdict, and that it reopened the ticket.
+    b.click(".tab[data-cbtab='done']").await;
+    let unsatisfied = word("callback_verdict", "unsatisfied");
+    b.wait_text(&format!("{card} .cb-verdict"), |t| t == unsatisfied)
+        .await;
+    b.wait(&format!("{card} .cb-reopened")).await;
+    // The queue works on a phone too.
+    b.resize(375, 667).await;
+    b.click(".tab[data-cbtab='all']").await;
+    b.wait(&card2).await;
+    assert_phone_usable(&b, "staff-callbacks-phone").await;
+    b.resize(1366, 768).await;
+    assert_no_page_errors(b.page_errors().await, "staff");
+
+    // ---- The ticket is open again at the compound, and its secretary sees it.
+    let (_, t) = app
+        .get(&format!("/api/v1/tickets/{ticket_id}"), Some(&street))
+        .await;
+    assert_eq!(t["status"], "open", "{t}");
+    assert_eq!(t["level"], "compound", "{t}");
+    staff_sign_in(&b, &base, &compound_secretary).await;
+    let row = format!(".ticket-row[data-id='{ticket_id}']");
+    b.wait_text(&row, |t| t.contains("1栋电梯异响")).await;
+    b.click(&row).await;
+    let reopen = word("event_kind", "callback_reopen");
+    b.wait_text("#timeline", |t| t.contains(&reopen)).await;
+    assert_no_page_errors(b.page_errors().await, "staff");
+
+    // ---- The dashboard's ledger counts the reopening for the compound.
+    b.click("#logout").await;
+    b.goto(&format!("{base}/dashboard/")).await;
+    b.fill("#username", &street_staff).await;
+    b.fill("#password", crate::helpers::DEMO_PASSWORD).await;
+    b.click("#login").await;
+    b.wait("body[data-ledger]").await;
+    let cell = format!(
+        "#ledger-table tr[data-unit-id='{compound_id}'] button.cell-link[data-column='reopenings']"
+    );
+    b.wait_text(&cell, |t| t.trim() == "1").await;
+    b.wait_text("[data-kpi='callback_satisfaction_rate'] .value", |t| {
+        t == "0.0%"
+    })
+    .await;
+    b.click(&cell).await;
+    let link = format!("#ledger-tickets a.lt-link[data-id='{ticket_id}']");
+    b.wait_text(&link, |t| t.contains(&reference)).await;
+    assert_eq!(
+        b.js(&format!(
+            "document.querySelector(\"{link}\").getAttribute('href')"
+        ))
+        .await,
+        json!(format!("/staff/#/t/{ticket_id}"))
+    );
+    b.click("#ledger-dialog-close").await;
+    // Sorting by a heading puts the compound with the reopening on top.
+    b.click("#ledger-table button.sort[data-sort='reopenings']")
+        .await;
+    b.wait_js(
+        "the ledger sorted by reopenings",
+        &format!(
+            "document.querySelector('#ledger-table tbody tr').dataset.unitId === '{compound_id}'"
+        ),
+    )
+    .await;
+    // The ledger's exports download, by compound and by community.
+    for unit in ["compound", "community"] {
+        b.click(&format!("[data-lunit='{unit}']")).await;
+        b.wait_text("#ledger-title", |t| t.ends_with(&word("org_kind", unit)))
+            .await;
+        for button in ["#export-ledger-csv", "#export-ledger-xlsx"] {
+            b.js("(document.getElementById('toast')?.remove(), true)")
+                .await;
+            b.click(button).await;
+            let ext = button.rsplit('-').next().unwrap_or_default();
+            b.wait_text("#toast", |t| t.starts_with("已下载") && t.ends_with(ext))
+                .await;
+        }
+    }
+    b.click("[data-lunit='compound']").await;
+    b.wait_js(
+        "the ledger by compound, sorted by reopenings",
+        &format!(
+            "document.querySelector('#ledger-table tbody tr').dataset.unitId === '{compound_id}'"
+        ),
+    )
+    .await;
+    // The ledger's 27 columns on a wide screen, from the left.
+    b.resize(1600, 900).await;
+    b.js("(document.getElementById('ledger-table-wrap').scrollLeft = 0, document.getElementById('ledger').scrollIntoView(), true)")
+        .await;
+    b.screenshot("dashboard-ledger").await;
+    b.resize(1366, 768).await;
+    assert_no_page_errors(b.page_errors().await, "dashboard");
+
+    // ---- The monthly report: last month by default, then this month, printable.
+    let href = b
+        .js("document.getElementById('monthly-report').getAttribute('href')")
+        .await;
+    let href = href.as_str().expect("月报 link").to_string();
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai);
+    let this_month = today.format("%Y-%m").to_string();
+    let last_month = {
+        use chrono::Datelike;
+        let first = today.date_naive().with_day(1).expect("first of the month");
+        (first - chrono::Days::new(1)).format("%Y-%m").to_string()
+    };
+    b.goto(&format!("{base}{href}")).await;
+    b.wait_js(
+        "last month's report",
+        &format!("document.body.dataset.ready === '{last_month}'"),
+    )
+    .await;
+    b.goto(&format!("{base}{href}?month={this_month}")).await;
+    b.wait_js(
+        "this month's report",
+        &format!("document.body.dataset.ready === '{this_month}'"),
+    )
+    .await;
+    b.wait_text("#report-title", |t| t.contains("云城街道"))
+        .await;
+    b.wait_text(".t-reopened", |t| t.contains(&reference)).await;
+    b.wait_text(".t-closed-by", |t| t.contains(&by_resident))
+        .await;
+    assert_eq!(
+        b.js("[...document.querySelectorAll('.chart svg')].length >= 5")
+            .await,
+        json!(true),
+        "the charts are drawn as SVG (they print sharp)"
+    );
+    b.js("(document.getElementById('toast')?.remove(), true)")
+        .await;
+    b.click("#download-xlsx").await;
+    b.wait_text("#toast", |t| {
+        t.starts_with("已下载") && t.ends_with(".xlsx")
+    })
+    .await;
+    // Printable: an A4 page rule, and on paper the controls are gone.
+    assert_eq!(
+        b.js("[...document.styleSheets].some((s) => [...s.cssRules].some((r) => r instanceof CSSPageRule && /size: a4/i.test(r.cssText)))")
+            .await,
+        json!(true)
+    );
+    b.cdp("Emulation.setEmulatedMedia", json!({"media": "print"}))
+        .await;
+    assert_eq!(
+        b.js("getComputedStyle(document.querySelector('.report-bar')).display")
+            .await,
+        json!("none")
+    );
+    b.cdp("Emulation.setEmulatedMedia", json!({"media": ""}))
+        .await;
+    b.resize(900, 1270).await;
+    b.js("(window.dispatchEvent(new Event('resize')), true)")
+        .await;
+    b.screenshot("monthly-report").await;
+    assert_no_page_errors(b.page_errors().await, "monthly report");
 }
 
 /// With a tile server configured (`map.tile_url`), the staff ticket page shows the coordinates

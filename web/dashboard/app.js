@@ -11,12 +11,14 @@ import { client, state, ALLOWED_ROLES, readHash, syncInputs } from './shared.js'
 import { buildKpis } from './figures.js';
 import { disposeCharts, echartsReady, followResizes } from './charts.js';
 import { wireExports } from './exports.js';
+import { wireLedger, labelLedger } from './ledger.js';
 import { loadAll, onApply, onRankingChange } from './load.js';
 import { setWall, stopTimer, isFullscreen, requestFullscreen, updateFullscreenButton } from './wall.js';
 
 async function enter(me) {
   state.user = me;
   buildKpis();
+  labelLedger();
   for (const b of document.querySelectorAll('.seg [data-unit]')) {
     b.textContent = label('org_kind', b.dataset.unit);
   }
@@ -105,6 +107,7 @@ function wire() {
   }
   $('#rank-sort').addEventListener('change', (e) => onRankingChange(state.unit, e.target.value));
   wireExports();
+  wireLedger();
   window.addEventListener('hashchange', () => {
     if (!state.user) return;
     const { wall } = readHash();

@@ -16,7 +16,7 @@ function ticketExportQuery() {
   return p.toString();
 }
 
-async function download(btn, path, filename) {
+export async function download(btn, path, filename) {
   btn.disabled = true;
   try {
     const res = await client.fetchRaw(path);

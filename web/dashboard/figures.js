@@ -19,7 +19,9 @@ function definitions() {
       '响应率：本期新建工单中，在所经每一级的受理时限内得到受理（应答）的占比。分母为至少有一级已可判定（已应答或时限已过）的工单。',
     resolution_rate:
       '解决率：已办结并关闭、未被居民异议重开、未超过办结时限的工单占比。分母为已关闭的工单，加上已确定未达标（重开或办结超时）的在办工单。',
-    satisfaction_rate: '满意率：已评价工单中评 4–5 星的占比。自动关闭的工单没有评价，不计入。',
+    satisfaction_rate: '满意率（居民自评）：已评价工单中评 4–5 星的占比。自动关闭的工单没有评价，不计入。',
+    callback_satisfaction_rate:
+      '回访满意率：关闭后电话回访已接通的工单中，居民表示满意或基本满意的占比（按当时负责的单位汇总，与居民自评满意率对照）。',
     settled_in_compound_rate:
       '小事不出小区率：已关闭工单中，始终在小区层级办结、从未上报的占比（上报后被退回的也不算）。',
     total: '新建工单：所选日期内创建的工单数（本期工单）。',
@@ -40,6 +42,7 @@ const KPIS = [
   { key: 'response_rate', name: '响应率', rate: 'response' },
   { key: 'resolution_rate', name: '解决率', rate: 'resolution' },
   { key: 'satisfaction_rate', name: '满意率', rate: 'satisfaction' },
+  { key: 'callback_satisfaction_rate', name: '回访满意率', callback: true },
   { key: 'settled_in_compound_rate', name: '小事不出小区率', rate: 'settled_in_compound' },
   { key: 'total', name: '新建工单', count: (s) => s.tickets },
   { key: 'closed', name: '已关闭', count: (s) => s.by_status.closed },
@@ -68,7 +71,8 @@ export function buildKpis() {
           tabindex: '0',
           role: 'group',
           'aria-label': name,
-          class: 'kpi' + (k.rate ? ' kpi-rate' : '') + (k.median ? ' kpi-median' : ''),
+          // The wall keeps its two rows of six: 回访满意率 is on the page only.
+          class: 'kpi' + (k.rate || k.callback ? ' kpi-rate' : '') + (k.median ? ' kpi-median' : '') + (k.callback ? ' no-wall' : ''),
         },
         h('div.label', name, h('span.info', { 'aria-hidden': 'true' }, 'ⓘ')),
         h('div.value', '—'),
@@ -95,7 +99,18 @@ export function renderKpis(d) {
     const tile = document.querySelector(`[data-kpi="${k.key}"]`);
     const value = tile.querySelector('.value');
     const sub = tile.querySelector('.sub');
-    if (k.rate) {
+    if (k.callback) {
+      // The summary may carry it; otherwise the ledger (ledger.js) fills the tile.
+      if (s[k.key] !== undefined) {
+        const c = s.callbacks;
+        value.textContent = fmtRate(s[k.key]);
+        sub.textContent =
+          c && c.reached
+            ? `${fmtCount(c.satisfied + c.basically_satisfied)} / ${fmtCount(c.reached)} 件已接通回访`
+            : '暂无已接通的回访';
+        tile.classList.toggle('low', s[k.key] !== null && s[k.key] < 0.8);
+      }
+    } else if (k.rate) {
       const f = s.rate_counts[k.rate];
       value.textContent = fmtRate(s[k.key]);
       sub.textContent = f.denominator ? `${fmtCount(f.numerator)} / ${fmtCount(f.denominator)} 件` : '暂无可计工单';

@@ -6,6 +6,7 @@ import { client, state, DATE_RE, clockFmt, defaultRange, statsQuery, writeHash, 
 import { renderKpis, renderOverdue, renderSources } from './figures.js';
 import { renderTrend, renderCategories, renderFlows } from './charts.js';
 import { renderRanking } from './rankings.js';
+import { loadLedger } from './ledger.js';
 
 function setBusy(on) {
   document.body.classList.toggle('busy', on);
@@ -40,6 +41,7 @@ export async function loadAll({ quiet = false } = {}) {
     };
     $('#filter-error').hidden = true;
     renderAll();
+    loadLedger();
     state.loads += 1;
     document.body.dataset.loaded = String(state.loads);
     $('#loaded').textContent = String(state.loads);

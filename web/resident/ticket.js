@@ -69,6 +69,20 @@ function shownReason(code) {
   return hasLabel('escalation_reason', code) || SHOWN_SYSTEM_REASONS.has(code);
 }
 
+/// How the request was closed: the label, and in plain words what it means for the resident
+/// where the label alone does not say it.
+const CLOSED_BY_TEXT = {
+  auto: '您未在期限内确认，系统已自动办结',
+  callback: '工作人员电话回访您之后确认办结',
+  declined: '经复核维持不予受理',
+  withdrawn: '您撤回了诉求',
+  raising_level: '由发现问题的单位确认办结',
+};
+
+function closedByText(v) {
+  return `办结方式：${label('closed_by', v)}${CLOSED_BY_TEXT[v] ? `（${CLOSED_BY_TEXT[v]}）` : ''}`;
+}
+
 const STARS_ZH = ['', '很不满意', '不满意', '一般', '满意', '非常满意'];
 
 /// What a timeline entry says, from the resident's point of view.
@@ -132,6 +146,14 @@ function eventTitle(e, t, transfers) {
       return '已超时，街道督办';
     case 'auto_close':
       return '超时未确认，系统自动办结';
+    case 'callback':
+      // reason: the verdict, `pressed` or `unreachable`.
+      if (e.reason === 'unreachable') return '工作人员电话回访，未能联系到您';
+      if (e.reason === 'pressed') return '工作人员电话回访，您表示曾被要求撤回或好评';
+      if (hasLabel('callback_verdict', e.reason)) return `工作人员电话回访，您表示${label('callback_verdict', e.reason)}`;
+      return '工作人员已电话回访';
+    case 'callback_reopen':
+      return `回访后重新办理，由${after}负责`;
     default:
       return label('event_kind', e.action);
   }
@@ -286,6 +308,9 @@ function render(root, t, events, photos, isCurrent) {
     );
   } else if (review) {
     result.push(h('p#review-note.notice-line', review.text));
+  }
+  if (t.status === 'closed' && t.closed_by) {
+    result.push(h('p#closed-by.notice-line', { 'data-closed-by': t.closed_by }, closedByText(t.closed_by)));
   }
   if (t.rating) {
     result.push(

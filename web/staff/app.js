@@ -4,6 +4,7 @@
 //   #/t/<id>            one ticket
 //   #/new               代为登记: a call entered on a resident's behalf (or an own finding)
 //   #/notices           my notices
+//   #/cb/<tab>          回访: the callback queue (for the staff who call residents back)
 
 import { $, toast } from '/static/common/ui.js';
 import { label } from '/static/common/labels.js';
@@ -22,14 +23,16 @@ import { showTicket, afterAction, pollTicket, reloadTicket, currentTicketId } fr
 import { initActionDialog, dialogOpen } from './actions.js';
 import { showNotices, setUnread } from './notices.js';
 import { showIntake } from './intake.js';
+import { probeCallbacks, showCallbacks, parseCallbacksRoute, refreshCallbacks, resetCallbacks } from './callbacks.js';
 import { openStream } from '/static/common/stream.js';
 
 const POLL_MS = 20000;
 
-let view = null; // 'queue' | 'ticket' | 'notices' | 'intake'
+let view = null; // 'queue' | 'ticket' | 'notices' | 'intake' | 'callbacks'
 let pollTimer = null;
 let lastPoll = 0;
 let polling = false;
+let lastHash = '';
 let seenOpen = null; // ids of the open tickets at my level at the last look (null before the first)
 let live = null; // the live-updates stream while signed in
 let livePollTimer = null;
@@ -81,7 +84,7 @@ async function enter(me) {
   setUnread(me.unread_notifications);
   // Calls are entered by the branches; an administrator enters none.
   $('#nav-intake').classList.toggle('hidden', !state.level);
-  await checkArrivals().catch(() => {});
+  await Promise.all([checkArrivals().catch(() => {}), probeCallbacks().catch(() => {})]);
   route();
   startPolling();
   startLive();
@@ -97,9 +100,11 @@ function leave() {
 function forget() {
   state.fresh.clear();
   state.phones.clear();
+  state.backTo = null;
   state.tree = [];
   seenOpen = null;
   resetQueue();
+  resetCallbacks();
   $('#main').replaceChildren();
   history.replaceState(null, '', location.pathname);
 }
@@ -122,6 +127,9 @@ function route() {
   const main = $('#main');
   if (dialogOpen()) $('#action-dialog').close();
   if (parts[0] === 't' && /^\d+$/.test(parts[1] || '')) {
+    // A ticket opened from the callback queue goes back there.
+    if (view === 'callbacks') state.backTo = lastHash;
+    else if (view !== 'ticket') state.backTo = null;
     view = 'ticket';
     showTicket(main, Number(parts[1]));
   } else if (parts[0] === 'new' && state.level) {
@@ -132,6 +140,9 @@ function route() {
     view = 'notices';
     document.title = '通知 · 呼应工作台';
     showNotices(main);
+  } else if (parts[0] === 'cb') {
+    view = 'callbacks';
+    showCallbacks(main, parseCallbacksRoute(parts[1]));
   } else if (parts[0] === 'q') {
     view = 'queue';
     updateTitle();
@@ -142,6 +153,7 @@ function route() {
     updateTitle();
     showQueue(main, parseQueueRoute('open', ''));
   }
+  lastHash = location.hash;
   main.focus({ preventScroll: true });
   window.scrollTo(0, 0);
 }
@@ -182,6 +194,7 @@ async function poll() {
     if (me.status === 'fulfilled') setUnread(me.value.unread_notifications);
     if (view === 'queue') await refreshQueue();
     else if (view === 'ticket') await pollTicket();
+    await refreshCallbacks();
     markFresh();
   } catch (e) {
     /* the next poll tries again */
@@ -278,6 +291,7 @@ setOnRefresh(async () => {
 window.addEventListener('hashchange', route);
 $('#nav-notices').addEventListener('click', () => (location.hash = '#/notices'));
 $('#nav-intake').addEventListener('click', () => (location.hash = '#/new'));
+$('#nav-callbacks').addEventListener('click', () => (location.hash = '#/cb/pending'));
 setInterval(tickCountdowns, 1000);
 
 signIn.start();

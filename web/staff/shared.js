@@ -2,7 +2,7 @@
 
 import { createClient } from '/static/common/api.js';
 import { h } from '/static/common/ui.js';
-import { label, reasonLabel } from '/static/common/labels.js';
+import { label, hasLabel, reasonLabel } from '/static/common/labels.js';
 
 export const client = createClient('staff');
 
@@ -21,6 +21,8 @@ export const state = {
   fresh: new Set(),
   /// Phones revealed with reveal_phone during this session, by ticket id (memory only).
   phones: new Map(),
+  /// Where a ticket's back button goes when not to the queue (the callback queue it came from).
+  backTo: null,
 };
 
 export const LEVEL_OF_ROLE = {
@@ -35,7 +37,25 @@ export function reasonText(action, reason) {
   if (action === 'assign' && reason.startsWith('user:')) return '';
   if (reason.startsWith('rating:')) return `评分 ${reason.slice(7)} 星`;
   if (action === 'decline') return reason;
+  if (action === 'callback' || action === 'callback_reopen') return callbackReasonText(reason);
   return reasonLabel(reason) || reason;
+}
+
+/// The coded reason of a callback entry in words: the verdict, the callback's reason or flag,
+/// `pressed`, or several of them joined by commas / semicolons.
+export function callbackReasonText(reason) {
+  const words = String(reason)
+    .split(/[,;]/)
+    .map((part) => {
+      const code = part.includes(':') ? part.slice(part.indexOf(':') + 1) : part;
+      for (const set of ['callback_verdict', 'callback_reason', 'callback_flag', 'callback_state']) {
+        if (hasLabel(set, code)) return label(set, code);
+      }
+      if (code === 'pressed' || part === 'pressed:true') return '居民表示曾被诱导';
+      if (part === 'pressed:false') return '居民表示未被诱导';
+      return reasonLabel(code) || part;
+    });
+  return words.join('，');
 }
 
 /// Random key for Idempotency-Key (crypto.randomUUID needs a secure context; this does not).

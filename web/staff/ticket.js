@@ -114,10 +114,10 @@ function backButton() {
       {
         type: 'button',
         onclick: () => {
-          location.hash = lastQueueHash();
+          location.hash = state.backTo || lastQueueHash();
         },
       },
-      '← 返回队列',
+      state.backTo ? '← 返回回访' : '← 返回队列',
     ),
   );
 }
@@ -199,6 +199,10 @@ function render(main) {
       t.raised_level ? fact('发现单位', label('level', t.raised_level)) : null,
       fact('指派给', t.assignee ? t.assignee.name : '', t.assigned_handler ? `${t.assignee ? '；' : ''}交办：${t.assigned_handler}` : ''),
       fact('提交时间', fmtTime(t.created_at)),
+      t.status === 'closed' && t.closed_by
+        ? fact('办结方式', h('span#closed-by', { 'data-closed-by': t.closed_by }, label('closed_by', t.closed_by)))
+        : null,
+      t.status === 'closed' && t.closed_at ? fact('关闭时间', fmtTime(t.closed_at)) : null,
       t.status === 'open' ? fact('受理期限', fmtTime(t.ack_due_at)) : null,
       t.status === 'open' || t.status === 'acknowledged' ? fact('办结期限', fmtTime(t.resolve_due_at)) : null,
       t.escalation_count ? fact('上报次数', String(t.escalation_count)) : null,
@@ -300,6 +304,7 @@ function eventItem(e) {
   if (e.action === 'return') what = `${what}${label('level', e.level_after)}`;
   if (e.action === 'dispute' && e.level_after !== e.level) what = `${what}，上报至${label('level', e.level_after)}`;
   if (e.action === 'comment' && e.internal) what = '备注';
+  if (e.action === 'callback_reopen' && e.level_after) what = `${what}（交${label('level', e.level_after)}）`;
   let reason = reasonText(e.action, e.reason);
   let note = e.note;
   // Coded reasons of the accountability actions read as a line of their own.
@@ -316,6 +321,10 @@ function eventItem(e) {
       detail = `${e.action === 'request_extension' ? '申请延至' : '期限延至'} ${fmtTime(e.reason)}`;
       reason = '';
     }
+  }
+  if ((e.action === 'callback' || e.action === 'callback_reopen') && reason) {
+    detail = `回访结果：${reason}`;
+    reason = '';
   }
   if (e.action === 'assign') {
     // reason `user:ID` is the assignee, note the named handler.
