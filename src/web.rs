@@ -164,6 +164,7 @@ mod tests {
             "resident/index.html",
             "staff/index.html",
             "dashboard/index.html",
+            "dashboard/report.html",
         ] {
             let f = Assets::get(p).expect("page");
             let html = String::from_utf8_lossy(&f.data);

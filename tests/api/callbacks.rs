@@ -632,7 +632,7 @@ async fn a_pressed_withdrawal_is_flagged_called_back_and_reopened_where_it_close
         &app,
         &street,
         id(cb),
-        json!({"reached": true, "verdict": "satisfied", "pressed": true}),
+        json!({"reached": true, "verdict": "satisfied", "pressed": true, "note": "居民说是被劝撤的"}),
     )
     .await;
     assert_eq!(v["reopened"], true);
@@ -679,6 +679,25 @@ async fn a_pressed_withdrawal_is_flagged_called_back_and_reopened_where_it_close
         .expect("events");
     assert_eq!(last["action"], "callback_reopen");
     assert_eq!(last["reason"], "pressed");
+    // What the resident said stays with the street: not shown to the compound or the resident.
+    assert_eq!(last["note"], Value::Null, "{last}");
+    for (token, note) in [
+        (street.clone(), json!("居民说是被劝撤的")),
+        (app.login_resident("13800000001").await, Value::Null),
+    ] {
+        let (_, evs) = app
+            .get(&format!("/api/v1/tickets/{t}/events"), Some(&token))
+            .await;
+        let last = evs
+            .as_array()
+            .and_then(|e| e.last())
+            .cloned()
+            .expect("events");
+        assert_eq!(
+            (&last["action"], &last["note"]),
+            (&json!("callback_reopen"), &note)
+        );
+    }
     let (_, l) = app
         .get(
             "/api/v1/stats/ledger?from=2026-11-30&to=2026-11-30",

@@ -431,6 +431,14 @@ pub fn events(
             } else {
                 e.reason
             };
+            // What a resident told the callback stays with the levels above the compound: the
+            // compound may be whom they complained about (pressed to withdraw or to rate).
+            let callback = matches!(e.action, EventKind::Callback | EventKind::CallbackReopen);
+            let note = if callback && (is_resident || user.role == Role::CompoundStaff) {
+                None
+            } else {
+                e.note
+            };
             EventView {
                 id: e.id,
                 action: e.action,
@@ -448,7 +456,7 @@ pub fn events(
                 status_before: e.status_before,
                 status_after: e.status_after,
                 reason,
-                note: e.note,
+                note,
                 internal: e.internal,
                 created_at: utc(e.created_at),
             }
