@@ -1,5 +1,6 @@
 // Street committee dashboard (/dashboard/): KPI tiles, charts, overdue list, CSV/XLSX exports
-// and a dark full-screen wall mode (数据大屏, /dashboard/#wall) that refreshes itself every 30 s.
+// and a dark full-screen wall mode (数据大屏, /dashboard/#wall) that refreshes itself every 30 s;
+// with live updates (GET /api/v1/stream) a ticket change refreshes the figures within 30 s.
 // Numbers come from GET /api/v1/stats/*; definitions in docs/metrics.md. This module signs in,
 // fills the filters and wires the controls; the panels live in figures.js, charts.js,
 // rankings.js and exports.js.
@@ -14,6 +15,32 @@ import { wireExports } from './exports.js';
 import { wireLedger, labelLedger } from './ledger.js';
 import { loadAll, onApply, onRankingChange } from './load.js';
 import { setWall, stopTimer, isFullscreen, requestFullscreen, updateFullscreenButton } from './wall.js';
+import { openStream } from '/static/common/stream.js';
+
+/// Live updates: a ticket change in scope reloads the figures quietly, at most once per 30 s (a
+/// busy street changes tickets every few seconds; the numbers are about days and months).
+const LIVE_MIN_MS = 30_000;
+let live = null;
+let liveTimer = null;
+let lastLive = 0;
+
+function liveRefresh() {
+  if (liveTimer) return;
+  const wait = Math.max(0, lastLive + LIVE_MIN_MS - Date.now());
+  liveTimer = setTimeout(() => {
+    liveTimer = null;
+    if (!state.user || document.hidden) return;
+    lastLive = Date.now();
+    loadAll({ quiet: true });
+  }, wait);
+}
+
+function stopLive() {
+  if (live) live.stop();
+  live = null;
+  clearTimeout(liveTimer);
+  liveTimer = null;
+}
 
 async function enter(me) {
   state.user = me;
@@ -31,6 +58,13 @@ async function enter(me) {
   syncInputs();
   setWall(wall, false);
   await loadAll();
+  lastLive = Date.now();
+  stopLive();
+  live = openStream(client, {
+    onEvent: (name) => {
+      if (name === 'tickets' || name === 'resync') liveRefresh();
+    },
+  });
 }
 
 async function fillCommunities(user) {
@@ -74,6 +108,7 @@ async function fillCommunities(user) {
 
 function leave() {
   stopTimer();
+  stopLive();
   state.user = null;
   document.body.classList.remove('wall');
 }
