@@ -231,86 +231,14 @@ pub fn entries(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::UserId;
-    use crate::domain::ticket::{
-        self, Actor, ClosedBy, Command, EscalationReason, Relation, Source, Urgency,
-    };
-    use crate::domain::ticket::{Clocks, Deadlines, NewCall};
-    use chrono::{Duration, TimeZone};
+    use crate::domain::ticket::{self, Actor, ClosedBy, Command, EscalationReason, Relation};
+    use chrono::Duration;
 
-    /// Four-hour answer and two-day settle clocks, in calendar time.
-    struct Fixed;
-    impl Deadlines for Fixed {
-        fn clocks(&self, _: Level, _: i64, _: Urgency, start: DateTime<Utc>) -> Clocks {
-            Clocks {
-                ack_due: start + Duration::hours(4),
-                ack_warn: start + Duration::hours(3),
-                resolve_due: start + Duration::days(2),
-                resolve_warn: start + Duration::days(1),
-                decide_due: start + Duration::hours(8),
-                clock: crate::domain::sla::ClockKind::Calendar,
-            }
-        }
-        fn pause_extension(
-            &self,
-            _: crate::domain::sla::ClockKind,
-            from: DateTime<Utc>,
-            to: DateTime<Utc>,
-            already: Duration,
-        ) -> (Duration, Duration) {
-            (to - from, already + (to - from))
-        }
-        fn extend(
-            &self,
-            _: crate::domain::sla::ClockKind,
-            due: DateTime<Utc>,
-            by: Duration,
-        ) -> DateTime<Utc> {
-            due + by
-        }
-        fn pause_ends(
-            &self,
-            _: crate::domain::sla::ClockKind,
-            from: DateTime<Utc>,
-            _: Duration,
-        ) -> DateTime<Utc> {
-            from + Duration::days(10)
-        }
-        fn latest_extension(
-            &self,
-            _: crate::domain::sla::ClockKind,
-            due: DateTime<Utc>,
-        ) -> DateTime<Utc> {
-            due + Duration::days(14)
-        }
-        fn auto_close_after(&self) -> Duration {
-            Duration::days(7)
-        }
-    }
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 2, 1, 0, 0).unwrap()
-    }
+    // The property tests' clocks: four-hour answers, three-day settlements, one-day decisions.
+    use crate::domain::ticket::tests::{new_ticket, start as t0, FixedClocks as Fixed};
 
     fn call() -> Ticket {
-        let mut t = ticket::call(
-            NewCall {
-                street_id: UnitId(1),
-                community_id: UnitId(2),
-                compound_id: UnitId(3),
-                resident_id: UserId(9),
-                category_id: 1,
-                urgency: Urgency::Normal,
-                source: Source::App,
-                level: Level::Compound,
-                identity_hidden: false,
-            },
-            &Fixed,
-            t0(),
-        )
-        .ticket;
-        t.id = crate::domain::ids::TicketId(5);
-        t
+        new_ticket()
     }
 
     fn kinds(v: &[Entry]) -> Vec<(i64, LedgerKind)> {
@@ -330,22 +258,15 @@ mod tests {
 
     #[test]
     fn the_call_is_received_by_its_compound() {
-        let tr = ticket::call(
-            NewCall {
-                street_id: UnitId(1),
-                community_id: UnitId(2),
-                compound_id: UnitId(3),
-                resident_id: UserId(9),
-                category_id: 1,
-                urgency: Urgency::Normal,
-                source: Source::App,
-                level: Level::Compound,
-                identity_hidden: false,
-            },
-            &Fixed,
-            t0(),
-        );
-        let e = entries(None, &tr.ticket, &tr.events, None, t0());
+        let create = Event {
+            kind: EventKind::Create,
+            level: Level::Compound,
+            status_before: None,
+            reason: None,
+            note: None,
+            internal: false,
+        };
+        let e = entries(None, &call(), &[create], None, t0());
         assert_eq!(kinds(&e), vec![(3, LedgerKind::Received)]);
     }
 
@@ -397,7 +318,7 @@ mod tests {
             Command::Resolve {
                 note: "已处理".into(),
             },
-            t0() + Duration::days(3),
+            t0() + Duration::days(4),
         );
         assert_eq!(
             k,
@@ -444,24 +365,29 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_callback_reopening_counts_against_the_closing_unit() {
-        let t = call();
-        let (t, _, _) = step(
-            &t,
+    /// `t` resolved at `at` and, nobody confirming, closed by the sweeper eight days later.
+    fn auto_closed(t: &Ticket, at: DateTime<Utc>) -> (Ticket, Ticket) {
+        let (resolved, _, _) = step(
+            t,
             Actor::Person(Relation::Accountable),
             Command::Resolve {
                 note: "已修好".into(),
             },
-            t0() + Duration::hours(1),
+            at,
         );
-        let (t, _, _) = step(
-            &t,
+        let (closed, _, _) = step(
+            &resolved,
             Actor::System,
             Command::AutoClose,
-            t0() + Duration::days(8),
+            at + Duration::days(8),
         );
-        assert_eq!(t.closed_by, Some(ClosedBy::Auto));
+        assert_eq!(closed.closed_by, Some(ClosedBy::Auto));
+        (resolved, closed)
+    }
+
+    #[test]
+    fn a_callback_reopening_counts_against_the_closing_unit() {
+        let (_, t) = auto_closed(&call(), t0() + Duration::hours(1));
         let (t, k, _) = step(
             &t,
             Actor::Callback,
@@ -476,20 +402,7 @@ mod tests {
         assert_eq!(t.closed_by, None);
         assert_eq!(t.disputes_at_level, 1);
         // Closed again at the compound, which now had a dispute: the next reopening goes up.
-        let (t, _, _) = step(
-            &t,
-            Actor::Person(Relation::Accountable),
-            Command::Resolve {
-                note: "再次处理".into(),
-            },
-            t0() + Duration::days(9) + Duration::hours(1),
-        );
-        let (t, _, _) = step(
-            &t,
-            Actor::System,
-            Command::AutoClose,
-            t0() + Duration::days(17),
-        );
+        let (_, t) = auto_closed(&t, t0() + Duration::days(9) + Duration::hours(1));
         let (t, k, _) = step(
             &t,
             Actor::Callback,
@@ -508,21 +421,7 @@ mod tests {
 
     #[test]
     fn a_callback_confirms_an_auto_closure_and_cannot_act_on_a_reopened_ticket() {
-        let t = call();
-        let (t, _, _) = step(
-            &t,
-            Actor::Person(Relation::Accountable),
-            Command::Resolve {
-                note: "已修好".into(),
-            },
-            t0() + Duration::hours(1),
-        );
-        let (closed, _, _) = step(
-            &t,
-            Actor::System,
-            Command::AutoClose,
-            t0() + Duration::days(8),
-        );
+        let (t, closed) = auto_closed(&call(), t0() + Duration::hours(1));
         let (confirmed, k, _) = step(
             &closed,
             Actor::Callback,

@@ -8,7 +8,7 @@ pub mod state;
 pub mod transition;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use deadlines::{Clocks, Deadlines};
 pub use kinds::{

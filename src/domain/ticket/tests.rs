@@ -10,7 +10,7 @@ use crate::domain::role::Role;
 use crate::domain::sla::ClockKind;
 
 /// Fixed-length clocks on a wall clock: enough to exercise every rule without a calendar.
-struct FixedClocks;
+pub(crate) struct FixedClocks;
 
 impl Deadlines for FixedClocks {
     fn clocks(&self, _: Level, _: i64, _: Urgency, start: DateTime<Utc>) -> Clocks {
@@ -54,13 +54,13 @@ const COMPOUND: UnitId = UnitId(3);
 const OTHER_COMPOUND: UnitId = UnitId(4);
 const RESIDENT: UserId = UserId(10);
 
-fn start() -> DateTime<Utc> {
+pub(crate) fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
         .single()
         .expect("valid time")
 }
 
-fn new_ticket() -> Ticket {
+pub(crate) fn new_ticket() -> Ticket {
     call(
         NewCall {
             street_id: STREET,
