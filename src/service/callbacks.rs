@@ -792,18 +792,31 @@ pub fn record(
             }],
         )?;
     }
-    diesel::update(callbacks::table.find(row.id))
-        .set((
-            callbacks::state.eq(recorded.state),
-            callbacks::attempts.eq(recorded.attempts),
-            callbacks::verdict.eq(recorded.verdict),
-            callbacks::pressed.eq(recorded.pressed),
-            callbacks::note.eq(note.as_deref().or(row.note.as_deref())),
-            callbacks::reopened.eq(reopened),
-            callbacks::completed_by.eq(finished.then_some(user.id)),
-            callbacks::completed_at.eq(finished.then_some(ts)),
-        ))
-        .execute(conn)?;
+    // Only if nobody recorded a call on it meanwhile (two callers at once): else nothing of this
+    // call is kept (the transaction rolls back) and the caller reloads.
+    let updated = diesel::update(
+        callbacks::table
+            .find(row.id)
+            .filter(callbacks::attempts.eq(row.attempts))
+            .filter(callbacks::state.eq(CallbackState::Pending)),
+    )
+    .set((
+        callbacks::state.eq(recorded.state),
+        callbacks::attempts.eq(recorded.attempts),
+        callbacks::verdict.eq(recorded.verdict),
+        callbacks::pressed.eq(recorded.pressed),
+        callbacks::note.eq(note.as_deref().or(row.note.as_deref())),
+        callbacks::reopened.eq(reopened),
+        callbacks::completed_by.eq(finished.then_some(user.id)),
+        callbacks::completed_at.eq(finished.then_some(ts)),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Err(AppError::conflict(
+            "conflict",
+            "该回访刚被他人登记，请刷新后重试",
+        ));
+    }
     tracing::info!(
         ticket_id = row.ticket_id,
         callback_id = row.id,
