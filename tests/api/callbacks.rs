@@ -389,6 +389,10 @@ async fn a_hand_built_month_gives_the_exact_ledger_rates_and_report(app: TestApp
     );
     assert_eq!(ra["self_rated_satisfaction_rate"], 0.5);
     assert_eq!(ra["callback_satisfaction_rate"], 0.6667);
+    assert_eq!(
+        ra["on_time_answer_rate"], 0.9333,
+        "14 of 15 answers on time"
+    );
     assert_columns(
         &row(&l, b),
         &columns,

@@ -41,6 +41,9 @@ pub struct LedgerRow {
     /// Callback verdicts on the unit's closures: share satisfied or basically satisfied among
     /// the residents reached.
     pub callback_satisfaction_rate: Option<f64>,
+    /// Share of its first answers given on time (`acknowledged_on_time` / both answer columns):
+    /// how the monthly report ranks units by what reached them.
+    pub on_time_answer_rate: Option<f64>,
 }
 
 impl LedgerRow {
@@ -179,6 +182,7 @@ pub fn ledger_from(
             called_up_reasons: BTreeMap::new(),
             self_rated_satisfaction_rate: None,
             callback_satisfaction_rate: None,
+            on_time_answer_rate: None,
         })
         .collect();
     let index: HashMap<i64, usize> = rows
@@ -207,6 +211,7 @@ pub fn ledger_from(
         let good = r.count(LedgerKind::CallbacksSatisfied)
             + r.count(LedgerKind::CallbacksBasicallySatisfied);
         r.callback_satisfaction_rate = rate(good, good + r.count(LedgerKind::CallbacksUnsatisfied));
+        r.on_time_answer_rate = r.on_time_rate();
     }
     Ok(Ledger {
         from: range.from,
