@@ -747,6 +747,7 @@ async fn exports_download_as_xlsx_workbooks(app: TestApp) {
         "待受理",
         "社区党支部",
         "居民确认",
+        "超时自动关闭",
     ] {
         assert!(parts[0].contains(text), "{text}: {}", parts[0]);
     }

@@ -237,11 +237,11 @@ pub fn export_tickets(
                 acknowledged_at: r.acknowledged_at.map(to_local),
                 resolved_at: r.resolved_at.map(to_local),
                 closed_at: r.closed_at.map(to_local),
-                closed_by: match r.closed_by.as_deref() {
-                    Some("resident") => "居民确认",
-                    Some("system") => "自动关闭",
-                    _ => "",
-                },
+                closed_by: r
+                    .closed_by
+                    .as_deref()
+                    .and_then(crate::domain::ticket::ClosedBy::parse)
+                    .map_or("", |c| c.label_zh()),
                 rating: r.rating,
                 escalation_count: r.escalation_count,
                 overdue,
