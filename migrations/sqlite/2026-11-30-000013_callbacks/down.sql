@@ -1,3 +1,4 @@
+DROP INDEX ticket_events_urges;
 DROP TABLE ledger_daily;
 DROP TABLE ledger_entries;
 DROP TABLE callback_attempts;
