@@ -176,6 +176,27 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Res
     Ok((median_ms(times), out))
 }
 
+/// The two scopes timed: the demo street, and the community of its first compound.
+fn scopes(street: &Street) -> [(&'static str, StatsScope); 2] {
+    let street_id = Some(street.street_id);
+    [
+        (
+            "street",
+            StatsScope {
+                street_id,
+                community_id: None,
+            },
+        ),
+        (
+            "community",
+            StatsScope {
+                street_id,
+                community_id: street.compounds.first().map(|c| c.1),
+            },
+        ),
+    ]
+}
+
 fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
     let bench_db = BenchDb::create(backend)?;
     let settings = bench_settings(&bench_db)?;
@@ -218,26 +239,10 @@ fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
         conn.batch_execute("ANALYZE")?;
     }
     let range = stats::parse_range(None, None, now).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let community = street.compounds.first().map(|c| c.1);
     println!();
     println!("| backend | call (last 30 days) | scope | tickets in range | median ms (runs) |");
     println!("|---|---|---|---|---|");
-    for (label, scope) in [
-        (
-            "street",
-            StatsScope {
-                street_id: Some(street.street_id),
-                community_id: None,
-            },
-        ),
-        (
-            "community",
-            StatsScope {
-                street_id: Some(street.street_id),
-                community_id: community,
-            },
-        ),
-    ] {
+    for (label, scope) in scopes(&street) {
         let err = |e: huying::error::AppError| anyhow::anyhow!("{e}");
         let (ms, s) = time(5, || {
             stats::summary(&mut conn, &scope, &range, now).map_err(err)
@@ -372,27 +377,11 @@ fn ledger(
         t0.elapsed().as_secs_f64()
     );
     let range = stats::parse_range(None, None, now).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let community = street.compounds.first().map(|c| c.1);
     let name = backend.name();
     println!();
     println!("| backend | ledger (last 30 days) | scope | entries in range | floor: COUNT(*) ms | ledger median ms (5) | ratio |");
     println!("|---|---|---|---|---|---|---|");
-    for (label, scope) in [
-        (
-            "street",
-            StatsScope {
-                street_id: Some(street.street_id),
-                community_id: None,
-            },
-        ),
-        (
-            "community",
-            StatsScope {
-                street_id: Some(street.street_id),
-                community_id: community,
-            },
-        ),
-    ] {
+    for (label, scope) in scopes(street) {
         let (column, id) = match scope.community_id {
             Some(c) => ("community_id", c),
             None => ("street_id", street.street_id),

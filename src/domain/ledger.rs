@@ -365,6 +365,14 @@ mod tests {
         );
     }
 
+    /// A callback that found the resident unsatisfied.
+    fn unsatisfied() -> Command {
+        Command::CallbackReopen {
+            outcome: "unsatisfied".into(),
+            note: None,
+        }
+    }
+
     /// `t` resolved at `at` and, nobody confirming, closed by the sweeper eight days later.
     fn auto_closed(t: &Ticket, at: DateTime<Utc>) -> (Ticket, Ticket) {
         let (resolved, _, _) = step(
@@ -388,15 +396,7 @@ mod tests {
     #[test]
     fn a_callback_reopening_counts_against_the_closing_unit() {
         let (_, t) = auto_closed(&call(), t0() + Duration::hours(1));
-        let (t, k, _) = step(
-            &t,
-            Actor::Callback,
-            Command::CallbackReopen {
-                outcome: "unsatisfied".into(),
-                note: None,
-            },
-            t0() + Duration::days(9),
-        );
+        let (t, k, _) = step(&t, Actor::Callback, unsatisfied(), t0() + Duration::days(9));
         assert_eq!(k, vec![(3, LedgerKind::Reopenings)]);
         assert_eq!((t.status, t.level), (Status::Open, Level::Compound));
         assert_eq!(t.closed_by, None);
@@ -406,10 +406,7 @@ mod tests {
         let (t, k, _) = step(
             &t,
             Actor::Callback,
-            Command::CallbackReopen {
-                outcome: "unsatisfied".into(),
-                note: None,
-            },
+            unsatisfied(),
             t0() + Duration::days(18),
         );
         assert_eq!(
@@ -442,10 +439,7 @@ mod tests {
             ticket::apply(
                 &t,
                 Actor::Callback,
-                Command::CallbackReopen {
-                    outcome: "unsatisfied".into(),
-                    note: None,
-                },
+                unsatisfied(),
                 &Fixed,
                 t0() + Duration::days(9)
             ),

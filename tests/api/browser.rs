@@ -82,6 +82,18 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
+    /// A 375×667 phone for a story on `app`; only the SQLite run writes the screenshots.
+    async fn phone_for(app: &TestApp) -> Option<Browser> {
+        let mut b = Browser::start(375, 667).await?;
+        b.screenshots = app
+            .settings
+            .database
+            .url
+            .expose_secret()
+            .starts_with("sqlite");
+        Some(b)
+    }
+
     /// Chromium at the given window size, or None (after saying so) when it is not installed.
     pub async fn start(width: u32, height: u32) -> Option<Browser> {
         let Some(chromium) = find_program(
@@ -396,15 +408,9 @@ fn assert_no_page_errors(errors: Vec<String>, page: &str) {
 /// and calls it up; the community secretary resolves it; the resident confirms with 5 stars; the
 /// street dashboard shows the numbers that follow.
 async fn a_request_travels_from_a_phone_to_the_dashboard(app: TestApp) {
-    let Some(mut b) = Browser::start(375, 667).await else {
+    let Some(mut b) = Browser::phone_for(&app).await else {
         return;
     };
-    b.screenshots = app
-        .settings
-        .database
-        .url
-        .expose_secret()
-        .starts_with("sqlite");
     let seed = app.seed();
     let compound = &seed["compounds"][0];
     let compound_id = compound["id"].as_i64().expect("compound id");
@@ -858,15 +864,9 @@ async fn staff_sign_in(b: &Browser, base: &str, username: &str) {
 /// 督办 tab, urges it; the compound secretary asks for more time; the community secretary grants
 /// it from 待我决定; the resident (whose account the phone call made) reads the new deadline.
 async fn the_community_presses_and_grants_more_time(app: TestApp) {
-    let Some(mut b) = Browser::start(375, 667).await else {
+    let Some(mut b) = Browser::phone_for(&app).await else {
         return;
     };
-    b.screenshots = app
-        .settings
-        .database
-        .url
-        .expose_secret()
-        .starts_with("sqlite");
     let seed = app.seed();
     let compound_id = seed["compounds"][0]["id"].as_i64().expect("compound id");
     let community_id = seed["compounds"][0]["parent_id"]
@@ -1105,15 +1105,9 @@ async fn the_community_presses_and_grants_more_time(app: TestApp) {
 /// dashboard's ledger (责任账本) counts the reopening for that compound and opens the ticket
 /// behind the number; the monthly report (月报) renders.
 async fn the_street_calls_back_and_the_ticket_reopens(app: TestApp) {
-    let Some(mut b) = Browser::start(375, 667).await else {
+    let Some(mut b) = Browser::phone_for(&app).await else {
         return;
     };
-    b.screenshots = app
-        .settings
-        .database
-        .url
-        .expose_secret()
-        .starts_with("sqlite");
     let seed = app.seed();
     let compound_id = seed["compounds"][0]["id"].as_i64().expect("compound id");
     let community_id = seed["compounds"][0]["parent_id"]

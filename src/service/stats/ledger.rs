@@ -250,23 +250,7 @@ pub fn ledger_tickets(
     unit_id: i64,
     column: LedgerKind,
 ) -> AppResult<LedgerTickets> {
-    let q = scope
-        .filter()
-        .apply(
-            ledger_entries::table.into_boxed::<MultiBackend>(),
-            ledger_entries::street_id,
-            ledger_entries::community_id,
-        )
-        .filter(ledger_entries::unit_id.eq(unit_id))
-        .filter(ledger_entries::kind.eq(column))
-        .filter(ledger_entries::at.ge(range.from.naive_utc()))
-        .filter(ledger_entries::at.lt(range.to.naive_utc()))
-        .select(ledger_entries::ticket_id);
-    let ids: Vec<i64> = q.load(conn)?;
-    let mut per: BTreeMap<i64, i64> = BTreeMap::new();
-    for id in ids {
-        *per.entry(id).or_insert(0) += 1;
-    }
+    let per = entries_per_ticket(conn, scope, range, Some(unit_id), column)?;
     let total = per.len() as i64;
     let wanted: Vec<i64> = per.keys().rev().take(500).copied().collect();
     let found: Vec<(i64, String, String, Status, Level)> = tickets::table
@@ -294,6 +278,35 @@ pub fn ledger_tickets(
             .collect(),
         total,
     })
+}
+
+/// How many entries of `column` each ticket has in the range and scope (of one unit, or any).
+pub fn entries_per_ticket(
+    conn: &mut DbConn,
+    scope: &StatsScope,
+    range: &Range,
+    unit_id: Option<i64>,
+    column: LedgerKind,
+) -> AppResult<BTreeMap<i64, i64>> {
+    let mut q = scope
+        .filter()
+        .apply(
+            ledger_entries::table.into_boxed::<MultiBackend>(),
+            ledger_entries::street_id,
+            ledger_entries::community_id,
+        )
+        .filter(ledger_entries::kind.eq(column))
+        .filter(ledger_entries::at.ge(range.from.naive_utc()))
+        .filter(ledger_entries::at.lt(range.to.naive_utc()));
+    if let Some(u) = unit_id {
+        q = q.filter(ledger_entries::unit_id.eq(u));
+    }
+    let ids: Vec<i64> = q.select(ledger_entries::ticket_id).load(conn)?;
+    let mut per: BTreeMap<i64, i64> = BTreeMap::new();
+    for id in ids {
+        *per.entry(id).or_insert(0) += 1;
+    }
+    Ok(per)
 }
 
 /// Callback results for closures in the range (`callbacks.closed_at`) and scope.

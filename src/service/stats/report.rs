@@ -10,12 +10,12 @@ use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ledger::{ledger, CallbackSummary, LedgerRow};
+use super::ledger::{entries_per_ticket, ledger, CallbackSummary, LedgerRow};
 use super::ranking::{ranking, RankSort, RankUnit};
 use super::scope::{Range, StatsScope};
 use super::{by_category, overdue_list, sql, summary, trend, CategoryCount, TrendDay};
-use crate::db::schema::{ledger_entries, org_units, tickets};
-use crate::db::{DbConn, MultiBackend};
+use crate::db::schema::{org_units, tickets};
+use crate::db::DbConn;
 use crate::domain::calendar::local_day_start;
 use crate::domain::ledger::LedgerKind;
 use crate::domain::ticket::ClosedBy;
@@ -175,14 +175,15 @@ pub struct MonthlyReport {
     pub trend: Vec<TrendDay>,
 }
 
+/// The month's rates, and its callback figures (the summary has them already).
 fn rates(
     conn: &mut DbConn,
     scope: &StatsScope,
     range: &Range,
     now: DateTime<Utc>,
-) -> AppResult<MonthRates> {
+) -> AppResult<(MonthRates, CallbackSummary)> {
     let s = summary(conn, scope, range, now)?;
-    Ok(MonthRates {
+    let rates = MonthRates {
         tickets: s.tickets,
         response_rate: s.response_rate,
         resolution_rate: s.resolution_rate,
@@ -191,7 +192,8 @@ fn rates(
         confirmed_rate: s.confirmed_rate,
         callback_satisfaction_rate: s.callback_satisfaction_rate,
         resolved_unconfirmed: s.resolved_unconfirmed,
-    })
+    };
+    Ok((rates, s.callbacks))
 }
 
 /// The best and worst compounds of the ledger by the share acknowledged on time (units that
@@ -226,8 +228,8 @@ pub fn monthly(
 ) -> AppResult<MonthlyReport> {
     let range = month.range();
     let prev = month.previous();
-    let this = rates(conn, scope, &range, now)?;
-    let previous = rates(conn, scope, &prev.range(), now)?;
+    let (this, callbacks) = rates(conn, scope, &range, now)?;
+    let (previous, _) = rates(conn, scope, &prev.range(), now)?;
     let l = ledger(conn, scope, &range, RankUnit::Compound)?;
     let (ledger_top, ledger_bottom) = ledger_ends(l.rows);
     let mut top_categories = by_category(conn, scope, &range)?;
@@ -262,7 +264,6 @@ pub fn monthly(
         })
         .collect();
     let (reopened, reopened_total) = reopened(conn, scope, &range)?;
-    let callbacks = super::ledger::callback_summary(conn, scope, &range)?;
     let mut closed_by: BTreeMap<String, i64> = ClosedBy::ALL
         .iter()
         .map(|c| (c.as_str().to_string(), 0))
@@ -308,22 +309,7 @@ fn reopened(
     scope: &StatsScope,
     range: &Range,
 ) -> AppResult<(Vec<ReportTicket>, i64)> {
-    let ids: Vec<i64> = scope
-        .filter()
-        .apply(
-            ledger_entries::table.into_boxed::<MultiBackend>(),
-            ledger_entries::street_id,
-            ledger_entries::community_id,
-        )
-        .filter(ledger_entries::kind.eq(LedgerKind::Reopenings))
-        .filter(ledger_entries::at.ge(range.from.naive_utc()))
-        .filter(ledger_entries::at.lt(range.to.naive_utc()))
-        .select(ledger_entries::ticket_id)
-        .load(conn)?;
-    let mut per: BTreeMap<i64, i64> = BTreeMap::new();
-    for id in ids {
-        *per.entry(id).or_insert(0) += 1;
-    }
+    let per = entries_per_ticket(conn, scope, range, None, LedgerKind::Reopenings)?;
     let total = per.len() as i64;
     let mut order: Vec<(i64, i64)> = per.into_iter().collect();
     order.sort_by_key(|(id, n)| (-n, -id));
