@@ -14,7 +14,9 @@
 //! ```
 //!
 //! Options: `--backend sqlite|postgres` (default sqlite), `--tickets N` (default 100000),
-//! `--seconds S` per phase (default 10), `--concurrency C` (default 32). Results are markdown
+//! `--seconds S` per phase (default 10), `--concurrency C,C…` (default 16,64; each phase runs
+//! once per count). Before the HTTP phases it measures the engine's own floor in the same
+//! database (see [`engine_floor`]); the create rows give their ratio to it. Results are markdown
 //! table rows on stdout; progress goes to stderr. See docs/benchmarks.md.
 
 mod common;
@@ -45,18 +47,19 @@ struct Args {
     backend: Backend,
     tickets: usize,
     seconds: u64,
-    concurrency: usize,
+    /// Client counts; each phase runs once per count.
+    concurrency: Vec<usize>,
 }
 
 const USAGE: &str = "usage: cargo bench --bench tickets_load -- [--backend sqlite|postgres] \
-[--tickets N] [--seconds S] [--concurrency C]";
+[--tickets N] [--seconds S] [--concurrency C[,C…]]";
 
 fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
         backend: Backend::Sqlite,
         tickets: 100_000,
         seconds: 10,
-        concurrency: 32,
+        concurrency: vec![16, 64],
     };
     let mut it = raw;
     fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
@@ -77,7 +80,14 @@ fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--tickets" => args.tickets = number("--tickets", it.next())?,
             "--seconds" => args.seconds = number("--seconds", it.next())?,
-            "--concurrency" => args.concurrency = number("--concurrency", it.next())?,
+            "--concurrency" => {
+                args.concurrency = it
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|c| number("--concurrency", Some(c.to_string())))
+                    .collect::<Result<_, _>>()?
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
@@ -88,8 +98,8 @@ fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
     if !(1..=600).contains(&args.seconds) {
         return Err("--seconds must be 1–600".into());
     }
-    if !(1..=512).contains(&args.concurrency) {
-        return Err("--concurrency must be 1–512".into());
+    if args.concurrency.is_empty() || args.concurrency.iter().any(|c| !(1..=512).contains(c)) {
+        return Err("--concurrency must be a list of 1–512, e.g. 16,64".into());
     }
     Ok(args)
 }
@@ -176,12 +186,21 @@ where
     out
 }
 
-fn print_row(backend: Backend, what: &str, scope: &str, concurrency: usize, r: &PhaseResult) {
+/// One table row; `floor` (transactions per second) adds the ratio to the engine's floor.
+fn print_row(
+    backend: Backend,
+    what: &str,
+    scope: &str,
+    concurrency: usize,
+    r: &PhaseResult,
+    floor: Option<f64>,
+) {
     let n = r.latencies_us.len();
     let rps = n as f64 / r.elapsed.as_secs_f64();
     let max = r.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0;
+    let ratio = floor.map_or_else(|| "—".to_string(), |f| format!("{:.0} %", 100.0 * rps / f));
     println!(
-        "| {} | {what} | {scope} | {concurrency} | {n} | {rps:.0} | {:.1} | {:.1} | {max:.1} | {} |",
+        "| {} | {what} | {scope} | {concurrency} | {n} | {rps:.0} | {:.1} | {:.1} | {max:.1} | {} | {ratio} |",
         backend.name(),
         r.percentile_ms(0.50),
         r.percentile_ms(0.99),
@@ -299,8 +318,8 @@ fn database_profile(db: &Db, street: &Street, backend: Backend) -> anyhow::Resul
         let mut total = 0;
         for _ in 0..20 {
             let t0 = Instant::now();
-            let page =
-                query::list(&mut conn, &user, &filter, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let page = query::list(&mut conn, &user, &filter, now, None)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             t_list.push(t0.elapsed());
             total = page.total;
             let t0 = Instant::now();
@@ -347,8 +366,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let bench_db = BenchDb::create(args.backend)?;
     let settings = bench_settings(&bench_db)?;
     huying::telemetry::init(&settings.log);
+    let most = args.concurrency.iter().copied().max().unwrap_or(1);
     eprintln!(
-        "backend {}, {} tickets, {} clients, {} s per phase",
+        "backend {}, {} tickets, {:?} clients, {} s per phase",
         args.backend.name(),
         args.tickets,
         args.concurrency,
@@ -361,7 +381,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let street = {
         let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
         let now = round_ts(Utc::now());
-        let street = seed(&mut conn, now, args.concurrency)?;
+        let street = seed(&mut conn, now, most)?;
         let t0 = Instant::now();
         fill(&mut conn, &street, args.tickets, now)?;
         let fill_secs = t0.elapsed().as_secs_f64();
@@ -396,7 +416,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let client = reqwest::Client::builder()
         .no_proxy()
-        .pool_max_idle_per_host(args.concurrency)
+        .pool_max_idle_per_host(most)
         .timeout(StdDuration::from_secs(60))
         .build()?;
     // Wait until the server answers.
@@ -414,23 +434,33 @@ async fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("server at {base} did not become ready");
     }
 
+    // The engine's floor, in the same database and the same run, while the server is idle.
+    let floor = engine_floor(&settings, args.backend, most, args.seconds)?;
     println!();
     println!("Load average before the HTTP phases: {}", loadavg());
     println!();
     println!(
-        "| backend | measurement | scope (tickets) | clients | requests | req/s | p50 ms | p99 ms | max ms | errors |"
+        "| backend | measurement | scope (tickets) | clients | requests | req/s | p50 ms | p99 ms | max ms | errors | of floor |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    print_row(
+        args.backend,
+        &format!("engine floor: transactions of 3 INSERTs, {}", floor.how),
+        "—",
+        floor.threads,
+        &floor.result,
+        None,
+    );
 
     // Phase 1: residents create tickets. Tokens are minted with the service's key (the `log`
     // SMS provider does not expose sign-in codes); the residents are real accounts.
     let keys = JwtKeys::new(JWT_SECRET.as_bytes());
-    let bench_residents = &street.residents[street.residents.len() - args.concurrency..];
+    let bench_residents = &street.residents[street.residents.len() - most..];
     let tokens: Vec<String> = bench_residents
         .iter()
         .map(|id| keys.issue(*id, Role::Resident, Utc::now(), 3600))
         .collect::<anyhow::Result<_>>()?;
-    let bodies: Vec<Value> = (0..args.concurrency)
+    let bodies: Vec<Value> = (0..most)
         .map(|c| {
             let (compound_id, _, buildings) = &street.compounds[c % street.compounds.len()];
             json!({
@@ -443,37 +473,40 @@ async fn run(args: Args) -> anyhow::Result<()> {
             })
         })
         .collect();
-    let before: i64 = {
-        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-        tickets::table.count().get_result(&mut *conn)?
-    };
     let url = format!("{base}/api/v1/tickets");
-    let r = run_phase(args.concurrency, args.seconds, |c, n| {
-        let req = client
-            .post(&url)
-            .bearer_auth(&tokens[c])
-            .header("Idempotency-Key", format!("bench-{c}-{n}"))
-            .json(&bodies[c]);
-        send(req, 201)
-    })
-    .await;
-    print_row(
-        args.backend,
-        "create ticket (POST /api/v1/tickets)",
-        &format!("{before} before"),
-        args.concurrency,
-        &r,
-    );
-    let after: i64 = {
-        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-        tickets::table.count().get_result(&mut *conn)?
-    };
-    let ok = r.latencies_us.len() as u64 - r.errors;
-    if after - before != ok as i64 {
-        eprintln!(
-            "WARNING: {ok} successful creates but the table grew by {}",
-            after - before
+    for &clients in &args.concurrency {
+        let before: i64 = {
+            let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+            tickets::table.count().get_result(&mut *conn)?
+        };
+        let r = run_phase(clients, args.seconds, |c, n| {
+            let req = client
+                .post(&url)
+                .bearer_auth(&tokens[c])
+                .header("Idempotency-Key", format!("bench-{clients}-{c}-{n}"))
+                .json(&bodies[c]);
+            send(req, 201)
+        })
+        .await;
+        print_row(
+            args.backend,
+            "create ticket (POST /api/v1/tickets)",
+            &format!("{before} before"),
+            clients,
+            &r,
+            Some(floor.per_second()),
         );
+        let after: i64 = {
+            let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+            tickets::table.count().get_result(&mut *conn)?
+        };
+        let ok = r.latencies_us.len() as u64 - r.errors;
+        if after - before != ok as i64 {
+            eprintln!(
+                "WARNING: {ok} successful creates but the table grew by {}",
+                after - before
+            );
+        }
     }
 
     // Phase 2: the staff queues, first page of 50 with the default sort (due).
@@ -497,17 +530,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if items != 50 {
             eprintln!("WARNING: {username}: first page has {items} items");
         }
-        let r = run_phase(args.concurrency, args.seconds, |_, _| {
-            send(client.get(&url).bearer_auth(&token), 200)
-        })
-        .await;
-        print_row(
-            args.backend,
-            &format!("{label}, GET ?limit=50"),
-            &total.to_string(),
-            args.concurrency,
-            &r,
-        );
+        for &clients in &args.concurrency {
+            let r = run_phase(clients, args.seconds, |_, _| {
+                send(client.get(&url).bearer_auth(&token), 200)
+            })
+            .await;
+            print_row(
+                args.backend,
+                &format!("{label}, GET ?limit=50"),
+                &total.to_string(),
+                clients,
+                &r,
+                None,
+            );
+        }
     }
 
     println!();
@@ -516,5 +552,153 @@ async fn run(args: Args) -> anyhow::Result<()> {
     database_profile(&db, &street, args.backend)?;
     drop(db);
     drop(bench_db);
+    Ok(())
+}
+
+diesel::table! {
+    bench_floor_tickets (id) {
+        id -> BigInt,
+        street_id -> BigInt,
+        title -> Text,
+        description -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bench_floor_events (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        action -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bench_floor_outbox (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        channel -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+/// The engine's own rate for what a create must at least do.
+struct Floor {
+    how: String,
+    threads: usize,
+    result: PhaseResult,
+}
+
+impl Floor {
+    fn per_second(&self) -> f64 {
+        self.result.latencies_us.len() as f64 / self.result.elapsed.as_secs_f64()
+    }
+}
+
+/// The floor: transactions of three INSERTs (a ticket-like row, an event, an outbox row) through
+/// the same driver, prepared statements (diesel caches them), into tables of their own in the
+/// bench database. SQLite: one connection (it has one writer anyway), `BEGIN IMMEDIATE`, the
+/// service's pragmas. PostgreSQL: `threads` connections side by side, like pgbench's clients.
+fn engine_floor(
+    settings: &huying::config::Settings,
+    backend: Backend,
+    threads: usize,
+    seconds: u64,
+) -> anyhow::Result<Floor> {
+    use secrecy::ExposeSecret;
+    let target = huying::db::Target::parse(settings.database.url.expose_secret())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut conn = target.connect()?;
+    let id = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    conn.batch_execute(&format!(
+        "CREATE TABLE bench_floor_tickets (id {id}, street_id BIGINT NOT NULL, title TEXT NOT NULL, \
+           description TEXT NOT NULL, status TEXT NOT NULL, created_at TIMESTAMP NOT NULL); \
+         CREATE TABLE bench_floor_events (id {id}, ticket_id BIGINT NOT NULL, action TEXT NOT NULL, \
+           created_at TIMESTAMP NOT NULL); \
+         CREATE TABLE bench_floor_outbox (id {id}, ticket_id BIGINT NOT NULL, channel TEXT NOT NULL, \
+           payload TEXT NOT NULL, created_at TIMESTAMP NOT NULL);"
+    ))?;
+    let threads = match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => threads,
+    };
+    let deadline = Instant::now() + StdDuration::from_secs(seconds);
+    let start = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let target = target.clone();
+            std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
+                let mut conn = target.connect()?;
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t0 = Instant::now();
+                    huying::db::write_tx(&mut conn, floor_transaction)?;
+                    lat.push(t0.elapsed().as_micros() as u64);
+                }
+                Ok(lat)
+            })
+        })
+        .collect();
+    let mut latencies_us = Vec::new();
+    for w in workers {
+        latencies_us.extend(
+            w.join()
+                .map_err(|_| anyhow::anyhow!("floor thread panicked"))??,
+        );
+    }
+    let elapsed = start.elapsed();
+    latencies_us.sort_unstable();
+    conn.batch_execute(
+        "DROP TABLE bench_floor_tickets; DROP TABLE bench_floor_events; DROP TABLE bench_floor_outbox;",
+    )?;
+    Ok(Floor {
+        how: match backend {
+            Backend::Sqlite => "one connection (raw SQLite)".into(),
+            Backend::Postgres => format!("{threads} connections (raw PostgreSQL)"),
+        },
+        threads,
+        result: PhaseResult {
+            elapsed,
+            latencies_us,
+            errors: 0,
+            first_error: None,
+        },
+    })
+}
+
+fn floor_transaction(c: &mut DbConn) -> QueryResult<()> {
+    let now = Utc::now().naive_utc();
+    let ticket: i64 = diesel::insert_into(bench_floor_tickets::table)
+        .values((
+            bench_floor_tickets::street_id.eq(1),
+            bench_floor_tickets::title.eq("楼道灯不亮"),
+            bench_floor_tickets::description
+                .eq("压测：楼道灯不亮已经三天了，晚上出入很不方便，请尽快维修。"),
+            bench_floor_tickets::status.eq("open"),
+            bench_floor_tickets::created_at.eq(now),
+        ))
+        .returning(bench_floor_tickets::id)
+        .get_result(c)?;
+    diesel::insert_into(bench_floor_events::table)
+        .values((
+            bench_floor_events::ticket_id.eq(ticket),
+            bench_floor_events::action.eq("create"),
+            bench_floor_events::created_at.eq(now),
+        ))
+        .execute(c)?;
+    diesel::insert_into(bench_floor_outbox::table)
+        .values((
+            bench_floor_outbox::ticket_id.eq(ticket),
+            bench_floor_outbox::channel.eq("in_app"),
+            bench_floor_outbox::payload.eq("{\"kind\":\"create\"}"),
+            bench_floor_outbox::created_at.eq(now),
+        ))
+        .execute(c)?;
     Ok(())
 }

@@ -117,6 +117,7 @@ pub struct Metrics {
     pool_connections: Family<StateLabel, Gauge>,
     pool_max: Gauge,
     pool_waiting: Gauge,
+    writer_queue: Gauge,
     live_clients: Gauge,
     tickets: Family<LevelStatus, Gauge>,
     tickets_overdue: Family<LevelLabel, Gauge>,
@@ -158,6 +159,7 @@ impl Metrics {
             pool_connections: Family::default(),
             pool_max: Gauge::default(),
             pool_waiting: Gauge::default(),
+            writer_queue: Gauge::default(),
             live_clients: Gauge::default(),
             tickets: Family::default(),
             tickets_overdue: Family::default(),
@@ -229,6 +231,11 @@ impl Metrics {
             "db_pool_waiting",
             "Callers of this process waiting for a pooled connection",
             m.pool_waiting.clone(),
+        );
+        r.register(
+            "db_writer_queue",
+            "SQLite: write transactions of this process queued for the writer thread",
+            m.writer_queue.clone(),
         );
         r.register(
             "live_stream_clients",
@@ -322,6 +329,7 @@ impl Metrics {
         let pool = state.db.pool_stats();
         self.pool_max.set(pool.max.into());
         self.pool_waiting.set(to_i64(pool.waiting));
+        self.writer_queue.set(to_i64(pool.writer_queue));
         self.live_clients.set(to_i64(state.live.clients()));
         self.pool_connections
             .get_or_create(&StateLabel { state: "in_use" })

@@ -149,6 +149,7 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
     Ok(AppState {
         db,
         live,
+        totals: Arc::default(),
         hasher: Arc::new(hasher),
         address_limits: Arc::new(address_limits),
         partner_limits: Arc::new(crate::limits::PartnerLimits::default()),
@@ -312,10 +313,10 @@ async fn sweeper_loop(state: AppState) {
         let batch = state.settings.sla.sweep_batch;
         match state
             .db
-            .run(move |c| {
+            .write(move |c| {
                 // Policies and calendars an admin changed on another instance arrive here.
                 sla.reload(c)?;
-                crate::service::sweeper::sweep_once(c, &sla, now, batch)
+                crate::service::sweeper::sweep_in(c, &sla, now, batch)
             })
             .await
         {

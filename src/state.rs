@@ -28,4 +28,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Live updates: the committed changes this instance's stream clients hear of.
     pub live: Arc<crate::live::Hub>,
+    /// The queue's totals, kept until a ticket changes.
+    pub totals: Arc<crate::service::tickets::totals::Totals>,
 }

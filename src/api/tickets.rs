@@ -9,6 +9,7 @@ use crate::auth::AuthUser;
 use crate::domain::ticket::Action;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::tickets::query::{self, TicketFilter};
+use crate::service::tickets::totals::Totals;
 use crate::service::tickets::view::{self, EventView, TicketView};
 use crate::service::tickets::{self as svc, Acted, ActionRequest, CreateTicket, Created};
 use crate::state::AppState;
@@ -81,15 +82,25 @@ pub async fn create(
         let (u, i, k, sla) = (user.clone(), input.clone(), key.clone(), state.sla.clone());
         let now = state.clock.now();
         let per_day = state.settings.limits.tickets_per_resident_per_day;
+        let (u2, i2, k2) = (u.clone(), i.clone(), k.clone());
         let result = state
             .db
-            .write(move |c| {
-                if u.role == crate::domain::role::Role::Resident {
-                    let at = crate::db::round_ts(now);
-                    crate::service::limits::check_new_ticket(c, u.id, k.as_deref(), per_day, at)?;
-                }
-                svc::create(c, &u, &i, k.as_deref(), &sla, now)
-            })
+            .write_after(
+                move |c| {
+                    if u.role == crate::domain::role::Role::Resident {
+                        let at = crate::db::round_ts(now);
+                        crate::service::limits::check_new_ticket(
+                            c,
+                            u.id,
+                            k.as_deref(),
+                            per_day,
+                            at,
+                        )?;
+                    }
+                    svc::create::reserve(c, &u, &i, k.as_deref(), now)
+                },
+                move |c, reserved| svc::create(c, &u2, &i2, k2.as_deref(), reserved, &sla, now),
+            )
             .await;
         match result {
             Ok(Created::New(t)) => break (t, false),
@@ -133,10 +144,14 @@ pub async fn list(
     let filter = q.into_inner();
     let now = state.clock.now();
     let auto_close = state.sla.auto_close_after;
+    // Read before counting: a change committed meanwhile makes the count unfit to keep.
+    let generation = state.live.generation();
+    let key = Totals::key(&user, &filter);
+    let known = key.as_deref().and_then(|k| state.totals.get(k, generation));
     let page = state
         .db
         .run(move |c| {
-            let page = query::list(c, &user, &filter, now)?;
+            let page = query::list(c, &user, &filter, now, known)?;
             let items = view::tickets(c, &user, &page.rows, now, auto_close)?;
             Ok(TicketPage {
                 items,
@@ -145,6 +160,9 @@ pub async fn list(
             })
         })
         .await?;
+    if let (Some(key), None) = (key, known) {
+        state.totals.put(key, generation, page.total);
+    }
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -56,6 +56,19 @@ pub(super) fn discard() {
     begin();
 }
 
+/// The changes announced on this thread since `begin`, taken away (a job of the SQLite writer
+/// keeps them until its group has committed).
+pub(super) fn take() -> Vec<Change> {
+    PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()))
+}
+
+/// Hands committed changes to `hub`.
+pub(super) fn publish(hub: &Hub, changes: Vec<Change>) {
+    for c in changes {
+        hub.publish(LiveEvent::Change(c));
+    }
+}
+
 /// Inside the transaction, just before the commit. PostgreSQL: one `pg_notify` per change,
 /// delivered by the server at commit (and dropped if it rolls back).
 pub(super) fn before_commit(conn: &mut DbConn) -> QueryResult<()> {
@@ -76,14 +89,19 @@ pub(super) fn before_commit(conn: &mut DbConn) -> QueryResult<()> {
 /// back through the LISTEN connection, to this instance as to the others.
 pub(super) fn after_commit(conn: &DbConn) {
     let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    if pending.is_empty() || matches!(conn, DbConn::Pg(_)) {
+    if pending.is_empty() {
         return;
     }
     HUB.with(|h| {
-        if let Some(hub) = &*h.borrow() {
-            for c in pending {
-                hub.publish(LiveEvent::Change(c));
-            }
+        let Some(hub) = &*h.borrow() else {
+            return;
+        };
+        if !matches!(conn, DbConn::Pg(_)) {
+            publish(hub, pending);
+        } else if pending.iter().any(|c| c.ticket.is_some()) {
+            // What this instance reads next must not predate its own commit, which the
+            // LISTEN connection reports only a moment later.
+            hub.changed();
         }
     });
 }

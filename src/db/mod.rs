@@ -8,6 +8,7 @@ pub mod notify_schema;
 pub mod open311_schema;
 pub mod schema;
 pub mod types;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -159,6 +160,8 @@ pub struct Db {
     target: Target,
     /// Live updates: the hub that changes committed through `run` reach (see `changes`).
     live: Option<Arc<crate::live::Hub>>,
+    /// SQLite: the one thread that runs every `write`, in groups (see `writer`).
+    writer: Option<Arc<writer::Writer>>,
 }
 
 /// The pool as `/metrics` shows it.
@@ -168,6 +171,8 @@ pub struct PoolStats {
     pub connections: u32,
     pub idle: u32,
     pub waiting: usize,
+    /// SQLite: write jobs queued for the writer and not yet started.
+    pub writer_queue: usize,
 }
 
 /// Counts a caller as waiting for as long as it is inside `pool.get()`, even on a panic.
@@ -258,6 +263,13 @@ impl Db {
             let id = FileId::of(&p);
             (p, id)
         });
+        // `:memory:` is a new database per connection: the writer's would not be the pool's.
+        let writer = match &target {
+            Target::Sqlite(_) if sqlite_file.is_some() => {
+                Some(Arc::new(writer::Writer::spawn(&target)?))
+            }
+            _ => None,
+        };
         Ok(Db {
             pool,
             engine,
@@ -265,6 +277,7 @@ impl Db {
             waiting: Arc::new(AtomicUsize::new(0)),
             target,
             live: None,
+            writer,
         })
     }
 
@@ -300,6 +313,16 @@ impl Db {
         let state = self.pool.state();
         if state.idle_connections == 0 && state.connections >= self.pool.max_size() {
             return Err(NotReady::PoolExhausted);
+        }
+        // SQLite: writes queue for the writer, which holds the lock while it works; the question
+        // is whether it takes a job and commits in time, not whether the lock is free.
+        if let Some(writer) = &self.writer {
+            return if writer.probe(wait) {
+                Ok(())
+            } else {
+                tracing::warn!("readiness: the SQLite writer did not commit in time");
+                Err(NotReady::WriteBlocked)
+            };
         }
         let mut conn = self
             .pool
@@ -342,6 +365,7 @@ impl Db {
             connections: state.connections,
             idle: state.idle_connections,
             waiting: self.waiting.load(Ordering::Relaxed),
+            writer_queue: self.writer.as_ref().map_or(0, |w| w.waiting()),
         }
     }
 
@@ -366,13 +390,51 @@ impl Db {
         .await?
     }
 
-    /// Runs `f` in a write transaction (see [`write_tx`]) off the async executor.
+    /// Runs `f` in a write transaction off the async executor: on SQLite as one job of the
+    /// writer (its own savepoint in a group commit, see `writer`), on PostgreSQL on a pooled
+    /// connection (see [`write_tx`]). Either way `f`'s writes are committed, or none of them,
+    /// before this returns.
     pub async fn write<T, F>(&self, f: F) -> AppResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
     {
-        self.run(move |conn| write_tx(conn, f)).await
+        match &self.writer {
+            Some(writer) => writer.write(self.live.clone(), f).await,
+            None => self.run(move |conn| write_tx(conn, f)).await,
+        }
+    }
+
+    /// Runs `pre`, then `f` with what `pre` returned, as one write. On SQLite both run in the
+    /// same job of the writer (one transaction). On PostgreSQL `pre` commits first in a short
+    /// transaction of its own that does not wait for its WAL flush ([`write_tx_unflushed`]),
+    /// then `f` runs in its own transaction: for a counter whose row lock would otherwise be
+    /// held until `f`'s commit and queue every writer behind that commit's flush. `pre` must
+    /// be safe to keep when `f` fails (the counter then has a gap).
+    pub async fn write_after<P, T, G, F>(&self, pre: G, f: F) -> AppResult<T>
+    where
+        P: Send + 'static,
+        T: Send + 'static,
+        G: FnOnce(&mut DbConn) -> AppResult<P> + Send + 'static,
+        F: FnOnce(&mut DbConn, P) -> AppResult<T> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => {
+                writer
+                    .write(self.live.clone(), move |c| {
+                        let p = pre(c)?;
+                        f(c, p)
+                    })
+                    .await
+            }
+            None => {
+                self.run(move |c| {
+                    let p = write_tx_unflushed(c, pre)?;
+                    write_tx(c, move |c| f(c, p))
+                })
+                .await
+            }
+        }
     }
 
     /// Runs the pending migrations, then `after` (see [`run_migrations`]).
@@ -423,6 +485,23 @@ where
             Err(e)
         }
     }
+}
+
+/// A write transaction whose commit does not wait for the WAL flush on PostgreSQL
+/// (`synchronous_commit = off` for it alone); elsewhere [`write_tx`]. Only for a write whose
+/// loss in a crash harms nothing: whatever later depends on it commits after it, and
+/// PostgreSQL flushes the WAL in order, so a flushed later commit implies this one.
+pub fn write_tx_unflushed<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    write_tx(conn, |c| {
+        if let DbConn::Pg(pg) = c {
+            pg.batch_execute("SET LOCAL synchronous_commit = off")?;
+        }
+        f(c)
+    })
 }
 
 /// Runs the pending migrations, then `after`: the work that must follow them before anyone

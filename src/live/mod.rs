@@ -10,6 +10,7 @@
 
 pub mod stream;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -93,16 +94,37 @@ pub fn notices_for(users: Vec<i64>) {
 #[derive(Debug)]
 pub struct Hub {
     tx: broadcast::Sender<Arc<LiveEvent>>,
+    /// Moves on every ticket change this instance learns of (its own at commit, the others'
+    /// through the database): what was read at an older generation may be out of date.
+    generation: AtomicU64,
 }
 
 impl Hub {
     /// `capacity`: events buffered per subscriber before it lags.
     pub fn new(capacity: usize) -> Arc<Hub> {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        Arc::new(Hub { tx })
+        Arc::new(Hub {
+            tx,
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// See `generation`: read before a read whose result is kept.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// A ticket changed (committed by this instance, announced or not yet).
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn publish(&self, event: LiveEvent) {
+        if matches!(&event, LiveEvent::Change(c) if c.ticket.is_some())
+            || matches!(event, LiveEvent::Resync)
+        {
+            self.changed();
+        }
         // No subscriber is not an error: nobody is watching right now.
         let _ = self.tx.send(Arc::new(event));
     }

@@ -29,6 +29,14 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
+    fn add(&mut self, o: &SweepReport) {
+        self.warned += o.warned;
+        self.escalated += o.escalated;
+        self.marked_overdue += o.marked_overdue;
+        self.auto_closed += o.auto_closed;
+        self.resumed += o.resumed;
+    }
+
     fn count(&mut self, kind: EventKind) {
         match kind {
             EventKind::SlaWarning => self.warned += 1,
@@ -111,8 +119,20 @@ fn effect_name(c: &Command) -> &'static str {
     }
 }
 
-/// One sweep as of `now`, at most `batch` tickets.
+/// One sweep as of `now`, at most `batch` tickets, in one write transaction (see [`sweep_in`]).
 pub fn sweep_once(
+    conn: &mut DbConn,
+    sla: &SlaEngine,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> AppResult<SweepReport> {
+    write_tx(conn, |c| sweep_in(c, sla, now, batch))
+}
+
+/// One sweep inside the caller's write transaction: the batch commits together (one commit,
+/// not one per ticket), each ticket in its own savepoint so that a ticket whose change fails
+/// is rolled back alone, logged, and left for the next sweep.
+pub fn sweep_in(
     conn: &mut DbConn,
     sla: &SlaEngine,
     now: DateTime<Utc>,
@@ -121,10 +141,15 @@ pub fn sweep_once(
     let mut report = SweepReport::default();
     for id in candidates(conn, now, batch)? {
         report.examined += 1;
-        write_tx(conn, |c| match claim(c, id, now)? {
-            Some(row) => sweep_ticket(c, &row, sla, now, &mut report),
+        let mut one = SweepReport::default();
+        let swept = conn.transaction(|c| match claim(c, id, now)? {
+            Some(row) => sweep_ticket(c, &row, sla, now, &mut one),
             None => Ok(()),
-        })?;
+        });
+        match swept {
+            Ok(()) => report.add(&one),
+            Err(e) => tracing::error!(ticket_id = id, error = %e, "SLA sweeper: ticket skipped"),
+        }
     }
     Ok(report)
 }

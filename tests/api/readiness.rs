@@ -42,18 +42,21 @@ async fn readyz_is_503_while_another_writer_holds_the_database() {
     assert_eq!(readyz(&app).await.0, StatusCode::OK);
 }
 
-/// Every pooled connection busy (two writes waiting on another process's lock, pool of two):
-/// `/readyz` says `pool_exhausted` at once instead of queueing behind them; free again, 200.
+/// Every pooled connection busy (PostgreSQL, pool of two: two calls wait on a lock another
+/// session holds on the reference counters): `/readyz` says `pool_exhausted` at once instead of
+/// queueing behind them; free again, 200.
 #[actix_web::test]
 async fn readyz_is_503_while_every_pooled_connection_is_in_use() {
-    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |s| s.database.pool_size = 2).await else {
+    let Some(app) = TestApp::spawn_with(Backend::Postgres, |s| s.database.pool_size = 2).await
+    else {
         return;
     };
     let w = crate::tickets::world(&app).await;
     assert_eq!(readyz(&app).await.0, StatusCode::OK);
-    let mut other =
-        SqliteConnection::establish(&sqlite_path(&app.db.url).to_string_lossy()).expect("open");
-    other.batch_execute("BEGIN IMMEDIATE").expect("lock");
+    let mut other = PgConnection::establish(&app.db.url).expect("open");
+    other
+        .batch_execute("BEGIN; LOCK TABLE ticket_sequences IN ACCESS EXCLUSIVE MODE")
+        .expect("lock");
     // Two calls take both connections and wait for the lock.
     let calls = futures::future::join(
         crate::tickets::create(&app, &w, "连接池测试一"),
@@ -80,6 +83,44 @@ async fn readyz_is_503_while_every_pooled_connection_is_in_use() {
         "answered without queueing: {took:?}"
     );
     // The two calls went through once the lock was gone, and the pool is free again.
+    let (_, list) = app.get("/api/v1/tickets", Some(&w.resident)).await;
+    assert_eq!(list["total"], 2, "{list}");
+    assert_eq!(readyz(&app).await.0, StatusCode::OK);
+}
+
+/// SQLite: calls waiting on another process's write lock wait in the writer's queue, not on
+/// pooled connections: reads go on being answered, `/readyz` says `write_blocked`, and the
+/// calls go through once the lock is gone.
+#[actix_web::test]
+async fn sqlite_writes_waiting_on_a_lock_leave_reads_answered() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |s| s.database.pool_size = 2).await else {
+        return;
+    };
+    let w = crate::tickets::world(&app).await;
+    let mut other =
+        SqliteConnection::establish(&sqlite_path(&app.db.url).to_string_lossy()).expect("open");
+    other.batch_execute("BEGIN IMMEDIATE").expect("lock");
+    let calls = futures::future::join(
+        crate::tickets::create(&app, &w, "写锁测试一"),
+        crate::tickets::create(&app, &w, "写锁测试二"),
+    );
+    let probe = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut reads = 0;
+        for _ in 0..5 {
+            let (s, list) = app.get("/api/v1/tickets", Some(&w.resident)).await;
+            assert_eq!(s, StatusCode::OK, "{list}");
+            assert_eq!(list["total"], 0, "nothing committed yet: {list}");
+            reads += 1;
+        }
+        let (s, v) = readyz(&app).await;
+        other.batch_execute("ROLLBACK").expect("unlock");
+        (reads, s, v)
+    };
+    let (_, (reads, s, v)) = futures::future::join(calls, probe).await;
+    assert_eq!(reads, 5);
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["details"]["reason"], "write_blocked", "{v}");
     let (_, list) = app.get("/api/v1/tickets", Some(&w.resident)).await;
     assert_eq!(list["total"], 2, "{list}");
     assert_eq!(readyz(&app).await.0, StatusCode::OK);

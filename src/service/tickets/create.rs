@@ -57,11 +57,68 @@ fn next_reference(
     Ok(format!("{street_code}-{day}-{seq:04}"))
 }
 
+/// A reference number taken for a resident's call before the call's own transaction (see
+/// [`reserve`]).
+pub struct Reserved {
+    street_id: i64,
+    reference: String,
+}
+
+/// Takes the reference number of a resident's new call, after the checks that can refuse it
+/// (a replayed Idempotency-Key takes none). Run by `Db::write_after` before [`create`]: on
+/// PostgreSQL in a short transaction of its own, so that the street's counter row is locked
+/// for that transaction only and creates do not queue behind each other's commits. A call
+/// refused after this (its unit archived in between) leaves a gap in the day's numbers. Staff
+/// calls take their number inside their own transaction (they are few and are checked later).
+pub fn reserve(
+    conn: &mut DbConn,
+    user: &AuthUser,
+    input: &CreateTicket,
+    idempotency_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Reserved>> {
+    if user.role != Role::Resident {
+        return Ok(None);
+    }
+    if let Some(key) = idempotency_key {
+        let seen: i64 = idempotency_keys::table
+            .filter(idempotency_keys::user_id.eq(user.id))
+            .filter(idempotency_keys::idem_key.eq(key))
+            .count()
+            .get_result(conn)?;
+        if seen > 0 {
+            return Ok(None);
+        }
+    }
+    check_call(input)?;
+    let place = place_of(conn, input)?;
+    check_category(conn, input.category_id)?;
+    let street = &place.street;
+    let reference = next_reference(conn, street.id, street.code.as_deref().unwrap_or("HY"), now)?;
+    Ok(Some(Reserved {
+        street_id: street.id,
+        reference,
+    }))
+}
+
+fn check_category(conn: &mut DbConn, category_id: i64) -> AppResult<()> {
+    let category_ok: i64 = categories::table
+        .filter(categories::id.eq(category_id))
+        .filter(categories::archived_at.is_null())
+        .count()
+        .get_result(conn)?;
+    if category_ok == 0 {
+        return Err(AppError::validation("unknown_category", "问题类别不存在"));
+    }
+    Ok(())
+}
+
 pub fn create(
     conn: &mut DbConn,
     user: &AuthUser,
     input: &CreateTicket,
     idempotency_key: Option<&str>,
+    reserved: Option<Reserved>,
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<Created> {
@@ -102,6 +159,9 @@ pub fn create(
         now,
     )?;
     let entered_by = caller.source.entered_by_staff().then_some(user.id);
+    let reference = reserved
+        .filter(|r| r.street_id == place.street.id)
+        .map(|r| r.reference);
     let row = insert_call(
         conn,
         input,
@@ -110,6 +170,7 @@ pub fn create(
         caller,
         entered_by,
         Author::from(user),
+        reference,
         sla,
         now,
     )?;
@@ -175,19 +236,16 @@ fn insert_call(
     caller: Caller,
     entered_by: Option<i64>,
     author: Author,
+    reference: Option<String>,
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<TicketRow> {
-    let category_ok: i64 = categories::table
-        .filter(categories::id.eq(input.category_id))
-        .filter(categories::archived_at.is_null())
-        .count()
-        .get_result(conn)?;
-    if category_ok == 0 {
-        return Err(AppError::validation("unknown_category", "问题类别不存在"));
-    }
+    check_category(conn, input.category_id)?;
     let street = &place.street;
-    let reference = next_reference(conn, street.id, street.code.as_deref().unwrap_or("HY"), now)?;
+    let reference = match reference {
+        Some(r) => r,
+        None => next_reference(conn, street.id, street.code.as_deref().unwrap_or("HY"), now)?,
+    };
     let call = ticket::call(
         NewCall {
             street_id: UnitId(street.id),
@@ -256,6 +314,7 @@ pub fn create_for_partner(
         caller,
         None,
         Author::SYSTEM,
+        None,
         sla,
         now,
     )?;

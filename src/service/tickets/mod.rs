@@ -7,6 +7,7 @@ pub mod commit;
 pub mod create;
 pub mod input;
 pub mod query;
+pub mod totals;
 pub mod view;
 
 use diesel::prelude::*;

@@ -278,11 +278,14 @@ pub struct Page {
     pub total: i64,
 }
 
+/// The caller's page of tickets. `known_total`: the scope's total when the caller already has
+/// it (see `totals`), which spares counting the scope.
 pub fn list(
     conn: &mut DbConn,
     user: &AuthUser,
     f: &TicketFilter,
     now: DateTime<Utc>,
+    known_total: Option<i64>,
 ) -> AppResult<Page> {
     let limit = f.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
@@ -293,8 +296,11 @@ pub fn list(
     } else {
         Sort::Due
     });
-    let total: i64 = filtered(user, f, now)?.count().get_result(conn)?;
     let mut q = filtered(user, f, now)?;
+    let total: i64 = match known_total {
+        Some(t) => t,
+        None => filtered(user, f, now)?.count().get_result(conn)?,
+    };
     let cursor = f.cursor.as_deref().map(decode_cursor).transpose()?;
     q = match sort {
         Sort::Due => {

@@ -1,0 +1,142 @@
+//! The queue's `total` is counted when asked and kept until a ticket changes: it always equals
+//! a count of the scope in the database after any change through the service, on either
+//! backend and across instances, while a request between changes is served without counting.
+
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+use crate::tickets::{act, create, world};
+use huying::db::schema::tickets;
+
+/// The database's own count of a compound's tickets, optionally of one status.
+fn counted(app: &TestApp, compound: i64, status: Option<&str>) -> i64 {
+    let db = huying::db::Db::connect(&app.settings).expect("db");
+    let mut conn = db.get().expect("conn");
+    let mut q = tickets::table
+        .filter(tickets::compound_id.eq(compound))
+        .into_boxed::<huying::db::MultiBackend>();
+    if let Some(s) = status {
+        q = q.filter(tickets::status.eq(s));
+    }
+    q.count().get_result(&mut *conn).expect("count")
+}
+
+async fn total(app: &TestApp, base: &str, token: &str, query: &str) -> i64 {
+    let r = app
+        .client
+        .get(format!("{base}/api/v1/tickets?{query}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.expect("json");
+    v["total"].as_i64().expect("total")
+}
+
+async fn totals_follow_every_change(app: TestApp, other: String) {
+    let w = world(&app).await;
+    let staff = app.login_staff("yc-c1-p1").await;
+    let base = app.base.clone();
+    let c = w.compound;
+    for i in 0..3 {
+        create(&app, &w, &format!("计数{i}")).await;
+    }
+    for (query, status) in [("limit=5", None), ("status=open", Some("open"))] {
+        assert_eq!(
+            total(&app, &base, &staff, query).await,
+            counted(&app, c, status)
+        );
+    }
+
+    // A change through the service: the next request counts afresh.
+    let t = create(&app, &w, "计数3").await;
+    assert_eq!(
+        total(&app, &base, &staff, "limit=5").await,
+        counted(&app, c, None)
+    );
+    assert_eq!(total(&app, &base, &staff, "status=open").await, 4);
+    let id = t["id"].as_i64().expect("id");
+    let (s, v) = act(&app, &staff, id, "acknowledge", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(total(&app, &base, &staff, "status=open").await, 3);
+    assert_eq!(
+        total(&app, &base, &staff, "status=acknowledged").await,
+        counted(&app, c, Some("acknowledged"))
+    );
+
+    // A write behind the service's back (no instance hears of it) shows that a kept total is
+    // served without counting: it stays as it was until the next change through the service.
+    // (PostgreSQL: first let this instance hear its own changes back through LISTEN, which moves
+    // the generation once more.)
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(total(&app, &base, &staff, "status=open").await, 3);
+    {
+        let db = huying::db::Db::connect(&app.settings).expect("db");
+        let mut conn = db.get().expect("conn");
+        diesel::update(tickets::table.filter(tickets::id.eq(id)))
+            .set(tickets::status.eq("open"))
+            .execute(&mut *conn)
+            .expect("update");
+    }
+    assert_eq!(total(&app, &base, &staff, "status=open").await, 3, "kept");
+    create(&app, &w, "计数4").await;
+    assert_eq!(
+        total(&app, &base, &staff, "status=open").await,
+        counted(&app, c, Some("open"))
+    );
+
+    // A change made through another instance (PostgreSQL: a second one on the same database)
+    // reaches this one's kept totals within moments.
+    let before = total(&app, &base, &staff, "limit=5").await;
+    let r = app
+        .client
+        .post(format!("{other}/api/v1/tickets"))
+        .bearer_auth(&w.resident)
+        .json(&json!({"compound_id": c, "category_id": w.category, "title": "另一实例", "description": "从另一实例提交"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = total(&app, &base, &staff, "limit=5").await;
+        if now == before + 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "total still {now}, want {}",
+            before + 1
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        total(&app, &base, &staff, "limit=5").await,
+        counted(&app, c, None)
+    );
+}
+
+/// Runs `f(app, base of another instance)`: on PostgreSQL a second instance on the same
+/// database; on SQLite the one instance.
+mod totals_follow_every_change {
+    use crate::helpers::{Backend, TestApp};
+    #[actix_web::test]
+    async fn sqlite() {
+        if let Some(app) = TestApp::spawn(Backend::Sqlite).await {
+            let base = app.base.clone();
+            super::totals_follow_every_change(app, base).await;
+        }
+    }
+    #[actix_web::test]
+    async fn postgres_two_instances() {
+        if let Some(app) = TestApp::spawn(Backend::Postgres).await {
+            let second = app.spawn_second().await;
+            super::totals_follow_every_change(app, second.base).await;
+        }
+    }
+}
