@@ -133,15 +133,18 @@ pub fn check_new_ticket(
             return Ok(());
         }
     }
-    let (count, oldest): (i64, Option<NaiveDateTime>) = tickets::table
+    // The newest `limit` calls of the last day at most: the check costs the limit, not what a
+    // resident (or a partner system calling for many) sent today. When they are all there, the
+    // oldest of them is the one whose day ends first.
+    let recent: Vec<NaiveDateTime> = tickets::table
         .filter(tickets::resident_id.eq(resident_id))
         .filter(tickets::created_at.gt(now - day()))
-        .select((
-            diesel::dsl::count_star(),
-            diesel::dsl::min(tickets::created_at),
-        ))
-        .first(conn)?;
-    if count >= i64::from(limit) {
+        .order(tickets::created_at.desc())
+        .select(tickets::created_at)
+        .limit(i64::from(limit))
+        .load(conn)?;
+    if recent.len() >= limit as usize {
+        let oldest = recent.last().copied();
         return Err(too_many(
             "ticket_rate_limited",
             &format!("24 小时内最多提交 {limit} 条诉求"),

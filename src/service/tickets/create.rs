@@ -60,7 +60,9 @@ fn next_reference(
 /// A reference number taken for a resident's call before the call's own transaction (see
 /// [`reserve`]).
 pub struct Reserved {
-    street_id: i64,
+    /// Where the call is, as the reservation found it (checked then; not looked up again).
+    place: Place,
+    compound_id: i64,
     reference: String,
 }
 
@@ -96,7 +98,8 @@ pub fn reserve(
     let street = &place.street;
     let reference = next_reference(conn, street.id, street.code.as_deref().unwrap_or("HY"), now)?;
     Ok(Some(Reserved {
-        street_id: street.id,
+        compound_id: input.compound_id,
+        place,
         reference,
     }))
 }
@@ -148,7 +151,11 @@ pub fn create(
             return Ok(Created::Replayed(t));
         }
     }
-    let place = place_of(conn, input)?;
+    let reserved = reserved.filter(|r| r.compound_id == input.compound_id);
+    let (place, reference) = match reserved {
+        Some(r) => (r.place, Some(r.reference)),
+        None => (place_of(conn, input)?, None),
+    };
     let caller = caller_of(
         conn,
         user,
@@ -159,9 +166,6 @@ pub fn create(
         now,
     )?;
     let entered_by = caller.source.entered_by_staff().then_some(user.id);
-    let reference = reserved
-        .filter(|r| r.street_id == place.street.id)
-        .map(|r| r.reference);
     let row = insert_call(
         conn,
         input,
@@ -240,11 +244,14 @@ fn insert_call(
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<TicketRow> {
-    check_category(conn, input.category_id)?;
     let street = &place.street;
+    // A reserved number was taken after the category was checked.
     let reference = match reference {
         Some(r) => r,
-        None => next_reference(conn, street.id, street.code.as_deref().unwrap_or("HY"), now)?,
+        None => {
+            check_category(conn, input.category_id)?;
+            next_reference(conn, street.id, street.code.as_deref().unwrap_or("HY"), now)?
+        }
     };
     let call = ticket::call(
         NewCall {
