@@ -94,6 +94,16 @@ impl Dispatcher {
         self
     }
 
+    /// Rows delivered at the same time (at least 1); `new` derives it from the SMTP pool size.
+    pub fn with_in_flight(mut self, in_flight: usize) -> Self {
+        self.concurrency = in_flight.max(1);
+        self
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.concurrency
+    }
+
     fn count(&self, row: &NotificationRow, outcome: &'static str) {
         if let Some(m) = &self.metrics {
             m.notification(row.channel.as_str(), outcome);
