@@ -372,7 +372,7 @@ fn create_tickets(
                     external_ref: None,
                     hide_identity: None,
                 };
-                tickets::create(c, &user, &input, None, sla, now)?;
+                tickets::create(c, &user, &input, None, None, sla, now)?;
             }
             Ok(())
         })
