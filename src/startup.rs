@@ -309,17 +309,8 @@ async fn sweeper_loop(state: AppState) {
         if retention_checked != Some(now.date_naive()) && retention(&state, now).await {
             retention_checked = Some(now.date_naive());
         }
-        let sla = state.sla.clone();
         let batch = state.settings.sla.sweep_batch;
-        match state
-            .db
-            .write(move |c| {
-                // Policies and calendars an admin changed on another instance arrive here.
-                sla.reload(c)?;
-                crate::service::sweeper::sweep_in(c, &sla, now, batch)
-            })
-            .await
-        {
+        match crate::service::sweeper::sweep(&state.db, &state.sla, now, batch).await {
             Ok(r) => {
                 metrics.sweep(
                     true,

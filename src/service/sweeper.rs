@@ -4,13 +4,15 @@
 //! the commit path. Safe with several instances: each ticket is claimed (`load_skip_locked!`)
 //! and every change is conditional on the version it read, so nothing happens twice.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::models::TicketRow;
 use crate::db::schema::tickets;
-use crate::db::{write_tx, DbConn};
+use crate::db::{write_tx, Db, DbConn};
 use crate::domain::ticket::{self, Actor, Command, EventKind};
 use crate::error::AppResult;
 use crate::load_skip_locked;
@@ -30,6 +32,7 @@ pub struct SweepReport {
 
 impl SweepReport {
     fn add(&mut self, o: &SweepReport) {
+        self.examined += o.examined;
         self.warned += o.warned;
         self.escalated += o.escalated;
         self.marked_overdue += o.marked_overdue;
@@ -119,27 +122,62 @@ fn effect_name(c: &Command) -> &'static str {
     }
 }
 
-/// One sweep as of `now`, at most `batch` tickets, in one write transaction (see [`sweep_in`]).
+/// Due tickets committed together. PostgreSQL keeps the subtransactions (savepoints) of a
+/// transaction in shared memory up to 64; past that every row visibility check slows down, and
+/// one transaction over a whole batch of 10,000 made the sweep 2.4 times slower. SQLite gains
+/// little beyond a few dozen per commit.
+pub const CHUNK: usize = 50;
+
+/// One sweep as of `now`, at most `batch` tickets, [`CHUNK`] tickets per write transaction (see
+/// [`sweep_ids`]).
 pub fn sweep_once(
     conn: &mut DbConn,
     sla: &SlaEngine,
     now: DateTime<Utc>,
     batch: i64,
 ) -> AppResult<SweepReport> {
-    write_tx(conn, |c| sweep_in(c, sla, now, batch))
+    let ids = candidates(conn, now, batch)?;
+    let mut report = SweepReport::default();
+    for chunk in ids.chunks(CHUNK) {
+        report.add(&write_tx(conn, |c| sweep_ids(c, chunk, sla, now))?);
+    }
+    Ok(report)
 }
 
-/// One sweep inside the caller's write transaction: the batch commits together (one commit,
-/// not one per ticket), each ticket in its own savepoint so that a ticket whose change fails
-/// is rolled back alone, logged, and left for the next sweep.
-pub fn sweep_in(
-    conn: &mut DbConn,
-    sla: &SlaEngine,
+/// The same through `db`: each chunk is one `Db::write` (on SQLite a job of the writer thread,
+/// so the sweep queues with the requests instead of fighting them for the lock).
+pub async fn sweep(
+    db: &Db,
+    sla: &Arc<SlaEngine>,
     now: DateTime<Utc>,
     batch: i64,
 ) -> AppResult<SweepReport> {
+    let reload = sla.clone();
+    let ids = db
+        .run(move |c| {
+            // Policies and calendars an admin changed on another instance arrive here.
+            reload.reload(c)?;
+            candidates(c, now, batch)
+        })
+        .await?;
     let mut report = SweepReport::default();
-    for id in candidates(conn, now, batch)? {
+    for chunk in ids.chunks(CHUNK) {
+        let (chunk, sla) = (chunk.to_vec(), sla.clone());
+        report.add(&db.write(move |c| sweep_ids(c, &chunk, &sla, now)).await?);
+    }
+    Ok(report)
+}
+
+/// Sweeps `ids` inside the caller's write transaction, each ticket in its own savepoint: a
+/// ticket whose change fails is rolled back alone, logged, and left for the next sweep.
+pub fn sweep_ids(
+    conn: &mut DbConn,
+    ids: &[i64],
+    sla: &SlaEngine,
+    now: DateTime<Utc>,
+) -> AppResult<SweepReport> {
+    let mut report = SweepReport::default();
+    for &id in ids {
         report.examined += 1;
         let mut one = SweepReport::default();
         let swept = conn.transaction(|c| match claim(c, id, now)? {
