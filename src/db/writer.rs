@@ -141,10 +141,12 @@ impl Writer {
                 let _ = reply.send(started && outcome.is_ok());
             })
         });
+        // Counted before it is sent: the writer may take it (and count it off) at once.
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         if self.queue.try_send(job).is_err() {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
             return false;
         }
-        self.waiting.fetch_add(1, Ordering::Relaxed);
         answer.recv_timeout(wait).unwrap_or(false)
     }
 }
