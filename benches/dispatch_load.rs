@@ -79,22 +79,11 @@ fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
         smtp: None,
     };
     let mut it = raw;
-    fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
-        v.as_deref()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("{flag} needs a number"))
-    }
     while let Some(a) = it.next() {
         match a.as_str() {
             // `cargo bench` appends `--bench` for harness = false targets.
             "--bench" => {}
-            "--backend" => {
-                args.backend = match it.next().as_deref() {
-                    Some("sqlite") => Backend::Sqlite,
-                    Some("postgres") | Some("postgresql") | Some("pg") => Backend::Postgres,
-                    other => return Err(format!("--backend sqlite|postgres, got {other:?}")),
-                }
-            }
+            "--backend" => args.backend = backend_arg(it.next())?,
             "--notifications" => args.notifications = number("--notifications", it.next())?,
             "--in-flight" => args.in_flight = Some(number("--in-flight", it.next())?),
             "--smtp-pool" => args.smtp_pool = Some(number("--smtp-pool", it.next())?),
@@ -125,21 +114,7 @@ fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = actix_web::rt::System::new().block_on(run(args));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("benchmark failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    main_with(parse_args(std::env::args().skip(1)), run)
 }
 
 // ------------------------------------------------------------------ SMS gateway stand-in
@@ -448,37 +423,8 @@ async fn floor(db: &Db, settings: &Settings, now: DateTime<Utc>) -> anyhow::Resu
         let t0 = Instant::now();
         let ids: Vec<i64> = db
             .write(move |c| {
-                let ts = round_ts(now);
-                let due = notifications::status
-                    .eq("pending")
-                    .and(notifications::next_attempt_at.le(ts))
-                    .or(notifications::status
-                        .eq("sending")
-                        .and(notifications::locked_until.le(ts)));
-                let claimed: Vec<NotificationRow> = huying::load_skip_locked!(
-                    c,
-                    notifications::table
-                        .filter(due)
-                        .order((
-                            notifications::next_attempt_at.asc(),
-                            notifications::id.asc(),
-                        ))
-                        .limit(batch)
-                        .select(NotificationRow::as_select()),
-                    load
-                )?;
-                let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
-                if !ids.is_empty() {
-                    let q =
-                        diesel::update(notifications::table.filter(notifications::id.eq_any(&ids)))
-                            .set((
-                                notifications::status.eq("sending"),
-                                notifications::locked_until.eq(Some(round_ts(now + lease))),
-                                notifications::updated_at.eq(ts),
-                            ));
-                    q.execute(c)?;
-                }
-                Ok(ids)
+                let claimed = huying::notify::dispatch::claim(c, now, batch, lease)?;
+                Ok(claimed.into_iter().map(|r| r.id).collect())
             })
             .await?;
         let claim = t0.elapsed();

@@ -39,25 +39,8 @@ fn parse_args() -> Result<Args, String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--bench" => {}
-            "--backend" => {
-                args.backend = match it.next().as_deref() {
-                    Some("sqlite") => Backend::Sqlite,
-                    Some("postgres") | Some("pg") => Backend::Postgres,
-                    other => return Err(format!("--backend sqlite|postgres, got {other:?}")),
-                }
-            }
-            "--sizes" => {
-                args.sizes = it
-                    .next()
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|s| {
-                        s.trim()
-                            .parse::<usize>()
-                            .map_err(|e| format!("--sizes: {e}"))
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
+            "--backend" => args.backend = backend_arg(it.next())?,
+            "--sizes" => args.sizes = numbers("--sizes", it.next())?,
             "--due-percent" => {
                 args.due_percent = it
                     .next()

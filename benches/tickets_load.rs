@@ -67,32 +67,14 @@ fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
         concurrency: vec![16, 64],
     };
     let mut it = raw;
-    fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
-        v.as_deref()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("{flag} needs a number"))
-    }
     while let Some(a) = it.next() {
         match a.as_str() {
             // `cargo bench` appends `--bench` for harness = false targets.
             "--bench" => {}
-            "--backend" => {
-                args.backend = match it.next().as_deref() {
-                    Some("sqlite") => Backend::Sqlite,
-                    Some("postgres") | Some("postgresql") | Some("pg") => Backend::Postgres,
-                    other => return Err(format!("--backend sqlite|postgres, got {other:?}")),
-                }
-            }
+            "--backend" => args.backend = backend_arg(it.next())?,
             "--tickets" => args.tickets = number("--tickets", it.next())?,
             "--seconds" => args.seconds = number("--seconds", it.next())?,
-            "--concurrency" => {
-                args.concurrency = it
-                    .next()
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|c| number("--concurrency", Some(c.to_string())))
-                    .collect::<Result<_, _>>()?
-            }
+            "--concurrency" => args.concurrency = numbers("--concurrency", it.next())?,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
@@ -110,21 +92,7 @@ fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = actix_web::rt::System::new().block_on(run(args));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("benchmark failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    main_with(parse_args(std::env::args().skip(1)), run)
 }
 
 /// Latencies and failures of one measured phase.

@@ -39,6 +39,53 @@ impl Backend {
     }
 }
 
+/// A number given after `flag`.
+pub fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
+    v.as_deref()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| format!("{flag} needs a number"))
+}
+
+/// A comma-separated list of numbers given after `flag` (`16,64`).
+pub fn numbers<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<Vec<T>, String> {
+    v.unwrap_or_default()
+        .split(',')
+        .map(|n| number(flag, Some(n.to_string())))
+        .collect()
+}
+
+/// The value of `--backend`.
+pub fn backend_arg(v: Option<String>) -> Result<Backend, String> {
+    match v.as_deref() {
+        Some("sqlite") => Ok(Backend::Sqlite),
+        Some("postgres") | Some("postgresql") | Some("pg") => Ok(Backend::Postgres),
+        other => Err(format!("--backend sqlite|postgres, got {other:?}")),
+    }
+}
+
+/// A benchmark program's `main`: exit code 2 for bad arguments; otherwise `run` on actix's
+/// runtime, exit code 1 with the error when it fails.
+pub fn main_with<A, F, Fut>(args: Result<A, String>, run: F) -> std::process::ExitCode
+where
+    F: FnOnce(A) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let args = match args {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match actix_web::rt::System::new().block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("benchmark failed: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The database the run uses; removed afterwards (also on panic).
 pub struct BenchDb {
     pub url: String,

@@ -86,19 +86,7 @@ pub async fn create(
         let result = state
             .db
             .write_after(
-                move |c| {
-                    if u.role == crate::domain::role::Role::Resident {
-                        let at = crate::db::round_ts(now);
-                        crate::service::limits::check_new_ticket(
-                            c,
-                            u.id,
-                            k.as_deref(),
-                            per_day,
-                            at,
-                        )?;
-                    }
-                    svc::create::reserve(c, &u, &i, k.as_deref(), now)
-                },
+                move |c| svc::create::reserve(c, &u, &i, k.as_deref(), per_day, now),
                 move |c, reserved| svc::create(c, &u2, &i2, k2.as_deref(), reserved, &sla, now),
             )
             .await;

@@ -298,8 +298,9 @@ pub fn quiet_until(start: NaiveTime, end: NaiveTime, now: DateTime<Utc>) -> Opti
         .map(|d| d.with_timezone(&Utc))
 }
 
-/// Due rows: pending and due, or claimed by a dispatcher whose lease ran out.
-fn claim(
+/// Due rows: pending and due, or claimed by a dispatcher whose lease ran out; marked `sending`
+/// under a lease. (Public for the delivery benchmark's floor, which runs it without delivering.)
+pub fn claim(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     batch: i64,

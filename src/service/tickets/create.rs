@@ -9,7 +9,7 @@ use super::input::{check_call, request_hash, CreateTicket};
 use crate::auth::AuthUser;
 use crate::db::models::{TicketContent, TicketRow};
 use crate::db::schema::{categories, idempotency_keys, ticket_sequences, tickets};
-use crate::db::DbConn;
+use crate::db::{round_ts, DbConn};
 use crate::domain::ids::{UnitId, UserId};
 use crate::domain::org::OrgKind;
 use crate::domain::role::Role;
@@ -62,12 +62,12 @@ fn next_reference(
 pub struct Reserved {
     /// Where the call is, as the reservation found it (checked then; not looked up again).
     place: Place,
-    compound_id: i64,
     reference: String,
 }
 
-/// Takes the reference number of a resident's new call, after the checks that can refuse it
-/// (a replayed Idempotency-Key takes none). Run by `Db::write_after` before [`create`]: on
+/// Takes the reference number of a resident's new call, after the checks that can refuse it:
+/// the resident's daily limit (`per_day`), the place and the category (a replayed
+/// Idempotency-Key takes none and is not counted against the limit). Run by `Db::write_after` before [`create`]: on
 /// PostgreSQL in a short transaction of its own, so that the street's counter row is locked
 /// for that transaction only and creates do not queue behind each other's commits. A call
 /// refused after this (its unit archived in between) leaves a gap in the day's numbers. Staff
@@ -77,6 +77,7 @@ pub fn reserve(
     user: &AuthUser,
     input: &CreateTicket,
     idempotency_key: Option<&str>,
+    per_day: u32,
     now: DateTime<Utc>,
 ) -> AppResult<Option<Reserved>> {
     if user.role != Role::Resident {
@@ -92,16 +93,13 @@ pub fn reserve(
             return Ok(None);
         }
     }
+    crate::service::limits::check_new_ticket(conn, user.id, None, per_day, round_ts(now))?;
     check_call(input)?;
     let place = place_of(conn, input)?;
     check_category(conn, input.category_id)?;
     let street = &place.street;
     let reference = next_reference(conn, street.id, street.code.as_deref().unwrap_or("HY"), now)?;
-    Ok(Some(Reserved {
-        compound_id: input.compound_id,
-        place,
-        reference,
-    }))
+    Ok(Some(Reserved { place, reference }))
 }
 
 fn check_category(conn: &mut DbConn, category_id: i64) -> AppResult<()> {
@@ -151,7 +149,7 @@ pub fn create(
             return Ok(Created::Replayed(t));
         }
     }
-    let reserved = reserved.filter(|r| r.compound_id == input.compound_id);
+    let reserved = reserved.filter(|r| r.place.compound.id == input.compound_id);
     let (place, reference) = match reserved {
         Some(r) => (r.place, Some(r.reference)),
         None => (place_of(conn, input)?, None),
