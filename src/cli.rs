@@ -77,7 +77,7 @@ pub fn seed_demo(
 ) -> AppResult<DemoData> {
     write_tx(conn, |c| {
         let taken: i64 = org_units::table
-            .filter(org_units::kind.eq("street"))
+            .filter(crate::db::sqlite_plans::street_kind())
             .filter(org_units::code.eq(code.to_uppercase()))
             .count()
             .get_result(c)?;
@@ -209,7 +209,7 @@ pub fn seed_demo(
         for (i, name) in ["张阿姨", "李先生"].iter().enumerate() {
             let phone = format!("1380000000{}", i + 1);
             let existing: Option<i64> = crate::db::schema::users::table
-                .filter(crate::db::schema::users::role.eq("resident"))
+                .filter(crate::db::sqlite_plans::resident_role())
                 .filter(crate::db::schema::users::phone.eq(&phone))
                 .select(crate::db::schema::users::id)
                 .first(c)

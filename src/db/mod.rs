@@ -7,6 +7,7 @@ pub mod models;
 pub mod notify_schema;
 pub mod open311_schema;
 pub mod schema;
+pub mod sqlite_plans;
 pub mod types;
 pub mod writer;
 
@@ -103,6 +104,7 @@ impl Target {
                         }
                     }
                 }
+                sqlite_plans::hold_plans_stable();
                 let mut conn = SqliteConnection::establish(path)?;
                 // Per connection (busy_timeout first, so that switching to WAL waits too): WAL lets readers run beside the writer; busy_timeout makes a
                 // second writer wait instead of failing; foreign keys are off by default.

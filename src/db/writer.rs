@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -65,8 +65,7 @@ impl Writer {
     /// Opens the writer's connection and starts its thread, which ends when the last `Db`
     /// clone (and so the queue's sender) is gone.
     pub(super) fn spawn(target: &Target) -> anyhow::Result<Writer> {
-        let conn = target
-            .connect()
+        let conn = open(target)
             .map_err(|e| anyhow::anyhow!("cannot open the writer's connection: {e}"))?;
         let (queue, jobs) = mpsc::channel(QUEUE);
         let waiting = Arc::new(AtomicUsize::new(0));
@@ -190,12 +189,22 @@ fn depth(conn: &mut DbConn) -> Option<u32> {
         .map(|d| d.get())
 }
 
+/// The writer's connection. Each job runs in a savepoint, and SQLite keeps the pages a job
+/// changes again in a statement journal that spills to a temporary file past 64 KiB, which a
+/// ticket's create (some 25 pages) always did: in memory it is a copy instead of file writes.
+fn open(target: &Target) -> Result<DbConn, diesel::ConnectionError> {
+    let mut conn = target.connect()?;
+    conn.batch_execute("PRAGMA temp_store = MEMORY;")
+        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+    Ok(conn)
+}
+
 fn run(mut conn: DbConn, target: &Target, mut jobs: mpsc::Receiver<Job>, waiting: &AtomicUsize) {
     let mut group_no = 0u64;
     while let Some(first) = jobs.blocking_recv() {
         // A failed rollback leaves diesel's transaction manager unusable: start afresh.
         if Tm::is_broken_transaction_manager(&mut conn) {
-            match target.connect() {
+            match open(target) {
                 Ok(fresh) => conn = fresh,
                 Err(e) => tracing::error!(error = %e, "cannot reopen the writer's connection"),
             }

@@ -166,7 +166,7 @@ pub fn resident_for_phone(
     now: NaiveDateTime,
 ) -> AppResult<UserRow> {
     let user: Option<UserRow> = users::table
-        .filter(users::role.eq("resident"))
+        .filter(crate::db::sqlite_plans::resident_role())
         .filter(users::phone.eq(phone.as_str()))
         .select(UserRow::as_select())
         .first(conn)

@@ -605,7 +605,7 @@ pub fn create(
 fn resident_of(conn: &mut DbConn, phone: &Phone) -> Result<Option<i64>, AppError> {
     use crate::db::schema::users;
     Ok(users::table
-        .filter(users::role.eq("resident"))
+        .filter(crate::db::sqlite_plans::resident_role())
         .filter(users::phone.eq(phone.as_str()))
         .select(users::id)
         .first(conn)

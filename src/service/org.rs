@@ -115,7 +115,7 @@ pub fn create(
     }
     if let Some(c) = &code {
         let taken: i64 = org_units::table
-            .filter(org_units::kind.eq("street"))
+            .filter(crate::db::sqlite_plans::street_kind())
             .filter(org_units::code.eq(c))
             .count()
             .get_result(conn)?;

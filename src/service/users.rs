@@ -144,7 +144,7 @@ pub fn create_hashed(
     if input.role == Role::Resident {
         if let Some(p) = &phone {
             let taken: i64 = users::table
-                .filter(users::role.eq("resident"))
+                .filter(crate::db::sqlite_plans::resident_role())
                 .filter(users::phone.eq(p.as_str()))
                 .count()
                 .get_result(conn)?;
