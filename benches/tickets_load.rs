@@ -202,6 +202,7 @@ fn print_row(
     }
     let workload = match r.errors {
         0 => workload.to_string(),
+        1 => format!("{workload} (1 error)"),
         e => format!("{workload} ({e} errors)"),
     };
     ResultRow::new(backend, workload, Measure::PerSecond(rps))
