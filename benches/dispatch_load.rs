@@ -14,8 +14,9 @@
 //! `--smtp-pool P` (default `email.smtp.pool_size`), `--smtp HOST:PORT` to send the email to that
 //! server (plain SMTP, no TLS) instead of the built-in sink. Results are markdown table rows on
 //! stdout; progress goes to stderr. See docs/benchmarks.md.
-
-mod common;
+//!
+//! A module of its entry `benches/bin/dispatch_load.rs` and of `benches/all.rs`, which runs
+//! [`run`] with its own [`Args`] and takes the [`ResultRow`]s it returns.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -47,7 +48,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use common::*;
+use crate::common::*;
 
 const GATEWAY_AUTH: &str = "Bearer bench-gateway-token";
 /// Staff member left on SMS (the default): the SMS rows and the floor's rows.
@@ -59,12 +60,12 @@ const EMAIL_ADDRESS: &str = "secretary@compound.test";
 const FILL_BATCH: usize = 100;
 
 #[derive(Debug, Clone)]
-struct Args {
-    backend: Backend,
-    notifications: usize,
-    in_flight: Option<usize>,
-    smtp_pool: Option<u32>,
-    smtp: Option<String>,
+pub struct Args {
+    pub backend: Backend,
+    pub notifications: usize,
+    pub in_flight: Option<usize>,
+    pub smtp_pool: Option<u32>,
+    pub smtp: Option<String>,
 }
 
 const USAGE: &str = "usage: cargo bench --bench dispatch_load -- [--backend sqlite|postgres] \
@@ -113,7 +114,7 @@ fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(args)
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     main_with(parse_args(std::env::args().skip(1)), run)
 }
 
@@ -567,8 +568,9 @@ async fn dispatch_all(d: &Dispatcher, now: DateTime<Utc>) -> anyhow::Result<Phas
     })
 }
 
-fn print_row(backend: Backend, channel: &str, receiver: &str, p: &Phase, floor: f64) {
-    println!(
+/// Prints the program's row and returns the combined table's.
+fn print_row(backend: Backend, channel: &str, receiver: &str, p: &Phase, floor: f64) -> ResultRow {
+    report!(
         "| {} | {channel} | {receiver} | {} | {:.2} | {:.0} | {:.2} |",
         backend.name(),
         p.rows,
@@ -576,6 +578,14 @@ fn print_row(backend: Backend, channel: &str, receiver: &str, p: &Phase, floor: 
         p.rate(),
         p.rate() / floor
     );
+    // The receivers are named in docs/benchmarks.md; the senders alone are the receivers' rate,
+    // so only the dispatcher's rows are set against the floor.
+    ResultRow::new(
+        backend,
+        format!("notifications: {channel}, {} rows", p.rows),
+        Measure::PerSecond(p.rate()),
+    )
+    .floor(channel.ends_with("dispatcher").then_some(floor))
 }
 
 fn loadavg() -> String {
@@ -584,7 +594,7 @@ fn loadavg() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args) -> anyhow::Result<Vec<ResultRow>> {
     let n = args.notifications;
     let bench_db = BenchDb::create(args.backend)?;
     let mut settings = bench_settings(&bench_db)?;
@@ -685,7 +695,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             pending_rows(&mut conn, "email", t_email)?,
         )
     };
-    println!(
+    report!(
         "Outbox: {n} tickets per phase through `tickets::create` (one compound staff member each: \
          {SMS_STAFF} on SMS, {EMAIL_STAFF} on email only), {in_flight} deliveries in flight, \
          batches of {}, SMTP pool {}. Load average before: {}.",
@@ -693,19 +703,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         settings.email.smtp.pool_size,
         loadavg()
     );
-    println!();
-    println!("| backend | channel | receiver | rows | seconds | rows/s | of floor |");
-    println!("|---|---|---|---|---|---|---|");
+    report!();
+    report!("| backend | channel | receiver | rows | seconds | rows/s | of floor |");
+    report!("|---|---|---|---|---|---|---|");
 
     let floor_phase = floor(&db, &settings, t_floor).await?;
     let floor_rate = floor_phase.rate();
-    print_row(
+    let mut rows = Vec::new();
+    rows.push(print_row(
         args.backend,
         "floor: claim + record, no delivery",
         "— (the dispatcher's statements, diesel)",
         &floor_phase,
         floor_rate,
-    );
+    ));
 
     let gateway_label = "HTTP gateway stand-in (actix, 2 workers)";
     let mut problems = Vec::new();
@@ -717,13 +728,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         in_flight,
     )
     .await?;
-    print_row(
+    rows.push(print_row(
         args.backend,
         "SMS, sender only (no database)",
         gateway_label,
         &p,
         floor_rate,
-    );
+    ));
     let got = gateway.received.load(Ordering::Relaxed) - before;
     if got != n {
         problems.push(format!(
@@ -735,13 +746,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         peers.clear();
     }
     let sms_phase = dispatch_all(&dispatcher, t_sms).await?;
-    print_row(
+    rows.push(print_row(
         args.backend,
         "SMS, dispatcher",
         gateway_label,
         &sms_phase,
         floor_rate,
-    );
+    ));
     let sms_received = gateway.received.load(Ordering::Relaxed) - before;
     let sms_connections = gateway.peers.lock().map(|p| p.len()).unwrap_or(0);
 
@@ -757,13 +768,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let before = sink.received.load(Ordering::Relaxed);
     let p = email_only(&settings, &email_rows, in_flight).await?;
-    print_row(
+    rows.push(print_row(
         args.backend,
         "email, sender only (no database)",
         &sink_label,
         &p,
         floor_rate,
-    );
+    ));
     let got = sink.received.load(Ordering::Relaxed) - before;
     if args.smtp.is_none() && got != n {
         problems.push(format!(
@@ -772,17 +783,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let before = sink.received.load(Ordering::Relaxed);
     let email_phase = dispatch_all(&dispatcher, t_email).await?;
-    print_row(
+    rows.push(print_row(
         args.backend,
         "email, dispatcher",
         &sink_label,
         &email_phase,
         floor_rate,
-    );
+    ));
     let email_received = sink.received.load(Ordering::Relaxed) - before;
 
-    println!();
-    println!(
+    report!();
+    report!(
         "Per batch of {} (median ms): floor claim {:.2}, floor record {:.2}; dispatcher SMS {:.2}, \
          email {:.2}. Gateway connections during the SMS phase: {sms_connections}; SMTP \
          connections: {} opened, {} at once at most. Load average after: {}.",
@@ -834,5 +845,5 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     eprintln!("all {n} rows per channel delivered and recorded as sent");
-    Ok(())
+    Ok(rows)
 }

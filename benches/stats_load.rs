@@ -13,8 +13,9 @@
 //! ```
 //!
 //! Results are markdown table rows on stdout; progress goes to stderr. See docs/benchmarks.md.
-
-mod common;
+//!
+//! A module of its entry `benches/bin/stats_load.rs` and of `benches/all.rs`, which calls [`run`]
+//! for the street's summary and ledger only and takes the [`ResultRow`]s it returns.
 // The original computation (every history replayed in Rust), shared with the equivalence test.
 #[path = "../tests/api/stats/reference.rs"]
 mod reference;
@@ -34,9 +35,9 @@ use huying::service::stats::{self, RankSort, RankUnit, StatsScope};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use common::*;
+use crate::common::*;
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let mut backend = Backend::Sqlite;
     let mut n: usize = 200_000;
     let mut history_runs: usize = 3;
@@ -74,8 +75,8 @@ fn main() -> ExitCode {
             }
         }
     }
-    match run(backend, n, history_runs) {
-        Ok(()) => ExitCode::SUCCESS,
+    match run(backend, n, history_runs, Calls::Every) {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("benchmark failed: {e:#}");
             ExitCode::FAILURE
@@ -197,7 +198,23 @@ fn scopes(street: &Street) -> [(&'static str, StatsScope); 2] {
     ]
 }
 
-fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
+/// Which dashboard calls are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// Every call for the street and a community, the ledger per compound and per community.
+    Every,
+    /// The street's summary and its ledger per compound: the figures `benches/all.rs` shows.
+    // Only `benches/all.rs` asks for these; the standalone program times every call.
+    #[allow(dead_code)]
+    StreetSummaryAndLedger,
+}
+
+pub fn run(
+    backend: Backend,
+    n: usize,
+    history_runs: usize,
+    calls: Calls,
+) -> anyhow::Result<Vec<ResultRow>> {
     let bench_db = BenchDb::create(backend)?;
     let settings = bench_settings(&bench_db)?;
     let db = Db::connect(&settings)?;
@@ -222,13 +239,13 @@ fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
         }
     }
     let name = backend.name();
-    println!(
+    report!(
         "Fill ({name}): {n} tickets + {events} events in {:.1} s.",
         t0.elapsed().as_secs_f64()
     );
     let t0 = Instant::now();
     let filled = stats::facts::backfill(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
+    report!(
         "Back-fill of the statistics facts (what `huying migrate` does once after migration \
          000006): {filled} tickets in {:.1} s.",
         t0.elapsed().as_secs_f64()
@@ -239,22 +256,31 @@ fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
         conn.batch_execute("ANALYZE")?;
     }
     let range = stats::parse_range(None, None, now).map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!();
-    println!("| backend | call (last 30 days) | scope | tickets in range | median ms (runs) |");
-    println!("|---|---|---|---|---|");
+    report!();
+    report!("| backend | call (last 30 days) | scope | tickets in range | median ms (runs) |");
+    report!("|---|---|---|---|---|");
+    let mut rows = Vec::new();
     for (label, scope) in scopes(&street) {
+        if calls == Calls::StreetSummaryAndLedger && label != "street" {
+            continue;
+        }
         let err = |e: huying::error::AppError| anyhow::anyhow!("{e}");
         let (ms, s) = time(5, || {
             stats::summary(&mut conn, &scope, &range, now).map_err(err)
         })?;
         let k = s.tickets;
-        println!("| {name} | summary | {label} | {k} | **{ms:.1}** (5) |");
+        report!("| {name} | summary | {label} | {k} | **{ms:.1}** (5) |");
+        rows.push(ResultRow::new(
+            backend,
+            format!("stats summary, {label}, last 30 days ({k} tickets), median of 5"),
+            Measure::Millis(ms),
+        ));
         if history_runs > 0 {
             let (ms, old) = time(history_runs, || {
                 reference::summary_from_history(&mut conn, &scope, &range, now).map_err(err)
             })?;
             let same = serde_json::to_value(&old)? == serde_json::to_value(&s)?;
-            println!(
+            report!(
                 "| {name} | summary, replaying histories (before) | {label} | {k} | {ms:.0} ({history_runs}); same answer: {} |",
                 if same { "yes" } else { "**NO**" }
             );
@@ -262,6 +288,9 @@ fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
                 eprintln!("facts:   {}", serde_json::to_string(&s)?);
                 eprintln!("history: {}", serde_json::to_string(&old)?);
             }
+        }
+        if calls == Calls::StreetSummaryAndLedger {
+            continue;
         }
         let rank = |conn: &mut DbConn| {
             stats::ranking(
@@ -275,7 +304,7 @@ fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
             .map_err(err)
         };
         let (ms, r) = time(5, || rank(&mut conn))?;
-        println!("| {name} | ranking (compounds) | {label} | {k} | **{ms:.1}** (5) |");
+        report!("| {name} | ranking (compounds) | {label} | {k} | **{ms:.1}** (5) |");
         if history_runs > 0 {
             let (ms, old) = time(history_runs, || {
                 reference::ranking_from_history(
@@ -289,32 +318,32 @@ fn run(backend: Backend, n: usize, history_runs: usize) -> anyhow::Result<()> {
                 .map_err(err)
             })?;
             let same = serde_json::to_value(&old)? == serde_json::to_value(&r)?;
-            println!(
+            report!(
                 "| {name} | ranking, replaying histories (before) | {label} | {k} | {ms:.0} ({history_runs}); same answer: {} |",
                 if same { "yes" } else { "**NO**" }
             );
         }
         let (ms, _) = time(5, || stats::trend(&mut conn, &scope, &range).map_err(err))?;
-        println!("| {name} | trend | {label} | {k} | **{ms:.1}** (5) |");
+        report!("| {name} | trend | {label} | {k} | **{ms:.1}** (5) |");
         let (ms, _) = time(5, || {
             stats::by_category(&mut conn, &scope, &range).map_err(err)
         })?;
-        println!("| {name} | categories | {label} | {k} | **{ms:.1}** (5) |");
+        report!("| {name} | categories | {label} | {k} | **{ms:.1}** (5) |");
         let (ms, _) = time(5, || stats::flows(&mut conn, &scope, &range).map_err(err))?;
-        println!("| {name} | flows | {label} | {k} | {ms:.1} (5) |");
+        report!("| {name} | flows | {label} | {k} | {ms:.1} (5) |");
         let (ms, o) = time(5, || {
             stats::overdue_list(&mut conn, &scope, now).map_err(err)
         })?;
-        println!(
+        report!(
             "| {name} | overdue list ({} overdue) | {label} | {k} | {ms:.1} (5) |",
             o.total
         );
     }
-    ledger(&mut conn, backend, &street, now)?;
+    rows.extend(ledger(&mut conn, backend, &street, now, calls)?);
     drop(conn);
     drop(db);
     drop(bench_db);
-    Ok(())
+    Ok(rows)
 }
 
 /// The accountability ledger (issue #12): its entries derived from the filled timelines with
@@ -327,7 +356,8 @@ fn ledger(
     backend: Backend,
     street: &Street,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+    calls: Calls,
+) -> anyhow::Result<Vec<ResultRow>> {
     let unit = "CASE e.{l} WHEN 'compound' THEN t.compound_id WHEN 'community' THEN t.community_id ELSE t.street_id END";
     let t0 = Instant::now();
     for (kind, level, actions, reason) in [
@@ -353,7 +383,7 @@ fn ledger(
     let t1 = Instant::now();
     let days = huying::service::callbacks::rebuild_ledger_daily(conn)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
+    report!(
         "Ledger daily roll-up rebuilt from the entries: {days} rows in {:.1} s.",
         t1.elapsed().as_secs_f64()
     );
@@ -370,18 +400,22 @@ fn ledger(
             .count()
             .get_result(conn)?
     };
-    println!();
-    println!(
+    report!();
+    report!(
         "Ledger entries ({}): {entries} derived from the timelines in {:.1} s.",
         backend.name(),
         t0.elapsed().as_secs_f64()
     );
     let range = stats::parse_range(None, None, now).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = backend.name();
-    println!();
-    println!("| backend | ledger (last 30 days) | scope | entries in range | floor: COUNT(*) ms | ledger median ms (5) | ratio |");
-    println!("|---|---|---|---|---|---|---|");
+    report!();
+    report!("| backend | ledger (last 30 days) | scope | entries in range | floor: COUNT(*) ms | ledger median ms (5) | ratio |");
+    report!("|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
     for (label, scope) in scopes(street) {
+        if calls == Calls::StreetSummaryAndLedger && label != "street" {
+            continue;
+        }
         let (column, id) = match scope.community_id {
             Some(c) => ("community_id", c),
             None => ("street_id", street.street_id),
@@ -402,6 +436,9 @@ fn ledger(
             Ok(r.first().map_or(0, |r| r.n))
         })?;
         for unit in [RankUnit::Compound, RankUnit::Community] {
+            if calls == Calls::StreetSummaryAndLedger && unit != RankUnit::Compound {
+                continue;
+            }
             use stats::ledger::{ledger_from, LedgerSource};
             let (raw, l0) = time(5, || {
                 ledger_from(conn, &scope, &range, unit, LedgerSource::Entries)
@@ -411,7 +448,7 @@ fn ledger(
                 stats::ledger(conn, &scope, &range, unit).map_err(|e| anyhow::anyhow!("{e}"))
             })?;
             let same = serde_json::to_value(&l0)? == serde_json::to_value(&l)?;
-            println!(
+            report!(
                 "| {name} | per {}, every entry counted (no roll-up) | {label} | {n} | {floor:.1} | {raw:.1} | {:.1}×; same answer: {} |",
                 match unit {
                     RankUnit::Compound => "compound",
@@ -420,16 +457,24 @@ fn ledger(
                 raw / floor.max(0.001),
                 if same { "yes" } else { "**NO**" }
             );
-            println!(
-                "| {name} | per {} ({} rows) | {label} | {n} | {floor:.1} | **{ms:.1}** | {:.1}× |",
-                match unit {
-                    RankUnit::Compound => "compound",
-                    RankUnit::Community => "community",
-                },
+            let per = match unit {
+                RankUnit::Compound => "compound",
+                RankUnit::Community => "community",
+            };
+            report!(
+                "| {name} | per {per} ({} rows) | {label} | {n} | {floor:.1} | **{ms:.1}** | {:.1}× |",
                 l.rows.len(),
                 ms / floor.max(0.001)
             );
+            rows.push(
+                ResultRow::new(
+                    backend,
+                    format!("ledger per {per}, {label}, last 30 days ({n} entries), median of 5"),
+                    Measure::Millis(ms),
+                )
+                .floor(Some(floor)),
+            );
         }
     }
-    Ok(())
+    Ok(rows)
 }

@@ -8,8 +8,9 @@
 //! cargo bench --bench sweep_load -- --backend sqlite --sizes 10000,100000,1000000
 //! cargo bench --bench sweep_load -- --backend postgres   # HUYING_BENCH_POSTGRES_URL
 //! ```
-
-mod common;
+//!
+//! A module of its entry `benches/bin/sweep_load.rs` and of `benches/all.rs`, which calls [`run`]
+//! and takes the [`ResultRow`]s it returns.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -21,7 +22,7 @@ use huying::db::{round_ts, Db, DbConn};
 use huying::service::sla::SlaEngine;
 use huying::service::sweeper::sweep_once;
 
-use common::*;
+use crate::common::*;
 
 struct Args {
     backend: Backend,
@@ -57,7 +58,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -65,10 +66,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!(
+    report!(
         "| backend | open tickets | due | sweep (due) ms | called up | sweep (nothing due) ms |"
     );
-    println!("|---|---|---|---|---|---|");
+    report!("|---|---|---|---|---|---|");
     for &n in &args.sizes {
         if let Err(e) = run(args.backend, n, args.due_percent) {
             eprintln!("benchmark failed at {n}: {e:#}");
@@ -78,7 +79,8 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(backend: Backend, n: usize, due_percent: usize) -> anyhow::Result<()> {
+/// One size: fill, make `due_percent` due, sweep; the rows are the due sweep and the idle one.
+pub fn run(backend: Backend, n: usize, due_percent: usize) -> anyhow::Result<Vec<ResultRow>> {
     let bench = BenchDb::create(backend)?;
     let settings = bench_settings(&bench)?;
     let db = Db::connect(&settings)?;
@@ -139,13 +141,28 @@ fn run(backend: Backend, n: usize, due_percent: usize) -> anyhow::Result<()> {
             anyhow::bail!("an idle sweep examined {} tickets", r.examined);
         }
     }
-    println!(
+    report!(
         "| {} | {n} | {} | {due_ms:.0} | {} | {idle_ms:.2} |",
         backend.name(),
         due_ids.len(),
         report.escalated
     );
-    Ok(())
+    Ok(vec![
+        ResultRow::new(
+            backend,
+            format!(
+                "SLA sweep, {} due of {n} ({} called up), one sweep",
+                due_ids.len(),
+                report.escalated
+            ),
+            Measure::Millis(due_ms),
+        ),
+        ResultRow::new(
+            backend,
+            format!("SLA sweep, nothing due of {n}, best of 5"),
+            Measure::Millis(idle_ms),
+        ),
+    ])
 }
 
 fn analyze(conn: &mut DbConn) -> anyhow::Result<()> {

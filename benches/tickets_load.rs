@@ -18,10 +18,11 @@
 //! once per count). Before the HTTP phases it measures the engine's own floor in the same
 //! database (see [`engine_floor`]); the create rows give their ratio to it. Results are markdown
 //! table rows on stdout; progress goes to stderr. See docs/benchmarks.md.
+//!
+//! A module of its entry `benches/bin/tickets_load.rs` and of `benches/all.rs`, which runs
+//! [`run`] with its own [`Args`] and takes the [`ResultRow`]s it returns.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::{Duration as StdDuration, Instant};
@@ -47,13 +48,26 @@ const RESIDENTS: usize = 2_000;
 /// Hard cap per client and phase, besides the time limit.
 const MAX_REQUESTS_PER_CLIENT: u64 = 1_000_000;
 
+/// The staff queues measured: account, label.
+pub const QUEUES: [(&str, &str); 3] = [
+    ("yc-c1-p1", "staff queue, compound (yc-c1-p1)"),
+    ("yc-c1", "staff queue, community (yc-c1)"),
+    ("yc-street", "staff queue, street (yc-street)"),
+];
+
 #[derive(Debug, Clone)]
-struct Args {
-    backend: Backend,
-    tickets: usize,
-    seconds: u64,
+pub struct Args {
+    pub backend: Backend,
+    pub tickets: usize,
+    pub seconds: u64,
     /// Client counts; each phase runs once per count.
-    concurrency: Vec<usize>,
+    pub concurrency: Vec<usize>,
+    /// The queues' accounts of [`QUEUES`] to measure (the command line measures all three).
+    pub queues: Vec<&'static str>,
+    /// Client counts of the queue phases; `None`: those of `concurrency`.
+    pub queue_concurrency: Option<Vec<usize>>,
+    /// Time the list query on a connection and print its plans after the HTTP phases.
+    pub profile: bool,
 }
 
 const USAGE: &str = "usage: cargo bench --bench tickets_load -- [--backend sqlite|postgres] \
@@ -65,6 +79,9 @@ fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
         tickets: 100_000,
         seconds: 10,
         concurrency: vec![16, 64],
+        queues: QUEUES.iter().map(|(account, _)| *account).collect(),
+        queue_concurrency: None,
+        profile: true,
     };
     let mut it = raw;
     while let Some(a) = it.next() {
@@ -91,7 +108,7 @@ fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(args)
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     main_with(parse_args(std::env::args().skip(1)), run)
 }
 
@@ -160,19 +177,20 @@ where
 }
 
 /// One table row; `floor` (transactions per second) adds the ratio to the engine's floor.
+/// Returns the row for the combined table, named `workload` there.
 fn print_row(
     backend: Backend,
-    what: &str,
+    (what, workload): (&str, &str),
     scope: &str,
     concurrency: usize,
     r: &PhaseResult,
     floor: Option<f64>,
-) {
+) -> ResultRow {
     let n = r.latencies_us.len();
     let rps = n as f64 / r.elapsed.as_secs_f64();
     let max = r.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0;
     let ratio = floor.map_or_else(|| "—".to_string(), |f| format!("{:.0} %", 100.0 * rps / f));
-    println!(
+    report!(
         "| {} | {what} | {scope} | {concurrency} | {n} | {rps:.0} | {:.1} | {:.1} | {max:.1} | {} | {ratio} |",
         backend.name(),
         r.percentile_ms(0.50),
@@ -182,6 +200,15 @@ fn print_row(
     if let Some(e) = &r.first_error {
         eprintln!("  first error in `{what}`: {e}");
     }
+    let workload = match r.errors {
+        0 => workload.to_string(),
+        1 => format!("{workload} (1 error)"),
+        e => format!("{workload} ({e} errors)"),
+    };
+    ResultRow::new(backend, workload, Measure::PerSecond(rps))
+        .clients(concurrency)
+        .latency(r.percentile_ms(0.50), r.percentile_ms(0.99))
+        .floor(floor)
 }
 
 /// `/proc/loadavg` (1, 5, 15 minutes): shows whether something else shared the CPUs.
@@ -257,11 +284,11 @@ fn median_ms(mut v: Vec<StdDuration>) -> f64 {
 fn database_profile(db: &Db, street: &Street, backend: Backend) -> anyhow::Result<()> {
     let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
     let now = Utc::now();
-    println!();
-    println!("Database-side timing of the staff queue (median of 20, no HTTP):");
-    println!();
-    println!("| backend | account | scope rows | `query::list` (count + page) ms | COUNT(*) alone ms | page alone ms |");
-    println!("|---|---|---|---|---|---|");
+    report!();
+    report!("Database-side timing of the staff queue (median of 20, no HTTP):");
+    report!();
+    report!("| backend | account | scope rows | `query::list` (count + page) ms | COUNT(*) alone ms | page alone ms |");
+    report!("|---|---|---|---|---|---|");
     let mut plans = Vec::new();
     for (username, role, column) in [
         ("yc-c1-p1", Role::CompoundStaff, "compound_id"),
@@ -303,7 +330,7 @@ fn database_profile(db: &Db, street: &Street, backend: Backend) -> anyhow::Resul
             diesel::sql_query(&page_sql).execute(&mut *conn)?;
             t_page.push(t0.elapsed());
         }
-        println!(
+        report!(
             "| {} | {username} | {total} | {:.2} | {:.2} | {:.2} |",
             backend.name(),
             median_ms(t_list),
@@ -315,31 +342,42 @@ fn database_profile(db: &Db, street: &Street, backend: Backend) -> anyhow::Resul
             plans.push((sql, plan));
         }
     }
-    println!();
-    println!(
+    report!();
+    report!(
         "Query plans ({}):",
         match backend {
             Backend::Sqlite => "EXPLAIN QUERY PLAN",
             Backend::Postgres => "EXPLAIN (ANALYZE, BUFFERS)",
         }
     );
-    println!();
-    println!("```text");
+    report!();
+    report!("```text");
     for (sql, plan) in plans {
-        println!("{sql}");
+        report!("{sql}");
         for line in plan {
-            println!("    {line}");
+            report!("    {line}");
         }
     }
-    println!("```");
+    report!("```");
     Ok(())
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args) -> anyhow::Result<Vec<ResultRow>> {
     let bench_db = BenchDb::create(args.backend)?;
     let settings = bench_settings(&bench_db)?;
     huying::telemetry::init(&settings.log);
-    let most = args.concurrency.iter().copied().max().unwrap_or(1);
+    let queue_concurrency = args
+        .queue_concurrency
+        .clone()
+        .unwrap_or_else(|| args.concurrency.clone());
+    let most = args
+        .concurrency
+        .iter()
+        .chain(&queue_concurrency)
+        .copied()
+        .max()
+        .unwrap_or(1);
+    let mut rows = Vec::new();
     eprintln!(
         "backend {}, {} tickets, {:?} clients, {} s per phase",
         args.backend.name(),
@@ -372,7 +410,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             conn.batch_execute("VACUUM ANALYZE ticket_events")?;
             eprintln!("VACUUM ANALYZE in {:.1} s", t0.elapsed().as_secs_f64());
         }
-        println!(
+        report!(
             "Fill: {} tickets + {} events in {fill_secs:.1} s ({:.0} tickets/s), batches of {BATCH} rows per transaction.",
             args.tickets,
             args.tickets,
@@ -409,21 +447,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // The engine's floor, in the same database and the same run, while the server is idle.
     let floor = engine_floor(&settings, args.backend, most, args.seconds)?;
-    println!();
-    println!("Load average before the HTTP phases: {}", loadavg());
-    println!();
-    println!(
+    report!();
+    report!("Load average before the HTTP phases: {}", loadavg());
+    report!();
+    report!(
         "| backend | measurement | scope (tickets) | clients | requests | req/s | p50 ms | p99 ms | max ms | errors | of floor |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    print_row(
+    report!("|---|---|---|---|---|---|---|---|---|---|---|");
+    rows.push(print_row(
         args.backend,
-        &format!("engine floor: transactions of 3 INSERTs, {}", floor.how),
+        (
+            &format!("engine floor: transactions of 3 INSERTs, {}", floor.how),
+            &format!("engine floor: 3-INSERT transactions, {}", floor.how),
+        ),
         "—",
         floor.threads,
         &floor.result,
         None,
-    );
+    ));
 
     // Phase 1: residents create tickets. Tokens are minted with the service's key (the `log`
     // SMS provider does not expose sign-in codes); the residents are real accounts.
@@ -461,14 +502,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
             send(req, 201)
         })
         .await;
-        print_row(
+        rows.push(print_row(
             args.backend,
-            "create ticket (POST /api/v1/tickets)",
+            (
+                "create ticket (POST /api/v1/tickets)",
+                "create ticket, POST /api/v1/tickets",
+            ),
             &format!("{before} before"),
             clients,
             &r,
             Some(floor.per_second()),
-        );
+        ));
         let after: i64 = {
             let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
             tickets::table.count().get_result(&mut *conn)?
@@ -483,11 +527,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     // Phase 2: the staff queues, first page of 50 with the default sort (due).
-    for (username, label) in [
-        ("yc-c1-p1", "staff queue, compound (yc-c1-p1)"),
-        ("yc-c1", "staff queue, community (yc-c1)"),
-        ("yc-street", "staff queue, street (yc-street)"),
-    ] {
+    for (username, label) in QUEUES
+        .into_iter()
+        .filter(|(account, _)| args.queues.contains(account))
+    {
         let token = login(&client, &base, username).await?;
         let url = format!("{base}/api/v1/tickets?limit=50");
         let first: Value = client
@@ -503,29 +546,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if items != 50 {
             eprintln!("WARNING: {username}: first page has {items} items");
         }
-        for &clients in &args.concurrency {
+        for &clients in &queue_concurrency {
             let r = run_phase(clients, args.seconds, |_, _| {
                 send(client.get(&url).bearer_auth(&token), 200)
             })
             .await;
-            print_row(
+            rows.push(print_row(
                 args.backend,
-                &format!("{label}, GET ?limit=50"),
+                (
+                    &format!("{label}, GET ?limit=50"),
+                    &format!("{label}, first page of 50 of {total}"),
+                ),
                 &total.to_string(),
                 clients,
                 &r,
                 None,
-            );
+            ));
         }
     }
 
-    println!();
-    println!("Load average after the HTTP phases: {}", loadavg());
+    report!();
+    report!("Load average after the HTTP phases: {}", loadavg());
     handle.stop(true).await;
-    database_profile(&db, &street, args.backend)?;
+    if args.profile {
+        database_profile(&db, &street, args.backend)?;
+    }
     drop(db);
     drop(bench_db);
-    Ok(())
+    Ok(rows)
 }
 
 diesel::table! {

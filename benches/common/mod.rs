@@ -64,11 +64,11 @@ pub fn backend_arg(v: Option<String>) -> Result<Backend, String> {
 }
 
 /// A benchmark program's `main`: exit code 2 for bad arguments; otherwise `run` on actix's
-/// runtime, exit code 1 with the error when it fails.
-pub fn main_with<A, F, Fut>(args: Result<A, String>, run: F) -> std::process::ExitCode
+/// runtime, exit code 1 with the error when it fails (what it returns is for `benches/all.rs`).
+pub fn main_with<A, T, F, Fut>(args: Result<A, String>, run: F) -> std::process::ExitCode
 where
     F: FnOnce(A) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let args = match args {
         Ok(a) => a,
@@ -78,7 +78,7 @@ where
         }
     };
     match actix_web::rt::System::new().block_on(run(args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(_) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("benchmark failed: {e:#}");
             std::process::ExitCode::FAILURE
@@ -477,3 +477,113 @@ pub fn fill(
     }
     Ok(())
 }
+
+/// What a row of the combined table measured, in its unit; the floor is in the same unit.
+#[derive(Debug, Clone, Copy)]
+pub enum Measure {
+    /// Operations (requests, transactions, rows) per second: more is better.
+    PerSecond(f64),
+    /// Duration of one call (a single shot, or the median of a few): less is better.
+    Millis(f64),
+    /// Memory in MiB.
+    Mib(f64),
+}
+
+/// One row of the table `benches/all.rs` prints: each program's `run` returns these besides
+/// printing its own report, so that one entry point can show every workload side by side.
+#[derive(Debug, Clone)]
+pub struct ResultRow {
+    pub workload: String,
+    pub backend: Backend,
+    pub clients: Option<usize>,
+    pub value: Measure,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// The engine's floor for this workload, in the unit of `value`.
+    pub floor: Option<f64>,
+}
+
+impl ResultRow {
+    pub fn new(backend: Backend, workload: impl Into<String>, value: Measure) -> ResultRow {
+        ResultRow {
+            workload: workload.into(),
+            backend,
+            clients: None,
+            value,
+            p50_ms: None,
+            p99_ms: None,
+            floor: None,
+        }
+    }
+
+    pub fn clients(mut self, clients: usize) -> ResultRow {
+        self.clients = Some(clients);
+        self
+    }
+
+    pub fn latency(mut self, p50_ms: f64, p99_ms: f64) -> ResultRow {
+        self.p50_ms = Some(p50_ms);
+        self.p99_ms = Some(p99_ms);
+        self
+    }
+
+    pub fn floor(mut self, floor: Option<f64>) -> ResultRow {
+        self.floor = floor;
+        self
+    }
+
+    /// The table row: a rate's share of its floor in percent, a duration's multiple of its floor.
+    pub fn markdown(&self) -> String {
+        let opt = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format!("{v:.1}"));
+        let (value, floor) = match self.value {
+            Measure::PerSecond(v) => (
+                format!("{v:.0} /s"),
+                self.floor.map(|f| format!("{f:.0} /s")),
+            ),
+            Measure::Millis(v) => (
+                format!("{v:.2} ms"),
+                self.floor.map(|f| format!("{f:.2} ms")),
+            ),
+            Measure::Mib(v) => (format!("{v:.0} MiB"), None),
+        };
+        let ratio = match (self.value, self.floor) {
+            (Measure::PerSecond(v), Some(f)) if f > 0.0 => format!("{:.0} %", 100.0 * v / f),
+            (Measure::Millis(v), Some(f)) if f > 0.0 => format!("{:.1} ×", v / f),
+            _ => "—".to_string(),
+        };
+        format!(
+            "| {} | {} | {} | {value} | {} | {} | {} | {ratio} |",
+            self.workload,
+            self.backend.name(),
+            self.clients
+                .map_or_else(|| "—".to_string(), |c| c.to_string()),
+            opt(self.p50_ms),
+            opt(self.p99_ms),
+            floor.unwrap_or_else(|| "—".to_string()),
+        )
+    }
+}
+
+/// Set by `benches/all.rs`: the programs' own reports go to stderr with the progress, so that
+/// stdout holds only the combined table.
+static REPORT_ON_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn report_on_stderr() {
+    REPORT_ON_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn report_is_on_stderr() -> bool {
+    REPORT_ON_STDERR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `println!` for a program's own report: stdout, or stderr when `benches/all.rs` runs it.
+macro_rules! report {
+    ($($arg:tt)*) => {
+        if crate::common::report_is_on_stderr() {
+            eprintln!($($arg)*)
+        } else {
+            println!($($arg)*)
+        }
+    };
+}
+pub(crate) use report;
