@@ -104,7 +104,6 @@ impl Target {
                         }
                     }
                 }
-                sqlite_plans::hold_plans_stable();
                 let mut conn = SqliteConnection::establish(path)?;
                 // Per connection (busy_timeout first, so that switching to WAL waits too): WAL lets readers run beside the writer; busy_timeout makes a
                 // second writer wait instead of failing; foreign keys are off by default.

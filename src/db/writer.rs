@@ -189,11 +189,13 @@ fn depth(conn: &mut DbConn) -> Option<u32> {
         .map(|d| d.get())
 }
 
-/// The writer's connection. Each job runs in a savepoint, and SQLite keeps the pages a job
-/// changes again in a statement journal that spills to a temporary file past 64 KiB, which a
-/// ticket's create (some 25 pages) always did: in memory it is a copy instead of file writes.
+/// The writer's connection: its plans do not depend on bound values, so its cached statements
+/// are not compiled again on each run (`sqlite_plans`). Each job runs in a savepoint, and SQLite
+/// keeps the pages a job changes again in a statement journal that spills to a temporary file
+/// past 64 KiB, which a ticket's create (some 25 pages) always did: in memory it is a copy
+/// instead of file writes.
 fn open(target: &Target) -> Result<DbConn, diesel::ConnectionError> {
-    let mut conn = target.connect()?;
+    let mut conn = super::sqlite_plans::open_with_stable_plans(|| target.connect())?;
     conn.batch_execute("PRAGMA temp_store = MEMORY;")
         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
     Ok(conn)
