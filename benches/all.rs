@@ -98,20 +98,11 @@ fn parse_args(raw: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("benchmark failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    // The workloads block (or run their own systems on threads of their own); `main_with` gives
+    // the same exit codes as the single programs.
+    main_with(parse_args(std::env::args().skip(1)), |args| async move {
+        run(args)
+    })
 }
 
 /// Runs an async program on an actix system of its own, in a thread of its own. A program leaves

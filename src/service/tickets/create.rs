@@ -67,11 +67,12 @@ pub struct Reserved {
 
 /// Takes the reference number of a resident's new call, after the checks that can refuse it:
 /// the resident's daily limit (`per_day`), the place and the category (a replayed
-/// Idempotency-Key takes none and is not counted against the limit). Run by `Db::write_after` before [`create`]: on
-/// PostgreSQL in a short transaction of its own, so that the street's counter row is locked
-/// for that transaction only and creates do not queue behind each other's commits. A call
-/// refused after this (its unit archived in between) leaves a gap in the day's numbers. Staff
-/// calls take their number inside their own transaction (they are few and are checked later).
+/// Idempotency-Key takes none and is not counted against the limit). Run by `Db::write_after`
+/// before [`create`]: on PostgreSQL in a short transaction of its own, so that the street's
+/// counter row is locked for that transaction only and creates do not queue behind each other's
+/// commits. A call refused after this (its unit archived in between) leaves a gap in the day's
+/// numbers. Staff calls take their number inside their own transaction (they are few and are
+/// checked later).
 pub fn reserve(
     conn: &mut DbConn,
     user: &AuthUser,
