@@ -29,6 +29,8 @@ both_backends!(
     two_dispatchers_deliver_each_row_once,
     email_arrives_at_a_real_smtp_server_over_starttls,
     an_smtp_outage_delays_mail_but_loses_and_doubles_none,
+    email_arrives_over_implicit_tls,
+    pooled_smtp_connections_are_reused_and_replaced_when_the_relay_restarts,
 );
 
 pub fn dispatcher_with(app: &TestApp, tweak: impl FnOnce(&mut Settings)) -> Dispatcher {
@@ -557,17 +559,19 @@ pub struct SmtpServer {
     pub port: u16,
     pub dir: std::path::PathBuf,
     cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    mode: SmtpTls,
 }
 
 const SMTP_SERVER_PY: &str = r#"
 import os, ssl, sys, time, uuid
 from aiosmtpd.controller import Controller
-port, outdir, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+port, outdir, cert, key, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 class Handler:
     async def handle_DATA(self, server, session, envelope):
         path = os.path.join(outdir, uuid.uuid4().hex)
         with open(path + ".tmp", "wb") as f:
             f.write(("X-Test-Rcpt: " + ",".join(envelope.rcpt_tos) + "\r\n").encode())
+            f.write(("X-Test-Peer: " + str(session.peer[1]) + "\r\n").encode())
             f.write(envelope.original_content or envelope.content)
         os.rename(path + ".tmp", path + ".eml")
         return "250 OK"
@@ -575,7 +579,10 @@ ctx = None
 if cert != "-":
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
-c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=ctx is not None)
+if mode == "tls":
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, ssl_context=ctx)
+else:
+    c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=ctx is not None)
 c.start()
 print("READY", flush=True)
 while True:
@@ -602,8 +609,9 @@ pub fn free_port() -> u16 {
 }
 
 impl SmtpServer {
-    /// Starts the server on `port` (with STARTTLS required when `tls`), or `None` loudly.
-    pub fn start(port: u16, tls: bool) -> Option<SmtpServer> {
+    /// Starts the server on `port` (STARTTLS required, TLS from the first byte, or plain), or
+    /// `None` loudly.
+    pub fn start(port: u16, mode: SmtpTls) -> Option<SmtpServer> {
         let ok = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .stderr(Stdio::null())
@@ -616,7 +624,7 @@ impl SmtpServer {
         let dir =
             std::env::temp_dir().join(format!("huying-smtp-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let cert = if tls {
+        let cert = if mode != SmtpTls::None {
             let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
             let made = Command::new("openssl")
                 .args([
@@ -653,6 +661,7 @@ impl SmtpServer {
             port,
             dir,
             cert,
+            mode,
         };
         s.spawn();
         Some(s)
@@ -669,6 +678,11 @@ impl SmtpServer {
             .args(["-c", SMTP_SERVER_PY, &self.port.to_string()])
             .arg(&mailbox)
             .args([c, k])
+            .arg(match self.mode {
+                SmtpTls::None => "none",
+                SmtpTls::Starttls => "starttls",
+                SmtpTls::Tls => "tls",
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -693,6 +707,18 @@ impl SmtpServer {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// The client ports the messages came from: one per SMTP connection that carried mail.
+    pub fn connections(&self) -> std::collections::BTreeSet<String> {
+        self.messages()
+            .iter()
+            .filter_map(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("X-Test-Peer:"))
+                    .map(str::to_string)
+            })
+            .collect()
     }
 
     /// Every message received: the envelope recipients line and the raw message.
@@ -774,7 +800,7 @@ fn decoded(raw: &str) -> String {
 
 async fn email_arrives_at_a_real_smtp_server_over_starttls(app: TestApp) {
     let port = free_port();
-    let Some(smtp) = SmtpServer::start(port, true) else {
+    let Some(smtp) = SmtpServer::start(port, SmtpTls::Starttls) else {
         return;
     };
     let w = morning_world(&app).await;
@@ -836,7 +862,7 @@ async fn email_arrives_at_a_real_smtp_server_over_starttls(app: TestApp) {
 
 async fn an_smtp_outage_delays_mail_but_loses_and_doubles_none(app: TestApp) {
     let port = free_port();
-    let Some(mut smtp) = SmtpServer::start(port, false) else {
+    let Some(mut smtp) = SmtpServer::start(port, SmtpTls::None) else {
         return;
     };
     smtp.stop();
@@ -872,6 +898,70 @@ async fn an_smtp_outage_delays_mail_but_loses_and_doubles_none(app: TestApp) {
         })
         .collect();
     assert_eq!(ids.len(), n, "each once");
+}
+
+/// SMTPS (`email.smtp.tls = "tls"`): TLS from the first byte, on connections the mailer opens
+/// itself.
+async fn email_arrives_over_implicit_tls(app: TestApp) {
+    let port = free_port();
+    let Some(smtp) = SmtpServer::start(port, SmtpTls::Tls) else {
+        return;
+    };
+    let w = morning_world(&app).await;
+    email_instead_of_sms(&app, "yc-c1-p1", "secretary@compound.test").await;
+    create(&app, &w, "楼道灯不亮").await;
+    let d = dispatcher_with(&app, |s| with_smtp(s, port, SmtpTls::Tls));
+    let r = d.dispatch_once(app.now()).await.expect("dispatch");
+    assert_eq!(r.sent, 1, "{r:?}");
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1);
+    assert!(decoded(&mail[0]).contains("楼道灯不亮"), "{}", mail[0]);
+
+    // The same relay spoken to in clear gets no SMTP greeting: the row waits for a retry.
+    create(&app, &w, "第二件事").await;
+    let plain = dispatcher_with(&app, |s| with_smtp(s, port, SmtpTls::None));
+    let r = plain.dispatch_once(app.now()).await.expect("dispatch");
+    assert_eq!((r.sent, r.retried + r.dead), (0, 1), "{r:?}");
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+/// The pool keeps connections open between messages, and a pooled connection that the relay
+/// dropped (here: the relay restarted) is replaced at once instead of failing the message.
+async fn pooled_smtp_connections_are_reused_and_replaced_when_the_relay_restarts(app: TestApp) {
+    let port = free_port();
+    let Some(mut smtp) = SmtpServer::start(port, SmtpTls::None) else {
+        return;
+    };
+    let w = morning_world(&app).await;
+    email_instead_of_sms(&app, "yc-c1-p1", "secretary@compound.test").await;
+    let d = dispatcher_with(&app, |s| {
+        with_smtp(s, port, SmtpTls::None);
+        s.email.smtp.pool_size = 1;
+    });
+    for i in 0..3 {
+        create(&app, &w, &format!("第{i}件事")).await;
+        let r = d.dispatch_once(app.now()).await.expect("dispatch");
+        assert_eq!(r.sent, 1, "{r:?}");
+    }
+    assert_eq!(smtp.messages().len(), 3);
+    assert_eq!(
+        smtp.connections().len(),
+        1,
+        "one connection carried all three"
+    );
+
+    smtp.restart();
+    create(&app, &w, "重启之后").await;
+    let r = d.dispatch_once(app.now()).await.expect("dispatch");
+    assert_eq!((r.sent, r.retried), (1, 0), "{r:?}");
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 4);
+    assert!(mail.iter().any(|m| decoded(m).contains("重启之后")));
+    assert_eq!(
+        smtp.connections().len(),
+        2,
+        "a new connection after the restart"
+    );
 }
 
 // ---------------------------------------------------------------- Aliyun SMS over HTTP
