@@ -129,12 +129,23 @@ pub struct Manager {
     target: Target,
 }
 
+/// Page cache of each pooled SQLite connection, KiB (see `Manager::connect`).
+const READER_CACHE_KIB: u32 = 512;
+
 impl r2d2::ManageConnection for Manager {
     type Connection = DbConn;
     type Error = diesel::ConnectionError;
 
     fn connect(&self) -> Result<DbConn, Self::Error> {
-        self.target.connect()
+        let mut conn = self.target.connect()?;
+        if let DbConn::Sqlite(c) = &mut conn {
+            // A pooled reader's page cache is private to it: at SQLite's default (2 MiB) the
+            // pool's ten held 20 MiB of copies of pages that the OS page cache holds anyway, and
+            // a miss is a pread from that cache. The writer keeps the default.
+            c.batch_execute(&format!("PRAGMA cache_size = -{READER_CACHE_KIB};"))
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
@@ -163,6 +174,12 @@ pub struct Db {
     live: Option<Arc<crate::live::Hub>>,
     /// SQLite: the one thread that runs every `write`, in groups (see `writer`).
     writer: Option<Arc<writer::Writer>>,
+    /// One permit per pooled connection: `run` waits here, on the async side, before it takes a
+    /// blocking thread. Without it every request beyond the pool's size parked a blocking
+    /// thread inside `pool.get()`; under load actix's blocking pools grew past 100 threads, and
+    /// each kept its stack and its share of the allocator (see docs/benchmarks.md, "Memory").
+    slots: Arc<tokio::sync::Semaphore>,
+    pool_timeout: Duration,
 }
 
 /// The pool as `/metrics` shows it.
@@ -279,6 +296,10 @@ impl Db {
             target,
             live: None,
             writer,
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                settings.database.pool_size as usize,
+            )),
+            pool_timeout: Duration::from_secs(settings.database.pool_timeout_secs),
         })
     }
 
@@ -381,10 +402,24 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
     {
+        let permit = {
+            let _w = Waiting::start(&self.waiting);
+            tokio::time::timeout(self.pool_timeout, self.slots.clone().acquire_owned()).await
+        };
+        let permit = match permit {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => return Err(AppError::Unavailable("database pool closed".into())),
+            Err(_) => {
+                return Err(AppError::Unavailable(
+                    "database pool: timed out waiting for a connection".into(),
+                ))
+            }
+        };
         let pool = self.pool.clone();
         let waiting = self.waiting.clone();
         let live = self.live.clone();
         actix_web::web::block(move || {
+            let _permit = permit;
             let mut conn = pool_get(&pool, &waiting)?;
             changes::with_hub(live.as_ref(), || f(&mut conn))
         })
