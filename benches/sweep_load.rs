@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use huying::db::schema::tickets;
 use huying::db::{round_ts, Db, DbConn};
@@ -67,9 +68,9 @@ pub fn main() -> ExitCode {
         }
     };
     report!(
-        "| backend | open tickets | due | sweep (due) ms | called up | sweep (nothing due) ms |"
+        "| backend | open tickets | due | sweep (due) ms | called up | sweep (nothing due) ms | floor ms (ratio) |"
     );
-    report!("|---|---|---|---|---|---|");
+    report!("|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
         if let Err(e) = run(args.backend, n, args.due_percent) {
             eprintln!("benchmark failed at {n}: {e:#}");
@@ -127,6 +128,7 @@ pub fn run(backend: Backend, n: usize, due_percent: usize) -> anyhow::Result<Vec
     }
     analyze(&mut conn)?;
 
+    let floor_ms = sweep_floor(&mut conn, backend, due_ids.len())?;
     drop(conn);
     let sla = std::sync::Arc::new(SlaEngine::from_settings(&settings.sla)?);
     // The sweep as `serve` runs it: through `Db` (on SQLite each chunk is a job of the writer).
@@ -155,10 +157,11 @@ pub fn run(backend: Backend, n: usize, due_percent: usize) -> anyhow::Result<Vec
         }
     }
     report!(
-        "| {} | {n} | {} | {due_ms:.0} | {} | {idle_ms:.2} |",
+        "| {} | {n} | {} | {due_ms:.0} | {} | {idle_ms:.2} | {floor_ms:.0} ({:.1}×) |",
         backend.name(),
         due_ids.len(),
-        report.escalated
+        report.escalated,
+        due_ms / floor_ms.max(0.001)
     );
     Ok(vec![
         ResultRow::new(
@@ -169,13 +172,134 @@ pub fn run(backend: Backend, n: usize, due_percent: usize) -> anyhow::Result<Vec
                 report.escalated
             ),
             Measure::Millis(due_ms),
-        ),
+        )
+        .floor(Some(floor_ms)),
         ResultRow::new(
             backend,
             format!("SLA sweep, nothing due of {n}, best of 5"),
             Measure::Millis(idle_ms),
         ),
     ])
+}
+
+diesel::table! {
+    bench_sweep_tickets (id) {
+        id -> BigInt,
+        level -> Text,
+        version -> Integer,
+        next_check_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    bench_sweep_events (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        action -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bench_sweep_outbox (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        event_id -> BigInt,
+        channel -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+/// The sweep's floor: what a call-up must at least write, through the same driver on one
+/// connection, in transactions of [`huying::service::sweeper::CHUNK`] tickets like the sweep:
+/// per ticket the row's conditional UPDATE (level, version, next look), its timeline event
+/// (id returned) and two outbox rows, into tables of their own holding `due` tickets. No reads:
+/// the sweep also claims each ticket, finds its recipients, rewrites its facts and keeps a
+/// savepoint per ticket. Milliseconds for all `due`.
+fn sweep_floor(conn: &mut DbConn, backend: Backend, due: usize) -> anyhow::Result<f64> {
+    let id = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    conn.batch_execute(&format!(
+        "CREATE TABLE bench_sweep_tickets (id {id}, level TEXT NOT NULL, version INTEGER NOT NULL, \
+           next_check_at TIMESTAMP); \
+         CREATE TABLE bench_sweep_events (id {id}, ticket_id BIGINT NOT NULL, action TEXT NOT NULL, \
+           created_at TIMESTAMP NOT NULL); \
+         CREATE TABLE bench_sweep_outbox (id {id}, ticket_id BIGINT NOT NULL, event_id BIGINT NOT NULL, \
+           channel TEXT NOT NULL, body TEXT NOT NULL, created_at TIMESTAMP NOT NULL);"
+    ))?;
+    let now = round_ts(Utc::now());
+    let ids: Vec<i64> = (1..=due as i64).collect();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
+                (
+                    bench_sweep_tickets::id.eq(i),
+                    bench_sweep_tickets::level.eq("compound"),
+                    bench_sweep_tickets::version.eq(1),
+                    bench_sweep_tickets::next_check_at.eq(Some(now)),
+                )
+            })
+            .collect();
+        match &mut *conn {
+            DbConn::Sqlite(c) => diesel::insert_into(bench_sweep_tickets::table)
+                .values(&rows)
+                .execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(bench_sweep_tickets::table)
+                .values(&rows)
+                .execute(c)?,
+        };
+    }
+    let t = Instant::now();
+    for chunk in ids.chunks(huying::service::sweeper::CHUNK) {
+        huying::db::write_tx(conn, |c| -> QueryResult<()> {
+            for &ticket in chunk {
+                let changed = diesel::update(
+                    bench_sweep_tickets::table
+                        .filter(bench_sweep_tickets::id.eq(ticket))
+                        .filter(bench_sweep_tickets::version.eq(1)),
+                )
+                .set((
+                    bench_sweep_tickets::level.eq("community"),
+                    bench_sweep_tickets::version.eq(2),
+                    bench_sweep_tickets::next_check_at.eq(Some(now)),
+                ))
+                .execute(c)?;
+                if changed != 1 {
+                    return Err(diesel::result::Error::NotFound);
+                }
+                let event: i64 = diesel::insert_into(bench_sweep_events::table)
+                    .values((
+                        bench_sweep_events::ticket_id.eq(ticket),
+                        bench_sweep_events::action.eq("escalate"),
+                        bench_sweep_events::created_at.eq(now),
+                    ))
+                    .returning(bench_sweep_events::id)
+                    .get_result(c)?;
+                for channel in ["sms", "inapp"] {
+                    diesel::insert_into(bench_sweep_outbox::table)
+                        .values((
+                            bench_sweep_outbox::ticket_id.eq(ticket),
+                            bench_sweep_outbox::event_id.eq(event),
+                            bench_sweep_outbox::channel.eq(channel),
+                            bench_sweep_outbox::body
+                                .eq("【呼应】工单已上呼至社区党支部，请在时限内处理。"),
+                            bench_sweep_outbox::created_at.eq(now),
+                        ))
+                        .execute(c)?;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    conn.batch_execute(
+        "DROP TABLE bench_sweep_tickets; DROP TABLE bench_sweep_events; DROP TABLE bench_sweep_outbox;",
+    )?;
+    Ok(ms)
 }
 
 fn analyze(conn: &mut DbConn) -> anyhow::Result<()> {

@@ -546,7 +546,26 @@ pub async fn run(args: Args) -> anyhow::Result<Vec<ResultRow>> {
         if items != 50 {
             eprintln!("WARNING: {username}: first page has {items} items");
         }
+        let unit = street
+            .staff
+            .iter()
+            .find(|(name, _)| name == username)
+            .map(|(_, unit)| *unit)
+            .ok_or_else(|| anyhow::anyhow!("{username}: no unit in the seed"))?;
         for &clients in &queue_concurrency {
+            let floor = queue_floor(&settings, username, unit, clients, args.seconds)?;
+            print_row(
+                args.backend,
+                (
+                    &format!("engine floor: {label}'s 51 rows, one indexed SELECT"),
+                    "",
+                ),
+                &total.to_string(),
+                clients,
+                &floor,
+                None,
+            );
+            let floor = floor.latencies_us.len() as f64 / floor.elapsed.as_secs_f64();
             let r = run_phase(clients, args.seconds, |_, _| {
                 send(client.get(&url).bearer_auth(&token), 200)
             })
@@ -560,7 +579,7 @@ pub async fn run(args: Args) -> anyhow::Result<Vec<ResultRow>> {
                 &total.to_string(),
                 clients,
                 &r,
-                None,
+                Some(floor),
             ));
         }
     }
@@ -690,6 +709,72 @@ fn engine_floor(
             errors: 0,
             first_error: None,
         },
+    })
+}
+
+/// The queue's floor: what the first page costs the engine alone. `clients` threads, each on its
+/// own connection, read the page's 51 rows (every column of the ticket, the unit's index in the
+/// default order `due_at, id`) with one prepared SELECT through the same driver, for `seconds`.
+/// The service's request adds the permission checks, the view, the JSON and HTTP.
+fn queue_floor(
+    settings: &huying::config::Settings,
+    username: &str,
+    unit: i64,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<PhaseResult> {
+    use huying::db::models::TicketRow;
+    use secrecy::ExposeSecret;
+    let target = huying::db::Target::parse(settings.database.url.expose_secret())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The accounts of QUEUES: a compound's staff, a community's, the street's.
+    let level = match username.matches('-').count() {
+        2 => 0,
+        1 if username.ends_with("street") => 2,
+        _ => 1,
+    };
+    let deadline = Instant::now() + StdDuration::from_secs(seconds);
+    let start = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let target = target.clone();
+            std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
+                let mut conn = target.connect()?;
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t0 = Instant::now();
+                    let q = tickets::table
+                        .order((tickets::due_at.asc(), tickets::id.asc()))
+                        .select(TicketRow::as_select())
+                        .limit(51);
+                    let page: Vec<TicketRow> = match level {
+                        0 => q.filter(tickets::compound_id.eq(unit)).load(&mut conn)?,
+                        1 => q.filter(tickets::community_id.eq(unit)).load(&mut conn)?,
+                        _ => q.filter(tickets::street_id.eq(unit)).load(&mut conn)?,
+                    };
+                    if page.len() != 51 {
+                        anyhow::bail!("the floor's page has {} rows", page.len());
+                    }
+                    lat.push(t0.elapsed().as_micros() as u64);
+                }
+                Ok(lat)
+            })
+        })
+        .collect();
+    let mut latencies_us = Vec::new();
+    for w in workers {
+        latencies_us.extend(
+            w.join()
+                .map_err(|_| anyhow::anyhow!("queue floor thread panicked"))??,
+        );
+    }
+    let elapsed = start.elapsed();
+    latencies_us.sort_unstable();
+    Ok(PhaseResult {
+        elapsed,
+        latencies_us,
+        errors: 0,
+        first_error: None,
     })
 }
 
