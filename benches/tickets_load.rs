@@ -428,6 +428,9 @@ pub async fn run(args: Args) -> anyhow::Result<Vec<ResultRow>> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(most)
+        // Below the server's keep-alive: a connection idle through a floor measurement between
+        // two phases is closed by the server, and reusing it would count as the phase's error.
+        .pool_idle_timeout(StdDuration::from_secs(2))
         .timeout(StdDuration::from_secs(60))
         .build()?;
     // Wait until the server answers.
