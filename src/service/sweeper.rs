@@ -4,6 +4,7 @@
 //! the commit path. Safe with several instances: each ticket is claimed (`load_skip_locked!`)
 //! and every change is conditional on the version it read, so nothing happens twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -17,6 +18,7 @@ use crate::domain::ticket::{self, Actor, Command, EventKind};
 use crate::error::AppResult;
 use crate::load_skip_locked;
 use crate::service::sla::SlaEngine;
+use crate::service::stats::facts;
 use crate::service::tickets::commit::{self, Author};
 
 /// What one sweep did.
@@ -63,17 +65,19 @@ fn candidates(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> AppResult<Ve
         .load(conn)?)
 }
 
-/// Reads the ticket for update; `None` when another sweeper holds it or it is no longer due.
-fn claim(conn: &mut DbConn, id: i64, now: DateTime<Utc>) -> AppResult<Option<TicketRow>> {
+/// Reads the tickets `ids` for update, in the order given, leaving out those another sweeper
+/// holds and those no longer due: one statement for a chunk.
+fn claim(conn: &mut DbConn, ids: &[i64], now: DateTime<Utc>) -> AppResult<Vec<TicketRow>> {
     let due = tickets::id
-        .eq(id)
+        .eq_any(ids)
         .and(tickets::next_check_at.le(now.naive_utc()));
-    Ok(load_skip_locked!(
+    let rows: Vec<TicketRow> = load_skip_locked!(
         conn,
         tickets::table.filter(due).select(TicketRow::as_select()),
-        first
-    )
-    .optional()?)
+        load
+    )?;
+    let mut by_id: HashMap<i64, TicketRow> = rows.into_iter().map(|r| (r.id, r)).collect();
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 /// Applies the effect due on one claimed ticket, or moves its next look.
@@ -168,26 +172,31 @@ pub async fn sweep(
     Ok(report)
 }
 
-/// Sweeps `ids` inside the caller's write transaction, each ticket in its own savepoint: a
-/// ticket whose change fails is rolled back alone, logged, and left for the next sweep.
+/// Sweeps `ids` inside the caller's write transaction: claims them with one statement, then
+/// each ticket in its own savepoint (a ticket whose change fails is rolled back alone, logged,
+/// and left for the next sweep), and rewrites the changed tickets' facts together at the end.
 pub fn sweep_ids(
     conn: &mut DbConn,
     ids: &[i64],
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<SweepReport> {
-    let mut report = SweepReport::default();
-    for &id in ids {
-        report.examined += 1;
-        let mut one = SweepReport::default();
-        let swept = conn.transaction(|c| match claim(c, id, now)? {
-            Some(row) => sweep_ticket(c, &row, sla, now, &mut one),
-            None => Ok(()),
-        });
-        match swept {
-            Ok(()) => report.add(&one),
-            Err(e) => tracing::error!(ticket_id = id, error = %e, "SLA sweeper: ticket skipped"),
+    let mut report = SweepReport {
+        examined: ids.len(),
+        ..SweepReport::default()
+    };
+    let rows = claim(conn, ids, now)?;
+    facts::deferred(conn, |conn| {
+        for row in &rows {
+            let mut one = SweepReport::default();
+            match conn.transaction(|c| sweep_ticket(c, row, sla, now, &mut one)) {
+                Ok(()) => report.add(&one),
+                Err(e) => {
+                    tracing::error!(ticket_id = row.id, error = %e, "SLA sweeper: ticket skipped")
+                }
+            }
         }
-    }
+        Ok(())
+    })?;
     Ok(report)
 }
