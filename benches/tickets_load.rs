@@ -671,32 +671,9 @@ fn engine_floor(
         Backend::Sqlite => 1,
         Backend::Postgres => threads,
     };
-    let deadline = Instant::now() + StdDuration::from_secs(seconds);
-    let start = Instant::now();
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
-            let target = target.clone();
-            std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
-                let mut conn = target.connect()?;
-                let mut lat = Vec::new();
-                while Instant::now() < deadline {
-                    let t0 = Instant::now();
-                    huying::db::write_tx(&mut conn, floor_transaction)?;
-                    lat.push(t0.elapsed().as_micros() as u64);
-                }
-                Ok(lat)
-            })
-        })
-        .collect();
-    let mut latencies_us = Vec::new();
-    for w in workers {
-        latencies_us.extend(
-            w.join()
-                .map_err(|_| anyhow::anyhow!("floor thread panicked"))??,
-        );
-    }
-    let elapsed = start.elapsed();
-    latencies_us.sort_unstable();
+    let result = on_connections(&target, threads, seconds, |conn| {
+        Ok(huying::db::write_tx(conn, floor_transaction)?)
+    })?;
     conn.batch_execute(
         "DROP TABLE bench_floor_tickets; DROP TABLE bench_floor_events; DROP TABLE bench_floor_outbox;",
     )?;
@@ -706,12 +683,7 @@ fn engine_floor(
             Backend::Postgres => format!("{threads} connections (raw PostgreSQL)"),
         },
         threads,
-        result: PhaseResult {
-            elapsed,
-            latencies_us,
-            errors: 0,
-            first_error: None,
-        },
+        result,
     })
 }
 
@@ -736,9 +708,34 @@ fn queue_floor(
         1 if username.ends_with("street") => 2,
         _ => 1,
     };
+    on_connections(&target, clients, seconds, move |conn| {
+        let q = tickets::table
+            .order((tickets::due_at.asc(), tickets::id.asc()))
+            .select(TicketRow::as_select())
+            .limit(51);
+        let page: Vec<TicketRow> = match level {
+            0 => q.filter(tickets::compound_id.eq(unit)).load(conn)?,
+            1 => q.filter(tickets::community_id.eq(unit)).load(conn)?,
+            _ => q.filter(tickets::street_id.eq(unit)).load(conn)?,
+        };
+        if page.len() != 51 {
+            anyhow::bail!("the floor's page has {} rows", page.len());
+        }
+        Ok(())
+    })
+}
+
+/// Runs `op` in a loop for `seconds` on `threads` threads, each on its own connection; the
+/// latency of every call.
+fn on_connections(
+    target: &huying::db::Target,
+    threads: usize,
+    seconds: u64,
+    op: impl Fn(&mut DbConn) -> anyhow::Result<()> + Copy + Send + 'static,
+) -> anyhow::Result<PhaseResult> {
     let deadline = Instant::now() + StdDuration::from_secs(seconds);
     let start = Instant::now();
-    let workers: Vec<_> = (0..clients)
+    let workers: Vec<_> = (0..threads)
         .map(|_| {
             let target = target.clone();
             std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
@@ -746,18 +743,7 @@ fn queue_floor(
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let t0 = Instant::now();
-                    let q = tickets::table
-                        .order((tickets::due_at.asc(), tickets::id.asc()))
-                        .select(TicketRow::as_select())
-                        .limit(51);
-                    let page: Vec<TicketRow> = match level {
-                        0 => q.filter(tickets::compound_id.eq(unit)).load(&mut conn)?,
-                        1 => q.filter(tickets::community_id.eq(unit)).load(&mut conn)?,
-                        _ => q.filter(tickets::street_id.eq(unit)).load(&mut conn)?,
-                    };
-                    if page.len() != 51 {
-                        anyhow::bail!("the floor's page has {} rows", page.len());
-                    }
+                    op(&mut conn)?;
                     lat.push(t0.elapsed().as_micros() as u64);
                 }
                 Ok(lat)
@@ -768,13 +754,12 @@ fn queue_floor(
     for w in workers {
         latencies_us.extend(
             w.join()
-                .map_err(|_| anyhow::anyhow!("queue floor thread panicked"))??,
+                .map_err(|_| anyhow::anyhow!("a floor thread panicked"))??,
         );
     }
-    let elapsed = start.elapsed();
     latencies_us.sort_unstable();
     Ok(PhaseResult {
-        elapsed,
+        elapsed: start.elapsed(),
         latencies_us,
         errors: 0,
         first_error: None,
