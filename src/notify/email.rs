@@ -26,8 +26,6 @@ pub enum SendError {
 
 pub struct Mailer {
     pool: Pool<SmtpConnector>,
-    /// Bounds one message's whole exchange (MAIL, RCPT, DATA, the body and its answer).
-    send_timeout: Duration,
     from: Mailbox,
     /// Right-hand side of our Message-IDs.
     domain: String,
@@ -203,12 +201,7 @@ impl Mailer {
             .max_size(smtp.pool_size.max(1) as usize)
             .build()?;
         let domain = from.email.domain().to_string();
-        Ok(Mailer {
-            pool,
-            send_timeout: timeout,
-            from,
-            domain,
-        })
+        Ok(Mailer { pool, from, domain })
     }
 
     /// Builds the message for outbox row `id`.
@@ -267,7 +260,9 @@ impl Mailer {
         bytes: &[u8],
     ) -> Result<(), (SendError, bool)> {
         let reused = Object::metrics(&conn).recycle_count > 0;
-        let sent = tokio::time::timeout(self.send_timeout, conn.send(envelope, bytes)).await;
+        // The connect timeout also bounds a message's whole exchange (MAIL, RCPT, DATA, body).
+        let limit = self.pool.manager().timeout;
+        let sent = tokio::time::timeout(limit, conn.send(envelope, bytes)).await;
         let e = match sent {
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(e)) => classify(e),

@@ -182,15 +182,10 @@ pub fn deferred<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> AppResult<T
         }
     }
     DEFERRED.with(|d| *d.borrow_mut() = Some(BTreeSet::new()));
-    let end = End;
+    let _end = End;
     let out = f(conn)?;
-    let ids: Vec<i64> = DEFERRED
-        .with(|d| d.borrow_mut().take())
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    drop(end);
-    refresh_many(conn, &ids)?;
+    let noted = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+    refresh_many(conn, &noted.into_iter().collect::<Vec<_>>())?;
     Ok(out)
 }
 
