@@ -49,7 +49,9 @@ pub async fn dispatch(app: &TestApp) -> DispatchReport {
 }
 
 /// A working-day morning, out of quiet hours.
-async fn morning_world(app: &TestApp) -> crate::tickets::World {
+/// The demo world at 09:00 on a working day (Asia/Shanghai), outside the SMS quiet hours, so
+/// that what a test dispatches does not depend on the hour the suite runs.
+pub async fn morning_world(app: &TestApp) -> crate::tickets::World {
     app.clock.set(local(2026, 11, 30, 9, 0));
     let w = world(app).await;
     app.clock.set(local(2026, 11, 30, 9, 0));
