@@ -146,6 +146,7 @@ pub fn run(backend: Backend, n: usize, due_percent: usize) -> anyhow::Result<Vec
             .map_err(|_| anyhow::anyhow!("the sweep's thread panicked"))?
         })
     };
+    eprintln!("{}: sweeping {} due", backend.name(), due_ids.len());
     let (report, due_ms) = sweep_as_serve((due_ids.len() + 10) as i64)?;
     // Nothing is due now: take the best of five, as this is the sweep every 30 s.
     let mut idle_ms = f64::MAX;

@@ -8,7 +8,7 @@ use diesel::backend::Backend;
 use diesel::connection::SimpleConnection;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, InsertStatement, SqlQuery};
+use diesel::query_builder::{BoxedSqlQuery, InsertStatement, QueryFragment, SqlQuery};
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Text, Timestamp};
@@ -219,6 +219,42 @@ pub fn insert_tickets_returning_ids(
     Ok(ids)
 }
 
+/// Inserts timeline events with multi-row INSERTs and returns their ids in the rows' order.
+/// Neither engine promises the order of RETURNING's rows, but both number a statement's rows in
+/// the order they are listed: sorted, the ids line up with the rows (checked by ticket).
+pub fn insert_events_returning_ids(
+    conn: &mut DbConn,
+    rows: &[super::models::NewTicketEvent],
+) -> AppResult<Vec<i64>> {
+    use super::schema::ticket_events;
+    if let [one] = rows {
+        // One row: a statement the connection keeps prepared (a slice's is built each time).
+        let q = diesel::insert_into(ticket_events::table)
+            .values(one)
+            .returning(ticket_events::id);
+        return Ok(vec![match conn {
+            DbConn::Sqlite(c) => q.get_result(c)?,
+            DbConn::Pg(c) => q.get_result(c)?,
+        }]);
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let q = diesel::insert_into(ticket_events::table)
+            .values(chunk)
+            .returning((ticket_events::id, ticket_events::ticket_id));
+        let mut got: Vec<(i64, i64)> = match conn {
+            DbConn::Sqlite(c) => q.get_results(c)?,
+            DbConn::Pg(c) => q.get_results(c)?,
+        };
+        got.sort_unstable();
+        if got.len() != chunk.len() || got.iter().zip(chunk).any(|(g, r)| g.1 != r.ticket_id) {
+            return Err(anyhow::anyhow!("event ids returned out of the rows' order").into());
+        }
+        ids.extend(got.into_iter().map(|(id, _)| id));
+    }
+    Ok(ids)
+}
+
 /// Refreshes the planner's statistics of the tickets (after a bulk load).
 pub fn analyze_tickets(conn: &mut DbConn) -> AppResult<()> {
     match conn {
@@ -254,5 +290,69 @@ pub fn explain(conn: &mut DbConn, sql: &str) -> AppResult<Vec<String>> {
             .into_iter()
             .map(|r| r.line)
             .collect(),
+    })
+}
+
+/// `UPDATE tickets SET <changes> WHERE id = ? AND version = ?`, kept prepared by the
+/// connection. diesel compiles every UPDATE statement again on each run (an optional changeset
+/// may change its columns), so a sweep compiled one UPDATE per ticket; this statement is written
+/// here from the changeset's own SQL and reports nothing that stops the cache, which keys it by
+/// its text. Only for changesets without optional or skipped columns (their text never changes).
+struct VersionedUpdate<C> {
+    changes: C,
+    id: i64,
+    version: i32,
+}
+
+impl<C, DB> QueryFragment<DB> for VersionedUpdate<C>
+where
+    DB: Backend + HasSqlType<BigInt> + HasSqlType<diesel::sql_types::Integer>,
+    C: QueryFragment<DB>,
+    i64: ToSql<BigInt, DB>,
+    i32: ToSql<diesel::sql_types::Integer, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql("UPDATE tickets SET ");
+        self.changes.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<BigInt, _>(&self.id)?;
+        out.push_sql(" AND version = ");
+        out.push_bind_param::<diesel::sql_types::Integer, _>(&self.version)?;
+        Ok(())
+    }
+}
+
+impl<C> diesel::query_builder::QueryId for VersionedUpdate<C> {
+    type QueryId = ();
+    // Cached by its SQL text, not by type.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<C> RunQueryDsl<SqliteConnection> for VersionedUpdate<C> {}
+impl<C> RunQueryDsl<PgConnection> for VersionedUpdate<C> {}
+
+/// Applies `changes` to the ticket `id` if its version is still `version`; returns the rows
+/// changed (0 or 1). The statement stays prepared (see [`VersionedUpdate`]).
+pub fn update_ticket_if_version<C>(
+    conn: &mut DbConn,
+    changes: C,
+    id: i64,
+    version: i32,
+) -> AppResult<usize>
+where
+    C: AsChangeset<Target = super::schema::tickets::table>,
+    C::Changeset: QueryFragment<Sqlite> + QueryFragment<Pg>,
+{
+    let q = VersionedUpdate {
+        changes: changes.as_changeset(),
+        id,
+        version,
+    };
+    Ok(match conn {
+        DbConn::Sqlite(c) => q.execute(c)?,
+        DbConn::Pg(c) => q.execute(c)?,
     })
 }

@@ -200,6 +200,57 @@ pub struct TicketRow {
     pub location_accuracy_m: Option<f64>,
 }
 
+/// The columns the domain's rules change (those [`TicketRow::set_state`] takes over): a change
+/// writes only these, so SQLite leaves alone the indexes, checks and foreign keys of the columns
+/// only people write (it maintains every index that names a column of the SET list, changed or
+/// not; all columns cost a call-up twice the index work).
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = tickets)]
+#[diesel(treat_none_as_null = true)]
+pub struct TicketState {
+    status: Status,
+    level: Level,
+    assignee_id: Option<i64>,
+    assigned_handler: Option<String>,
+    resolution_note: Option<String>,
+    decline_reason: Option<String>,
+    declined_at: Option<NaiveDateTime>,
+    rating: Option<i32>,
+    rating_comment: Option<String>,
+    closed_by: Option<ClosedBy>,
+    escalation_count: i32,
+    disputes_at_level: i32,
+    returned_by_community: bool,
+    returned_by_street: bool,
+    level_entered_at: NaiveDateTime,
+    level_acknowledged_at: Option<NaiveDateTime>,
+    ack_due_at: Option<NaiveDateTime>,
+    resolve_due_at: Option<NaiveDateTime>,
+    due_at: NaiveDateTime,
+    next_check_at: Option<NaiveDateTime>,
+    ack_warned: bool,
+    resolve_warned: bool,
+    overdue: bool,
+    version: i32,
+    updated_at: NaiveDateTime,
+    acknowledged_at: Option<NaiveDateTime>,
+    resolved_at: Option<NaiveDateTime>,
+    closed_at: Option<NaiveDateTime>,
+    paused_at: Option<NaiveDateTime>,
+    paused_minutes: i64,
+    compound_id: i64,
+    transfer_count: i32,
+    urge_count: i32,
+    urged_by_community_at: Option<NaiveDateTime>,
+    urged_by_street_at: Option<NaiveDateTime>,
+    decide_due_at: Option<NaiveDateTime>,
+    extension_due_at: Option<NaiveDateTime>,
+    extension_reason: Option<String>,
+    extension_requested_at: Option<NaiveDateTime>,
+    extension_lapsed: bool,
+    extensions_granted: i32,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = ticket_events)]
 pub struct TicketEventRow {
@@ -220,6 +271,9 @@ pub struct TicketEventRow {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = ticket_events)]
+// A None is NULL, not DEFAULT: SQLite has no DEFAULT in VALUES, and diesel would insert a
+// slice of rows that may hold one row by row instead of with one multi-row INSERT.
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewTicketEvent {
     pub ticket_id: i64,
     pub actor_id: Option<i64>,
@@ -376,6 +430,53 @@ impl TicketRow {
             source: self.source,
             raised_level: self.raised_level,
             identity_hidden: self.identity_hidden,
+            transfer_count: self.transfer_count,
+            urge_count: self.urge_count,
+            urged_by_community_at: self.urged_by_community_at,
+            urged_by_street_at: self.urged_by_street_at,
+            decide_due_at: self.decide_due_at,
+            extension_due_at: self.extension_due_at,
+            extension_reason: self.extension_reason.clone(),
+            extension_requested_at: self.extension_requested_at,
+            extension_lapsed: self.extension_lapsed,
+            extensions_granted: self.extensions_granted,
+        }
+    }
+
+    /// The state columns of this row (see [`TicketState`]).
+    pub fn state(&self) -> TicketState {
+        TicketState {
+            status: self.status,
+            level: self.level,
+            assignee_id: self.assignee_id,
+            assigned_handler: self.assigned_handler.clone(),
+            resolution_note: self.resolution_note.clone(),
+            decline_reason: self.decline_reason.clone(),
+            declined_at: self.declined_at,
+            rating: self.rating,
+            rating_comment: self.rating_comment.clone(),
+            closed_by: self.closed_by,
+            escalation_count: self.escalation_count,
+            disputes_at_level: self.disputes_at_level,
+            returned_by_community: self.returned_by_community,
+            returned_by_street: self.returned_by_street,
+            level_entered_at: self.level_entered_at,
+            level_acknowledged_at: self.level_acknowledged_at,
+            ack_due_at: self.ack_due_at,
+            resolve_due_at: self.resolve_due_at,
+            due_at: self.due_at,
+            next_check_at: self.next_check_at,
+            ack_warned: self.ack_warned,
+            resolve_warned: self.resolve_warned,
+            overdue: self.overdue,
+            version: self.version,
+            updated_at: self.updated_at,
+            acknowledged_at: self.acknowledged_at,
+            resolved_at: self.resolved_at,
+            closed_at: self.closed_at,
+            paused_at: self.paused_at,
+            paused_minutes: self.paused_minutes,
+            compound_id: self.compound_id,
             transfer_count: self.transfer_count,
             urge_count: self.urge_count,
             urged_by_community_at: self.urged_by_community_at,

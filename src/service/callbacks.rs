@@ -59,6 +59,9 @@ pub struct CallbackRow {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = ledger_entries)]
+// A None is NULL, not DEFAULT: SQLite has no DEFAULT in VALUES, and diesel would insert a
+// slice of rows that may hold one row by row instead of with one multi-row INSERT.
+#[diesel(treat_none_as_default_value = false)]
 struct NewLedgerEntry {
     street_id: i64,
     community_id: i64,
@@ -83,6 +86,13 @@ const STAFF_ROLES: [ActorRole; 3] = [
     ActorRole::StreetStaff,
 ];
 
+/// One stored change, as the ledger and the callbacks see it.
+pub struct Changed<'a> {
+    pub before: Option<&'a TicketRow>,
+    pub after: &'a TicketRow,
+    pub events: &'a [Event],
+}
+
 /// Part of the commit path: the ledger entries of a stored change and the callback of a closure.
 pub fn on_change(
     conn: &mut DbConn,
@@ -92,6 +102,54 @@ pub fn on_change(
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    on_changes(
+        conn,
+        &[Changed {
+            before,
+            after,
+            events,
+        }],
+        sla,
+        now,
+    )
+}
+
+/// [`on_change`] for many changes stored together (a sweep's chunk): their ledger entries are
+/// written with one INSERT and one roll-up statement per (unit, column, day).
+pub fn on_changes(
+    conn: &mut DbConn,
+    changes: &[Changed<'_>],
+    sla: &SlaEngine,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mut rows: Vec<NewLedgerEntry> = Vec::new();
+    for c in changes {
+        ledger_rows(conn, c, now, &mut rows)?;
+    }
+    add_to_ledger(conn, &rows)?;
+    for Changed { before, after, .. } in changes {
+        let closed_now =
+            after.closed_at.is_some() && before.and_then(|b| b.closed_at) != after.closed_at;
+        if let (true, Some(closed_by), Some(closed_at)) =
+            (closed_now, after.closed_by, after.closed_at)
+        {
+            choose(conn, after, closed_by, closed_at, sla, now)?;
+        }
+    }
+    Ok(())
+}
+
+fn ledger_rows(
+    conn: &mut DbConn,
+    c: &Changed<'_>,
+    now: DateTime<Utc>,
+    rows: &mut Vec<NewLedgerEntry>,
+) -> AppResult<()> {
+    let Changed {
+        before,
+        after,
+        events,
+    } = *c;
     let b = before.map(TicketRow::to_domain);
     let a = after.to_domain();
     let reviews_a_decline = events.iter().any(|e| {
@@ -108,26 +166,20 @@ pub fn on_change(
         None
     };
     let at = crate::db::round_ts(now);
-    let rows: Vec<NewLedgerEntry> = ledger::entries(b.as_ref(), &a, events, decliner, now)
-        .into_iter()
-        .map(|e| NewLedgerEntry {
-            street_id: after.street_id,
-            community_id: after.community_id,
-            unit_id: e.unit_id.0,
-            level: e.level,
-            kind: e.kind,
-            reason: e.reason,
-            ticket_id: after.id,
-            at,
-        })
-        .collect();
-    add_to_ledger(conn, &rows)?;
-    let closed_now =
-        after.closed_at.is_some() && before.and_then(|b| b.closed_at) != after.closed_at;
-    if let (true, Some(closed_by), Some(closed_at)) = (closed_now, after.closed_by, after.closed_at)
-    {
-        choose(conn, after, closed_by, closed_at, sla, now)?;
-    }
+    rows.extend(
+        ledger::entries(b.as_ref(), &a, events, decliner, now)
+            .into_iter()
+            .map(|e| NewLedgerEntry {
+                street_id: after.street_id,
+                community_id: after.community_id,
+                unit_id: e.unit_id.0,
+                level: e.level,
+                kind: e.kind,
+                reason: e.reason,
+                ticket_id: after.id,
+                at,
+            }),
+    );
     Ok(())
 }
 

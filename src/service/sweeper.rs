@@ -172,31 +172,75 @@ pub async fn sweep(
     Ok(report)
 }
 
-/// Sweeps `ids` inside the caller's write transaction: claims them with one statement, then
-/// each ticket in its own savepoint (a ticket whose change fails is rolled back alone, logged,
-/// and left for the next sweep), and rewrites the changed tickets' facts together at the end.
+/// Sweeps `ids` inside the caller's write transaction: claims them with one statement, applies
+/// the domain's rule to each in memory, then stores the chunk's changes together
+/// ([`commit::commit_many`]: a few multi-row statements) in one savepoint. Should that fail, the
+/// savepoint is undone and the chunk is swept again ticket by ticket, each in its own savepoint,
+/// so that one ticket whose change fails is rolled back alone, logged, and left for the next
+/// sweep. The changed tickets' facts are rewritten together at the end.
 pub fn sweep_ids(
     conn: &mut DbConn,
     ids: &[i64],
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<SweepReport> {
-    let mut report = SweepReport {
-        examined: ids.len(),
-        ..SweepReport::default()
-    };
     let rows = claim(conn, ids, now)?;
+    let mut moved = Vec::new();
+    let mut changes = Vec::new();
+    for row in &rows {
+        let t = row.to_domain();
+        let Some(effect) = ticket::due_effect(&t, sla, now) else {
+            moved.push((row.id, row.version, ticket::next_look(&t, sla, now)));
+            continue;
+        };
+        let effect_name = effect_name(&effect);
+        match ticket::apply(&t, Actor::System, effect, sla, now) {
+            Ok(transition) => changes.push((row, transition)),
+            // due_effect just said it is due; a refusal here would be a bug in the rules, and a
+            // sweep must go on with the other tickets.
+            Err(refusal) => tracing::error!(
+                ticket_id = row.id,
+                effect = effect_name,
+                ?refusal,
+                "sweeper effect refused"
+            ),
+        }
+    }
     facts::deferred(conn, |conn| {
-        for row in &rows {
-            let mut one = SweepReport::default();
-            match conn.transaction(|c| sweep_ticket(c, row, sla, now, &mut one)) {
-                Ok(()) => report.add(&one),
-                Err(e) => {
-                    tracing::error!(ticket_id = row.id, error = %e, "SLA sweeper: ticket skipped")
+        let together = conn.transaction(|c| {
+            for &(id, version, next) in &moved {
+                commit::reschedule_id(c, id, version, next)?;
+            }
+            let pairs: Vec<(&TicketRow, &ticket::Transition)> =
+                changes.iter().map(|(r, t)| (*r, t)).collect();
+            commit::commit_many(c, &pairs, Author::SYSTEM, sla, now)
+        });
+        let mut report = SweepReport {
+            examined: ids.len(),
+            ..SweepReport::default()
+        };
+        match together {
+            Ok(_) => {
+                for (row, transition) in &changes {
+                    for e in &transition.events {
+                        report.count(e.kind);
+                        tracing::info!(ticket_id = row.id, action = e.kind.as_str(), reason = ?e.reason, "SLA sweeper");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, tickets = rows.len(), "SLA sweeper: chunk failed, sweeping its tickets one by one");
+                for row in &rows {
+                    let mut one = SweepReport::default();
+                    match conn.transaction(|c| sweep_ticket(c, row, sla, now, &mut one)) {
+                        Ok(()) => report.add(&one),
+                        Err(e) => {
+                            tracing::error!(ticket_id = row.id, error = %e, "SLA sweeper: ticket skipped")
+                        }
+                    }
                 }
             }
         }
-        Ok(())
-    })?;
-    Ok(report)
+        Ok(report)
+    })
 }

@@ -20,6 +20,7 @@ both_backends!(
     a_pause_never_outlasts_its_cap,
     admins_change_policies_for_new_arrivals_only,
     admins_load_another_years_calendar,
+    a_ticket_whose_change_fails_is_left_alone_and_its_chunk_goes_on,
 );
 
 /// The demo world, with the clock then set to exactly `at` (signing residents in moves it).
@@ -467,4 +468,135 @@ async fn admins_load_another_years_calendar(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// Runs `sql` on the app's database, in the engine's own dialect (test set-up only).
+fn exec_sql(app: &TestApp, sqlite: &str, postgres: &str) {
+    use diesel::connection::SimpleConnection;
+    let db = huying::db::Db::connect(&app.settings).expect("db");
+    let mut conn = db.get().expect("conn");
+    match &mut *conn {
+        huying::db::DbConn::Sqlite(c) => c.batch_execute(sqlite),
+        huying::db::DbConn::Pg(c) => c.batch_execute(postgres),
+    }
+    .expect("set-up SQL");
+}
+
+/// The outbox rows of each ticket's first call-up as (recipient, channel, kind, address),
+/// sorted.
+fn outbox_of(app: &TestApp, ids: &[i64]) -> Vec<Vec<(String, String, String, String)>> {
+    use diesel::prelude::*;
+    use huying::db::notify_schema::notifications;
+    use huying::db::schema::ticket_events;
+    use huying::domain::ticket::EventKind;
+    use huying::notify::rules::Channel;
+    let db = huying::db::Db::connect(&app.settings).expect("db");
+    let mut conn = db.get().expect("conn");
+    ids.iter()
+        .map(|&id| {
+            let first = ticket_events::table
+                .filter(ticket_events::ticket_id.eq(id))
+                .filter(ticket_events::action.eq(EventKind::Escalate))
+                .select(diesel::dsl::min(ticket_events::id));
+            let event: Option<i64> = match &mut *conn {
+                huying::db::DbConn::Sqlite(c) => first.first(c),
+                huying::db::DbConn::Pg(c) => first.first(c),
+            }
+            .expect("first call-up");
+            let q = notifications::table
+                .filter(notifications::event_id.eq(event.expect("called up")))
+                .select((
+                    notifications::recipient_key,
+                    notifications::channel,
+                    notifications::kind,
+                    notifications::address,
+                ));
+            let rows: Vec<(String, Channel, String, String)> = match &mut *conn {
+                huying::db::DbConn::Sqlite(c) => q.load(c),
+                huying::db::DbConn::Pg(c) => q.load(c),
+            }
+            .expect("outbox");
+            let mut rows: Vec<_> = rows
+                .into_iter()
+                .map(|(k, c, kind, a)| (k, format!("{c:?}"), kind, a))
+                .collect();
+            rows.sort();
+            rows
+        })
+        .collect()
+}
+
+/// A chunk's changes are stored together; when that fails (here a trigger refuses one
+/// ticket's update), the chunk is swept again ticket by ticket: the failing one is left for the
+/// next sweep and the others are called up, with the same outbox rows as a chunk stored in one
+/// go.
+async fn a_ticket_whose_change_fails_is_left_alone_and_its_chunk_goes_on(app: TestApp) {
+    let w = world_at(&app, local(2026, 11, 30, 9, 0)).await;
+    let mut together = Vec::new();
+    for i in 0..4 {
+        together.push(
+            create(&app, &w, &format!("一起{i}")).await["id"]
+                .as_i64()
+                .expect("id"),
+        );
+    }
+    let r = sweep(&app, local(2026, 11, 30, 15, 30));
+    assert_eq!(r.escalated, 4, "{r:?}");
+
+    // The next day (a fresh sign-in: the first one's token has expired).
+    app.clock.set(local(2026, 12, 1, 9, 0));
+    let w = crate::tickets::World {
+        resident: app.login_resident("13800000001").await,
+        ..w
+    };
+    app.clock.set(local(2026, 12, 1, 9, 0));
+    let mut apart = Vec::new();
+    for i in 0..5 {
+        apart.push(
+            create(&app, &w, &format!("分开{i}")).await["id"]
+                .as_i64()
+                .expect("id"),
+        );
+    }
+    let bad = apart[2];
+    exec_sql(
+        &app,
+        &format!(
+            "CREATE TRIGGER refuse_one BEFORE UPDATE OF level ON tickets WHEN NEW.id = {bad} \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+        ),
+        &format!(
+            "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.id = {bad} AND NEW.level <> OLD.level THEN RAISE EXCEPTION 'refused'; \
+             END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_one BEFORE UPDATE ON tickets FOR EACH ROW \
+             EXECUTE FUNCTION refuse_one();"
+        ),
+    );
+    // The first four, at community level since yesterday, are called up again: 4 + 4.
+    let r = sweep(&app, local(2026, 12, 1, 15, 30));
+    assert_eq!(r.escalated, 8, "{r:?}");
+    let staff = app.login_staff("yc-c1").await;
+    for &id in &apart {
+        let (_, v) = app
+            .get(&format!("/api/v1/tickets/{id}"), Some(&staff))
+            .await;
+        let want = if id == bad { "compound" } else { "community" };
+        assert_eq!(v["level"], want, "ticket {id}: {v}");
+    }
+    exec_sql(
+        &app,
+        "DROP TRIGGER refuse_one;",
+        "DROP TRIGGER refuse_one ON tickets; DROP FUNCTION refuse_one();",
+    );
+    let r = sweep(&app, local(2026, 12, 1, 15, 31));
+    assert_eq!(r.escalated, 1, "{r:?}");
+
+    // Whichever way they were stored, every call-up told the same people the same way.
+    let all: Vec<i64> = together.iter().chain(&apart).copied().collect();
+    let outboxes = outbox_of(&app, &all);
+    assert!(!outboxes[0].is_empty());
+    for (id, rows) in all.iter().zip(&outboxes) {
+        assert_eq!(rows, &outboxes[0], "ticket {id}");
+    }
 }

@@ -27,6 +27,8 @@ const BACKFILL_BATCH: i64 = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Insertable, Queryable, Selectable)]
 #[diesel(table_name = ticket_stats)]
+// A None is NULL (no column here has another default): multi-row INSERTs on SQLite too.
+#[diesel(treat_none_as_default_value = false)]
 pub struct StatsRow {
     pub ticket_id: i64,
     pub version: i32,
@@ -50,6 +52,8 @@ pub struct StatsRow {
 
 #[derive(Debug, Clone, PartialEq, Insertable, Queryable, Selectable)]
 #[diesel(table_name = ticket_stays)]
+// A None is NULL (no column here has another default): multi-row INSERTs on SQLite too.
+#[diesel(treat_none_as_default_value = false)]
 pub struct StayRow {
     pub ticket_id: i64,
     pub seq: i32,

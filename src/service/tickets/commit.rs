@@ -9,11 +9,13 @@ use diesel::prelude::*;
 
 use crate::auth::AuthUser;
 use crate::db::models::{NewTicketEvent, TicketContent, TicketRow};
-use crate::db::schema::{ticket_events, tickets};
-use crate::db::DbConn;
+use crate::db::schema::tickets;
+use crate::db::{dialect, DbConn};
 use crate::domain::role::ActorRole;
 use crate::domain::ticket::{Event, Ticket, Transition};
 use crate::error::{AppError, AppResult};
+use crate::notify;
+use crate::service::callbacks;
 use crate::service::sla::SlaEngine;
 
 /// Who made a change, as the timeline records it.
@@ -54,7 +56,17 @@ pub fn insert_new(
         .values(&row)
         .returning(tickets::id)
         .get_result(conn)?;
-    record(conn, None, &row, &call.events, by, sla, now)?;
+    record(
+        conn,
+        &[Stored {
+            before: None,
+            row: &row,
+            events: &call.events,
+        }],
+        by,
+        sla,
+        now,
+    )?;
     Ok(row)
 }
 
@@ -68,22 +80,64 @@ pub fn commit(
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<TicketRow> {
+    let row = update_row(conn, before, transition)?;
+    record(
+        conn,
+        &[Stored {
+            before: Some(before),
+            row: &row,
+            events: &transition.events,
+        }],
+        by,
+        sla,
+        now,
+    )?;
+    Ok(row)
+}
+
+/// [`commit`] for many tickets at once (the sweeper's chunk): the same rows, with the events,
+/// outbox rows and ledger entries of all of them written by a few multi-row statements and
+/// recipients looked up once. One conflict fails them all (the caller's savepoint undoes the
+/// lot).
+pub fn commit_many(
+    conn: &mut DbConn,
+    changes: &[(&TicketRow, &Transition)],
+    by: Author,
+    sla: &SlaEngine,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<TicketRow>> {
+    let rows = changes
+        .iter()
+        .map(|(before, transition)| update_row(conn, before, transition))
+        .collect::<AppResult<Vec<_>>>()?;
+    let stored: Vec<Stored<'_>> = changes
+        .iter()
+        .zip(&rows)
+        .map(|((before, transition), row)| Stored {
+            before: Some(before),
+            row,
+            events: &transition.events,
+        })
+        .collect();
+    record(conn, &stored, by, sla, now)?;
+    Ok(rows)
+}
+
+/// The row's UPDATE, conditional on the version read.
+fn update_row(
+    conn: &mut DbConn,
+    before: &TicketRow,
+    transition: &Transition,
+) -> AppResult<TicketRow> {
     let mut row = before.clone();
     row.set_state(&transition.ticket);
-    let changed = diesel::update(
-        tickets::table
-            .filter(tickets::id.eq(before.id))
-            .filter(tickets::version.eq(before.version)),
-    )
-    .set(&row)
-    .execute(conn)?;
+    let changed = dialect::update_ticket_if_version(conn, row.state(), before.id, before.version)?;
     if changed == 0 {
         return Err(AppError::conflict(
             "conflict",
             "工单已被他人处理，请刷新后重试",
         ));
     }
-    record(conn, Some(before), &row, &transition.events, by, sla, now)?;
     Ok(row)
 }
 
@@ -93,63 +147,101 @@ pub fn reschedule(
     t: &Ticket,
     next_check_at: Option<NaiveDateTime>,
 ) -> AppResult<()> {
-    diesel::update(
-        tickets::table
-            .filter(tickets::id.eq(t.id))
-            .filter(tickets::version.eq(t.version)),
-    )
-    .set(tickets::next_check_at.eq(next_check_at))
-    .execute(conn)?;
+    reschedule_id(conn, t.id.into(), t.version, next_check_at)
+}
+
+/// [`reschedule`] of the ticket `id` read at `version`.
+pub fn reschedule_id(
+    conn: &mut DbConn,
+    id: i64,
+    version: i32,
+    next_check_at: Option<NaiveDateTime>,
+) -> AppResult<()> {
+    dialect::update_ticket_if_version(conn, tickets::next_check_at.eq(next_check_at), id, version)?;
     Ok(())
 }
 
-/// The timeline events of a stored change, their outbox rows, the ticket's facts, its ledger
-/// entries and, when it has just closed, its callback.
+/// A stored row and the events that changed it.
+struct Stored<'a> {
+    before: Option<&'a TicketRow>,
+    row: &'a TicketRow,
+    events: &'a [Event],
+}
+
+/// The timeline events of stored changes, their outbox rows, the tickets' facts, their ledger
+/// entries and, for those just closed, their callbacks.
 fn record(
     conn: &mut DbConn,
-    before: Option<&TicketRow>,
-    t: &TicketRow,
-    events: &[Event],
+    stored: &[Stored<'_>],
     by: Author,
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    for e in events {
-        let event_id: i64 = diesel::insert_into(ticket_events::table)
-            .values(NewTicketEvent {
-                ticket_id: t.id,
+    let events: Vec<NewTicketEvent> = stored
+        .iter()
+        .flat_map(|s| {
+            s.events.iter().map(move |e| NewTicketEvent {
+                ticket_id: s.row.id,
                 actor_id: by.id,
                 actor_role: by.role,
                 action: e.kind,
                 level: e.level,
                 status_before: e.status_before,
-                status_after: t.status,
-                level_after: t.level,
+                status_after: s.row.status,
+                level_after: s.row.level,
                 reason: e.reason.clone(),
                 note: e.note.clone(),
                 internal: e.internal,
                 created_at: now.naive_utc(),
             })
-            .returning(ticket_events::id)
-            .get_result(conn)?;
-        crate::notify::enqueue_for_event(
-            conn,
-            &crate::notify::EventCtx {
-                ticket: t,
-                event_id,
-                kind: e.kind,
-                actor_id: by.id,
-                actor_role: by.role,
-                level_before: e.level,
-                reason: e.reason.as_deref(),
-                internal: e.internal,
-                now,
-            },
-        )?;
+        })
+        .collect();
+    let mut event_ids = dialect::insert_events_returning_ids(conn, &events)?.into_iter();
+    let mut lookups = notify::Lookups::default();
+    if stored.len() > 1 {
+        let residents: Vec<i64> = stored.iter().map(|s| s.row.resident_id).collect();
+        lookups.prefetch_users(conn, &residents)?;
     }
-    crate::service::stats::facts::refresh(conn, t)?;
-    crate::service::callbacks::on_change(conn, before, t, events, sla, now)?;
+    let mut outbox = Vec::new();
+    for s in stored {
+        for e in s.events {
+            let event_id = event_ids
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("fewer event ids than events"))?;
+            notify::plan_event(
+                conn,
+                &mut lookups,
+                &notify::EventCtx {
+                    ticket: s.row,
+                    event_id,
+                    kind: e.kind,
+                    actor_id: by.id,
+                    actor_role: by.role,
+                    level_before: e.level,
+                    reason: e.reason.as_deref(),
+                    internal: e.internal,
+                    now,
+                },
+                &mut outbox,
+            )?;
+        }
+    }
+    notify::write_outbox(conn, &outbox)?;
+    for s in stored {
+        crate::service::stats::facts::refresh(conn, s.row)?;
+    }
+    let changed: Vec<callbacks::Changed<'_>> = stored
+        .iter()
+        .map(|s| callbacks::Changed {
+            before: s.before,
+            after: s.row,
+            events: s.events,
+        })
+        .collect();
+    callbacks::on_changes(conn, &changed, sla, now)?;
     // Live updates: announced with this transaction, delivered only if it commits.
-    crate::live::ticket_changed(t);
+    for s in stored {
+        crate::live::ticket_changed(s.row);
+    }
     Ok(())
 }
