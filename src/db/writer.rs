@@ -189,23 +189,15 @@ fn depth(conn: &mut DbConn) -> Option<u32> {
         .map(|d| d.get())
 }
 
-/// Page cache of the writer's connection, KiB.
-const WRITER_CACHE_KIB: u32 = 16 * 1024;
-
 /// The writer's connection: its plans do not depend on bound values, so its cached statements
 /// are not compiled again on each run (`sqlite_plans`). Each job runs in a savepoint, and SQLite
 /// keeps the pages a job changes again in a statement journal that spills to a temporary file
 /// past 64 KiB, which a ticket's create (some 25 pages) always did: in memory it is a copy
-/// instead of file writes. Its page cache is larger than a reader's
-/// ([`WRITER_CACHE_KIB`]): every write passes through it, and at SQLite's default 2 MiB a sweep
-/// chunk spilled dirty pages into the WAL before its commit and read index pages again from the
-/// OS for each ticket.
+/// instead of file writes.
 fn open(target: &Target) -> Result<DbConn, diesel::ConnectionError> {
     let mut conn = super::sqlite_plans::open_with_stable_plans(|| target.connect())?;
-    conn.batch_execute(&format!(
-        "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{WRITER_CACHE_KIB};"
-    ))
-    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+    conn.batch_execute("PRAGMA temp_store = MEMORY;")
+        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
     Ok(conn)
 }
 
