@@ -213,11 +213,11 @@ diesel::table! {
 }
 
 /// The sweep's floor: what a call-up must at least write, through the same driver on one
-/// connection, in transactions of [`huying::service::sweeper::CHUNK`] tickets like the sweep:
+/// connection, in transactions of [`huying::db::Engine::sweep_chunk`] tickets like the sweep:
 /// per ticket the row's conditional UPDATE (level, version, next look), its timeline event
 /// (id returned) and two outbox rows, into tables of their own holding `due` tickets. No reads:
-/// the sweep also claims each ticket, finds its recipients, rewrites its facts and keeps a
-/// savepoint per ticket. Milliseconds for all `due`.
+/// the sweep also claims each ticket, finds its recipients, rewrites its facts and its ledger,
+/// and keeps a savepoint per chunk. Milliseconds for all `due`.
 fn sweep_floor(conn: &mut DbConn, backend: Backend, due: usize) -> anyhow::Result<f64> {
     let id = match backend {
         Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -255,7 +255,7 @@ fn sweep_floor(conn: &mut DbConn, backend: Backend, due: usize) -> anyhow::Resul
         };
     }
     let t = Instant::now();
-    for chunk in ids.chunks(huying::service::sweeper::CHUNK) {
+    for chunk in ids.chunks(conn.engine().sweep_chunk()) {
         huying::db::write_tx(conn, |c| -> QueryResult<()> {
             for &ticket in chunk {
                 let changed = diesel::update(

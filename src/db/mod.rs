@@ -45,6 +45,21 @@ pub enum Engine {
     Postgres,
 }
 
+impl Engine {
+    /// Tickets the SLA sweeper stores per write transaction. SQLite has one writer, and every
+    /// request's write waits behind a chunk, so its chunks stay short (50 call-ups, tens of
+    /// milliseconds). PostgreSQL's writers run side by side, and each chunk costs a commit (a
+    /// flush) and a dozen statements whatever its size, so its chunks are larger. A chunk has
+    /// one savepoint; only when it fails does it take one per ticket, and PostgreSQL slows
+    /// past 64 subtransactions in a transaction, which that rare path accepts.
+    pub fn sweep_chunk(self) -> usize {
+        match self {
+            Engine::Sqlite => 50,
+            Engine::Postgres => 250,
+        }
+    }
+}
+
 /// Where a database URL points, decided by its scheme (the derived `establish` would try each
 /// backend in turn and hide the real error).
 #[derive(Debug, Clone)]

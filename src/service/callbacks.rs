@@ -188,6 +188,9 @@ type DayKey = (i64, Level, LedgerKind, String, NaiveDateTime);
 
 /// Stores ledger entries and adds them to the daily roll-up (`ledger_daily`), in the caller's
 /// transaction.
+/// Days added to per statement: 8 parameters each, well under SQLite's 32,766.
+const DAILY_CHUNK: usize = 500;
+
 fn add_to_ledger(conn: &mut DbConn, rows: &[NewLedgerEntry]) -> AppResult<()> {
     if rows.is_empty() {
         return Ok(());
@@ -208,27 +211,36 @@ fn add_to_ledger(conn: &mut DbConn, rows: &[NewLedgerEntry]) -> AppResult<()> {
             .or_insert((r.street_id, r.community_id, 0))
             .2 += 1;
     }
-    for ((unit, level, kind, reason, day), (street, community, n)) in days {
+    // One statement per chunk of distinct days (a multi-row upsert may not touch a row twice,
+    // and the map's keys are distinct): a sweep's chunk adds to a few dozen days at once.
+    let days: Vec<_> = days.into_iter().collect();
+    for chunk in days.chunks(DAILY_CHUNK) {
         let mut q = crate::db::dialect::Sql::new(conn);
         q.push("INSERT INTO ledger_daily (unit_id, level, kind, reason, day, street_id, ")
-            .push("community_id, n) VALUES (")
-            .id(unit)
-            .push(", ")
-            .text(level.as_str())
-            .push(", ")
-            .text(kind.as_str())
-            .push(", ")
-            .text(&reason)
-            .push(", ")
-            .ts(day)
-            .push(", ")
-            .id(street)
-            .push(", ")
-            .id(community)
-            .push(", ")
-            .id(n)
-            // The same statement on both engines (SQLite ≥ 3.24, PostgreSQL ≥ 9.5).
-            .push(") ON CONFLICT (unit_id, level, kind, reason, day) ")
+            .push("community_id, n) VALUES ");
+        for (i, ((unit, level, kind, reason, day), (street, community, n))) in
+            chunk.iter().enumerate()
+        {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .id(*unit)
+                .push(", ")
+                .text(level.as_str())
+                .push(", ")
+                .text(kind.as_str())
+                .push(", ")
+                .text(reason)
+                .push(", ")
+                .ts(*day)
+                .push(", ")
+                .id(*street)
+                .push(", ")
+                .id(*community)
+                .push(", ")
+                .id(*n)
+                .push(")");
+        }
+        // The same statement on both engines (SQLite ≥ 3.24, PostgreSQL ≥ 9.5).
+        q.push(" ON CONFLICT (unit_id, level, kind, reason, day) ")
             .push("DO UPDATE SET n = ledger_daily.n + excluded.n");
         q.execute(conn)?;
     }

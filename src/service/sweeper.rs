@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -80,7 +80,47 @@ fn claim(conn: &mut DbConn, ids: &[i64], now: DateTime<Utc>) -> AppResult<Vec<Ti
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
-/// Applies the effect due on one claimed ticket, or moves its next look.
+/// What a sweep does with one claimed ticket: the domain's rule applied in memory, shared by the
+/// chunk and by the ticket-by-ticket fallback so both decide alike.
+enum Decision {
+    /// Nothing is due: look again then (the ticket's id and the version read).
+    Later(i64, i32, Option<NaiveDateTime>),
+    /// This change is due.
+    Change(ticket::Transition),
+    /// The rule named an effect and then refused it: a bug in the rules, logged; the sweep goes
+    /// on with the other tickets.
+    Refused,
+}
+
+fn decide(row: &TicketRow, sla: &SlaEngine, now: DateTime<Utc>) -> Decision {
+    let t = row.to_domain();
+    let Some(effect) = ticket::due_effect(&t, sla, now) else {
+        return Decision::Later(row.id, row.version, ticket::next_look(&t, sla, now));
+    };
+    let effect_name = effect_name(&effect);
+    match ticket::apply(&t, Actor::System, effect, sla, now) {
+        Ok(transition) => Decision::Change(transition),
+        Err(refusal) => {
+            tracing::error!(
+                ticket_id = row.id,
+                effect = effect_name,
+                ?refusal,
+                "sweeper effect refused"
+            );
+            Decision::Refused
+        }
+    }
+}
+
+/// Counts and logs the events a stored change made.
+fn report_change(report: &mut SweepReport, row: &TicketRow, transition: &ticket::Transition) {
+    for e in &transition.events {
+        report.count(e.kind);
+        tracing::info!(ticket_id = row.id, action = e.kind.as_str(), reason = ?e.reason, "SLA sweeper");
+    }
+}
+
+/// Stores what [`decide`] said for one claimed ticket on its own (the fallback of a failed chunk).
 fn sweep_ticket(
     conn: &mut DbConn,
     row: &TicketRow,
@@ -88,31 +128,15 @@ fn sweep_ticket(
     now: DateTime<Utc>,
     report: &mut SweepReport,
 ) -> AppResult<()> {
-    let t = row.to_domain();
-    let Some(effect) = ticket::due_effect(&t, sla, now) else {
-        return commit::reschedule(conn, &t, ticket::next_look(&t, sla, now));
-    };
-    let effect_name = effect_name(&effect);
-    match ticket::apply(&t, Actor::System, effect, sla, now) {
-        Ok(transition) => {
+    match decide(row, sla, now) {
+        Decision::Later(id, version, next) => commit::reschedule(conn, id, version, next),
+        Decision::Change(transition) => {
             commit::commit(conn, row, &transition, Author::SYSTEM, sla, now)?;
-            for e in &transition.events {
-                report.count(e.kind);
-                tracing::info!(ticket_id = row.id, action = e.kind.as_str(), reason = ?e.reason, "SLA sweeper");
-            }
+            report_change(report, row, &transition);
+            Ok(())
         }
-        // due_effect just said it is due; a refusal here would be a bug in the rules, and a
-        // sweep must go on with the other tickets.
-        Err(refusal) => {
-            tracing::error!(
-                ticket_id = row.id,
-                effect = effect_name,
-                ?refusal,
-                "sweeper effect refused"
-            )
-        }
+        Decision::Refused => Ok(()),
     }
-    Ok(())
 }
 
 fn effect_name(c: &Command) -> &'static str {
@@ -126,14 +150,9 @@ fn effect_name(c: &Command) -> &'static str {
     }
 }
 
-/// Due tickets committed together. PostgreSQL keeps the subtransactions (savepoints) of a
-/// transaction in shared memory up to 64; past that every row visibility check slows down, and
-/// one transaction over a whole batch of 10,000 made the sweep 2.4 times slower. SQLite gains
-/// little beyond a few dozen per commit.
-pub const CHUNK: usize = 50;
 
-/// One sweep as of `now`, at most `batch` tickets, [`CHUNK`] tickets per write transaction (see
-/// [`sweep_ids`]).
+/// One sweep as of `now`, at most `batch` tickets, [`crate::db::Engine::sweep_chunk`] tickets per write
+/// transaction (see [`sweep_ids`]).
 pub fn sweep_once(
     conn: &mut DbConn,
     sla: &SlaEngine,
@@ -142,7 +161,7 @@ pub fn sweep_once(
 ) -> AppResult<SweepReport> {
     let ids = candidates(conn, now, batch)?;
     let mut report = SweepReport::default();
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in ids.chunks(conn.engine().sweep_chunk()) {
         report.add(&write_tx(conn, |c| sweep_ids(c, chunk, sla, now))?);
     }
     Ok(report)
@@ -165,7 +184,7 @@ pub async fn sweep(
         })
         .await?;
     let mut report = SweepReport::default();
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in ids.chunks(db.engine().sweep_chunk()) {
         let (chunk, sla) = (chunk.to_vec(), sla.clone());
         report.add(&db.write(move |c| sweep_ids(c, &chunk, &sla, now)).await?);
     }
@@ -188,28 +207,16 @@ pub fn sweep_ids(
     let mut moved = Vec::new();
     let mut changes = Vec::new();
     for row in &rows {
-        let t = row.to_domain();
-        let Some(effect) = ticket::due_effect(&t, sla, now) else {
-            moved.push((row.id, row.version, ticket::next_look(&t, sla, now)));
-            continue;
-        };
-        let effect_name = effect_name(&effect);
-        match ticket::apply(&t, Actor::System, effect, sla, now) {
-            Ok(transition) => changes.push((row, transition)),
-            // due_effect just said it is due; a refusal here would be a bug in the rules, and a
-            // sweep must go on with the other tickets.
-            Err(refusal) => tracing::error!(
-                ticket_id = row.id,
-                effect = effect_name,
-                ?refusal,
-                "sweeper effect refused"
-            ),
+        match decide(row, sla, now) {
+            Decision::Later(id, version, next) => moved.push((id, version, next)),
+            Decision::Change(transition) => changes.push((row, transition)),
+            Decision::Refused => {}
         }
     }
     facts::deferred(conn, |conn| {
         let together = conn.transaction(|c| {
             for &(id, version, next) in &moved {
-                commit::reschedule_id(c, id, version, next)?;
+                commit::reschedule(c, id, version, next)?;
             }
             let pairs: Vec<(&TicketRow, &ticket::Transition)> =
                 changes.iter().map(|(r, t)| (*r, t)).collect();
@@ -222,10 +229,7 @@ pub fn sweep_ids(
         match together {
             Ok(_) => {
                 for (row, transition) in &changes {
-                    for e in &transition.events {
-                        report.count(e.kind);
-                        tracing::info!(ticket_id = row.id, action = e.kind.as_str(), reason = ?e.reason, "SLA sweeper");
-                    }
+                    report_change(&mut report, row, transition);
                 }
             }
             Err(e) => {

@@ -181,6 +181,41 @@ async fn an_acknowledge_reaches_the_other_instance_within_a_second(app: TestApp,
     assert_eq!(v["status"], "acknowledged");
 }
 
+/// A sweep stores a chunk of call-ups in one transaction; every ticket of it is announced to
+/// the clients of every instance (the chunk's notifications leave in one statement before the
+/// commit). PostgreSQL only: the test's sweep runs on a `Db` of its own, which on SQLite
+/// publishes to no instance's hub (`serve`'s sweeper runs on the instance's own).
+async fn a_sweeps_call_ups_all_reach_the_other_instance(app: TestApp, b_base: String) {
+    let w = world(&app).await;
+    let street = app.login_staff("yc-street").await;
+    let mut ids_created = Vec::new();
+    for title in ["楼道灯不亮", "水管漏水", "电梯异响"] {
+        ids_created.push(id_of(&create(&app, &w, title).await));
+    }
+    let mut street_on_b = Sse::open(&app.client, &b_base, &street).await;
+    // Every clock has run out three days on; the app's own clock stays (the stream's token
+    // would expire with it).
+    let report = crate::helpers::sweep(&app, app.now() + chrono::Duration::days(3));
+    assert_eq!(report.escalated, 3, "{report:?}");
+    let mut heard: Vec<i64> = Vec::new();
+    let deadline = Instant::now() + WITHIN;
+    while !ids_created.iter().all(|id| heard.contains(id)) {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .unwrap_or_else(|| panic!("heard {heard:?} of {ids_created:?}"));
+        let got = street_on_b
+            .tickets(left)
+            .await
+            .unwrap_or_else(|| panic!("heard {heard:?} of {ids_created:?}"));
+        heard.extend(got);
+    }
+    for id in &ids_created {
+        let (s, v) = app.get(&format!("/api/v1/tickets/{id}"), Some(&street)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["level"], "community", "{v}");
+    }
+}
+
 /// Residents hear of their own tickets only, staff of their scope only, and notices reach
 /// their recipients.
 async fn each_client_hears_only_what_it_may_see(app: TestApp, b_base: String) {
@@ -471,3 +506,14 @@ crate::both_backends!(no_token_is_a_json_401);
 crate::both_backends_with!(short_tokens; the_stream_ends_when_the_token_expires);
 crate::both_backends_with!(fast_heartbeat; an_idle_stream_stays_open_with_heartbeats);
 crate::both_backends_with!(metrics_and_fast_heartbeat; metrics_count_the_open_streams);
+
+mod a_sweeps_call_ups_all_reach_the_other_instance {
+    use crate::helpers::{Backend, TestApp};
+    #[actix_web::test]
+    async fn postgres_two_instances() {
+        if let Some(app) = TestApp::spawn_with(Backend::Postgres, |_s| {}).await {
+            let second = app.spawn_second().await;
+            super::a_sweeps_call_ups_all_reach_the_other_instance(app, second.base).await;
+        }
+    }
+}

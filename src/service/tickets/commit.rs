@@ -12,7 +12,7 @@ use crate::db::models::{NewTicketEvent, TicketContent, TicketRow};
 use crate::db::schema::tickets;
 use crate::db::{dialect, DbConn};
 use crate::domain::role::ActorRole;
-use crate::domain::ticket::{Event, Ticket, Transition};
+use crate::domain::ticket::{Event, Transition};
 use crate::error::{AppError, AppResult};
 use crate::notify;
 use crate::service::callbacks;
@@ -106,10 +106,16 @@ pub fn commit_many(
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<TicketRow>> {
-    let rows = changes
-        .iter()
-        .map(|(before, transition)| update_row(conn, before, transition))
-        .collect::<AppResult<Vec<_>>>()?;
+    let mut rows = Vec::with_capacity(changes.len());
+    let mut updates = Vec::with_capacity(changes.len());
+    for (before, transition) in changes {
+        let mut row = (*before).clone();
+        updates.push((row.set_state(&transition.ticket), before.id, before.version));
+        rows.push(row);
+    }
+    if dialect::update_tickets_if_version(conn, updates)? != changes.len() {
+        return Err(conflict());
+    }
     let stored: Vec<Stored<'_>> = changes
         .iter()
         .zip(&rows)
@@ -130,28 +136,22 @@ fn update_row(
     transition: &Transition,
 ) -> AppResult<TicketRow> {
     let mut row = before.clone();
-    row.set_state(&transition.ticket);
-    let changed = dialect::update_ticket_if_version(conn, row.state(), before.id, before.version)?;
+    let state = row.set_state(&transition.ticket);
+    let changed = dialect::update_ticket_if_version(conn, state, before.id, before.version)?;
     if changed == 0 {
-        return Err(AppError::conflict(
-            "conflict",
-            "工单已被他人处理，请刷新后重试",
-        ));
+        return Err(conflict());
     }
     Ok(row)
 }
 
-/// Moves only the sweeper's next look (nothing happened to the ticket, so its version stays).
-pub fn reschedule(
-    conn: &mut DbConn,
-    t: &Ticket,
-    next_check_at: Option<NaiveDateTime>,
-) -> AppResult<()> {
-    reschedule_id(conn, t.id.into(), t.version, next_check_at)
+/// Someone changed the ticket since it was read.
+fn conflict() -> AppError {
+    AppError::conflict("conflict", "工单已被他人处理，请刷新后重试")
 }
 
-/// [`reschedule`] of the ticket `id` read at `version`.
-pub fn reschedule_id(
+/// Moves only the sweeper's next look of the ticket `id` read at `version` (nothing happened
+/// to the ticket, so its version stays).
+pub fn reschedule(
     conn: &mut DbConn,
     id: i64,
     version: i32,
