@@ -400,7 +400,10 @@ impl<C> RunQueryDsl<PgConnection> for VersionedUpdates<C> {}
 /// [`update_ticket_if_version`] for each `(changes, id, version)`; returns the rows changed in
 /// all (as many as items when nobody changed any of the tickets meanwhile). PostgreSQL: one
 /// statement; SQLite: one prepared UPDATE per ticket.
-pub fn update_tickets_if_version<C>(conn: &mut DbConn, items: Vec<(C, i64, i32)>) -> AppResult<usize>
+pub fn update_tickets_if_version<C>(
+    conn: &mut DbConn,
+    items: Vec<(C, i64, i32)>,
+) -> AppResult<usize>
 where
     C: AsChangeset<Target = super::schema::tickets::table>,
     C::Changeset: QueryFragment<Sqlite> + QueryFragment<Pg>,

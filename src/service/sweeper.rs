@@ -85,8 +85,8 @@ fn claim(conn: &mut DbConn, ids: &[i64], now: DateTime<Utc>) -> AppResult<Vec<Ti
 enum Decision {
     /// Nothing is due: look again then (the ticket's id and the version read).
     Later(i64, i32, Option<NaiveDateTime>),
-    /// This change is due.
-    Change(ticket::Transition),
+    /// This change is due (boxed: a transition holds the whole ticket).
+    Change(Box<ticket::Transition>),
     /// The rule named an effect and then refused it: a bug in the rules, logged; the sweep goes
     /// on with the other tickets.
     Refused,
@@ -99,7 +99,7 @@ fn decide(row: &TicketRow, sla: &SlaEngine, now: DateTime<Utc>) -> Decision {
     };
     let effect_name = effect_name(&effect);
     match ticket::apply(&t, Actor::System, effect, sla, now) {
-        Ok(transition) => Decision::Change(transition),
+        Ok(transition) => Decision::Change(Box::new(transition)),
         Err(refusal) => {
             tracing::error!(
                 ticket_id = row.id,
@@ -150,9 +150,8 @@ fn effect_name(c: &Command) -> &'static str {
     }
 }
 
-
-/// One sweep as of `now`, at most `batch` tickets, [`crate::db::Engine::sweep_chunk`] tickets per write
-/// transaction (see [`sweep_ids`]).
+/// One sweep as of `now`, at most `batch` tickets, [`crate::db::Engine::sweep_chunk`] tickets
+/// per write transaction (see [`sweep_ids`]).
 pub fn sweep_once(
     conn: &mut DbConn,
     sla: &SlaEngine,
@@ -209,7 +208,7 @@ pub fn sweep_ids(
     for row in &rows {
         match decide(row, sla, now) {
             Decision::Later(id, version, next) => moved.push((id, version, next)),
-            Decision::Change(transition) => changes.push((row, transition)),
+            Decision::Change(transition) => changes.push((row, *transition)),
             Decision::Refused => {}
         }
     }

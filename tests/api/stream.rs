@@ -210,7 +210,9 @@ async fn a_sweeps_call_ups_all_reach_the_other_instance(app: TestApp, b_base: St
         heard.extend(got);
     }
     for id in &ids_created {
-        let (s, v) = app.get(&format!("/api/v1/tickets/{id}"), Some(&street)).await;
+        let (s, v) = app
+            .get(&format!("/api/v1/tickets/{id}"), Some(&street))
+            .await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v["level"], "community", "{v}");
     }
