@@ -181,14 +181,26 @@ const INSERT_CHUNK: usize = 500;
 
 /// Inserts `rows` into `table` with multi-row INSERTs, which `MultiConnection` does not offer:
 /// each statement goes to the backend's own connection. Name the row type at the call
-/// (`insert_all::<_, Row>(…)`): inferring it from `rows` overflows the trait solver.
+/// (`insert_all::<_, Row>(…)`): inferring it from `rows` overflows the trait solver. A single
+/// row is inserted as one: diesel keeps that statement prepared, never a slice's.
 pub fn insert_all<'r, T, V>(conn: &mut DbConn, table: T, rows: &'r [V]) -> AppResult<()>
 where
     T: Table + Copy,
     &'r [V]: Insertable<T>,
     InsertStatement<T, <&'r [V] as Insertable<T>>::Values>:
         ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
+    &'r V: Insertable<T>,
+    InsertStatement<T, <&'r V as Insertable<T>>::Values>:
+        ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
 {
+    if let [one] = rows {
+        let q = diesel::insert_into(table).values(one);
+        match conn {
+            DbConn::Sqlite(c) => q.execute(c)?,
+            DbConn::Pg(c) => q.execute(c)?,
+        };
+        return Ok(());
+    }
     for chunk in rows.chunks(INSERT_CHUNK) {
         let q = diesel::insert_into(table).values(chunk);
         match conn {
@@ -431,5 +443,58 @@ where
             let changed: i64 = VersionedUpdates(updates).get_result(c)?;
             usize::try_from(changed).unwrap_or(0)
         }
+    })
+}
+
+/// `UPDATE ticket_sequences SET last_value = last_value + 1 … RETURNING last_value`, kept
+/// prepared by the connection (diesel compiles every UPDATE again; this one runs on every
+/// create).
+struct BumpSequence<'a> {
+    street_id: i64,
+    day: &'a str,
+}
+
+impl<DB> QueryFragment<DB> for BumpSequence<'_>
+where
+    DB: Backend + HasSqlType<BigInt> + HasSqlType<Text>,
+    i64: ToSql<BigInt, DB>,
+    str: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql("UPDATE ticket_sequences SET last_value = last_value + 1 WHERE street_id = ");
+        out.push_bind_param::<BigInt, _>(&self.street_id)?;
+        out.push_sql(" AND day = ");
+        out.push_bind_param::<Text, _>(self.day)?;
+        out.push_sql(" RETURNING last_value");
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryId for BumpSequence<'_> {
+    type QueryId = ();
+    // Cached by its SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for BumpSequence<'_> {
+    type SqlType = diesel::sql_types::Integer;
+}
+
+impl RunQueryDsl<SqliteConnection> for BumpSequence<'_> {}
+impl RunQueryDsl<PgConnection> for BumpSequence<'_> {}
+
+/// The street's next number of the day `day` (`None`: the day has no row yet).
+pub fn bump_ticket_sequence(
+    conn: &mut DbConn,
+    street_id: i64,
+    day: &str,
+) -> AppResult<Option<i32>> {
+    let q = BumpSequence { street_id, day };
+    Ok(match conn {
+        DbConn::Sqlite(c) => q.get_result(c).optional()?,
+        DbConn::Pg(c) => q.get_result(c).optional()?,
     })
 }

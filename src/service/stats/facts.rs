@@ -132,20 +132,32 @@ pub fn rows_for(t: &StatTicket, o: &Outcome) -> (StatsRow, Vec<StayRow>) {
     (row, stays)
 }
 
+/// One ticket's events that count for its facts. The actions are picked here rather than with
+/// `IN (…)`: SQLite compiles a statement with a list again on every run, and a ticket has few
+/// other events (this runs on every change).
 fn history(conn: &mut DbConn, ticket_id: i64) -> AppResult<Vec<StatEvent>> {
-    Ok(ticket_events::table
+    let mut events: Vec<StatEvent> = ticket_events::table
         .filter(ticket_events::ticket_id.eq(ticket_id))
-        .filter(ticket_events::action.eq_any(HISTORY_ACTIONS))
         .order(ticket_events::id.asc())
         .select(StatEvent::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    events.retain(|e| HISTORY_ACTIONS.contains(&e.action));
+    Ok(events)
 }
 
 fn replace(conn: &mut DbConn, ids: &[i64], rows: &[StatsRow], stays: &[StayRow]) -> AppResult<()> {
-    diesel::delete(ticket_stays::table.filter(ticket_stays::ticket_id.eq_any(ids)))
-        .execute(conn)?;
-    diesel::delete(ticket_stats::table.filter(ticket_stats::ticket_id.eq_any(ids)))
-        .execute(conn)?;
+    if let [id] = ids {
+        // One ticket (every single change): statements the connection keeps prepared.
+        diesel::delete(ticket_stays::table.filter(ticket_stays::ticket_id.eq(*id)))
+            .execute(conn)?;
+        diesel::delete(ticket_stats::table.filter(ticket_stats::ticket_id.eq(*id)))
+            .execute(conn)?;
+    } else {
+        diesel::delete(ticket_stays::table.filter(ticket_stays::ticket_id.eq_any(ids)))
+            .execute(conn)?;
+        diesel::delete(ticket_stats::table.filter(ticket_stats::ticket_id.eq_any(ids)))
+            .execute(conn)?;
+    }
     insert_all::<_, StatsRow>(conn, ticket_stats::table, rows)?;
     insert_all::<_, StayRow>(conn, ticket_stays::table, stays)
 }

@@ -32,15 +32,7 @@ fn next_reference(
     now: DateTime<Utc>,
 ) -> AppResult<String> {
     let day = now.with_timezone(&Shanghai).format("%Y%m%d").to_string();
-    let bumped: Option<i32> = diesel::update(
-        ticket_sequences::table
-            .filter(ticket_sequences::street_id.eq(street_id))
-            .filter(ticket_sequences::day.eq(&day)),
-    )
-    .set(ticket_sequences::last_value.eq(ticket_sequences::last_value + 1))
-    .returning(ticket_sequences::last_value)
-    .get_result(conn)
-    .optional()?;
+    let bumped = crate::db::dialect::bump_ticket_sequence(conn, street_id, &day)?;
     let seq = match bumped {
         Some(v) => v,
         None => {
