@@ -101,12 +101,25 @@ enum UserCommand {
 /// per core, and keeps what each arena once held: after a burst of requests on the blocking
 /// threads the process held 108 MB in 15 arenas (docs/benchmarks.md, memory). Two arenas cost no
 /// measurable throughput here and hold 32 MB. `MALLOC_ARENA_MAX` in the environment still wins.
+///
+/// Blocks of 1 MiB and more are mapped and given back when freed: glibc otherwise raises that
+/// threshold to the size of the first large block freed, and from then on keeps such blocks (a
+/// password check's 19 MiB of argon2 memory, `auth::password`) in its arenas.
+/// `MALLOC_MMAP_THRESHOLD_` in the environment still wins.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets a malloc parameter; called before any thread starts.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
+    {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            // SAFETY: mallopt only sets a malloc parameter; called before any thread starts.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, 2);
+            }
+        }
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            // SAFETY: as above.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            }
         }
     }
 }

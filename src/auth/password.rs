@@ -2,11 +2,11 @@
 //! fixed pool of threads with a bounded queue: each hash takes 19 MiB and a core for tens of
 //! milliseconds, so unbounded parallel sign-ins would grow memory and threads without limit.
 //!
-//! Each thread also keeps its 19 MiB of argon2 memory and reuses it: allocated and freed once
-//! per hash, blocks that size raise glibc's mmap threshold and then pile up in its arenas
-//! (measured: RSS climbing by hundreds of MB under a login flood even with one hashing thread).
+//! Each hash maps its 19 MiB of argon2 memory and gives it back when done: the binary fixes
+//! glibc's mmap threshold at 1 MiB (`main.rs`), so such blocks never move into malloc's arenas,
+//! which had kept them (RSS climbing by hundreds of MB under a login flood), and no thread holds
+//! 19 MiB between sign-ins (it had: 20 MB for the life of the process after the first one).
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -26,25 +26,9 @@ fn params() -> Params {
     Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap_or_default()
 }
 
-thread_local! {
-    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs argon2 with this thread's reusable memory; hashes made with a larger memory cost than
-/// ours (not made by this service) get a buffer of their own.
+/// Runs argon2 with memory of its own for this hash, given back afterwards.
 fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
-    if blocks > params().block_count() {
-        return f(&mut vec![Block::default(); blocks]);
-    }
-    MEMORY.with(|m| match m.try_borrow_mut() {
-        Ok(mut m) => {
-            if m.len() < blocks {
-                m.resize(blocks, Block::default());
-            }
-            f(&mut m)
-        }
-        Err(_) => f(&mut vec![Block::default(); blocks]),
-    })
+    f(&mut vec![Block::default(); blocks])
 }
 
 pub fn hash(password: &str) -> anyhow::Result<String> {
