@@ -34,7 +34,7 @@ async fn build(
     let u = user.clone();
     state
         .db
-        .run(move |c| {
+        .run_ranged(move |c| {
             let scope = stats::resolve_scope(c, &u, q.street_id, q.community_id)?;
             report::monthly(c, &scope, month, now)
         })

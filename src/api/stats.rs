@@ -140,7 +140,7 @@ where
     let u = user.clone();
     state
         .db
-        .run(move |c| {
+        .run_ranged(move |c| {
             let scope = stats::resolve_scope(c, &u, w.street_id, w.community_id)?;
             f(c, &scope, &range)
         })
@@ -384,7 +384,7 @@ pub async fn overdue(
     let now = state.clock.now();
     let v = state
         .db
-        .run(move |c| {
+        .run_ranged(move |c| {
             let scope = stats::resolve_scope(c, &user, p.street_id, p.community_id)?;
             stats::overdue_list(c, &scope, now)
         })
@@ -413,7 +413,7 @@ pub async fn tickets_csv(
     let u = user.clone();
     let (body, truncated) = state
         .db
-        .run(move |c| stats::tickets_csv(c, &u, &filter, now))
+        .run_ranged(move |c| stats::tickets_csv(c, &u, &filter, now))
         .await?;
     audited(&state, &user, "tickets.csv".into()).await?;
     let mut resp = csv_response(body, "tickets.csv");
@@ -467,7 +467,7 @@ pub async fn tickets_xlsx(
     let u = user.clone();
     let (rows, truncated) = state
         .db
-        .run(move |c| stats::export_tickets(c, &u, &filter, now))
+        .run_ranged(move |c| stats::export_tickets(c, &u, &filter, now))
         .await?;
     audited(&state, &user, format!("tickets.xlsx: {} rows", rows.len())).await?;
     let body = web::block(move || xlsx::tickets_xlsx(&rows)).await??;

@@ -142,6 +142,8 @@ pub fn init_openssl() {
 
 pub struct Manager {
     target: Target,
+    /// SQLite: plan each statement once, whatever values are bound (see `sqlite_plans`).
+    stable_plans: bool,
 }
 
 /// Page cache of each pooled SQLite connection, KiB (see `Manager::connect`).
@@ -152,7 +154,11 @@ impl r2d2::ManageConnection for Manager {
     type Error = diesel::ConnectionError;
 
     fn connect(&self) -> Result<DbConn, Self::Error> {
-        let mut conn = self.target.connect()?;
+        let mut conn = if self.stable_plans {
+            sqlite_plans::open_with_stable_plans(|| self.target.connect())?
+        } else {
+            self.target.connect()?
+        };
         if let DbConn::Sqlite(c) = &mut conn {
             // A pooled reader's page cache is private to it: at SQLite's default (2 MiB) the
             // pool's ten held 20 MiB of copies of pages that the OS page cache holds anyway, and
@@ -194,7 +200,16 @@ pub struct Db {
     /// thread inside `pool.get()`; under load actix's blocking pools grew past 100 threads, and
     /// each kept its stack and its share of the allocator (see docs/benchmarks.md, "Memory").
     slots: Arc<tokio::sync::Semaphore>,
+    /// SQLite: the readers of [`Db::run_ranged`].
+    ranged: Option<Readers>,
     pool_timeout: Duration,
+}
+
+/// Pooled connections and a permit per connection.
+#[derive(Clone)]
+struct Readers {
+    pool: r2d2::Pool<Manager>,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The pool as `/metrics` shows it.
@@ -284,14 +299,29 @@ impl Db {
         target
             .connect()
             .map_err(|e| anyhow::anyhow!("cannot connect to database: {e}"))?;
-        let pool = r2d2::Pool::builder()
-            .max_size(settings.database.pool_size)
-            // Open connections as they are needed, not all at start (CLI commands need one).
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(settings.database.pool_timeout_secs))
-            .build(Manager {
-                target: target.clone(),
-            })?;
+        let pool_timeout = Duration::from_secs(settings.database.pool_timeout_secs);
+        let pool_of = |size: u32, stable_plans: bool| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                // Open connections as they are needed, not all at start (CLI commands need one).
+                .min_idle(Some(1))
+                .connection_timeout(pool_timeout)
+                .build(Manager {
+                    target: target.clone(),
+                    stable_plans,
+                })
+        };
+        let pool = pool_of(settings.database.pool_size, true)?;
+        // The dashboard's range aggregates are better planned with the range's values (see
+        // `sqlite_plans`): on SQLite they read on connections of their own that see them.
+        let ranged_size = (settings.database.pool_size / 2).max(2);
+        let ranged = match &target {
+            Target::Sqlite(_) => Some(Readers {
+                pool: pool_of(ranged_size, false)?,
+                slots: Arc::new(tokio::sync::Semaphore::new(ranged_size as usize)),
+            }),
+            Target::Postgres(_) => None,
+        };
         let sqlite_file = target.sqlite_file().map(|p| {
             let id = FileId::of(&p);
             (p, id)
@@ -314,7 +344,8 @@ impl Db {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 settings.database.pool_size as usize,
             )),
-            pool_timeout: Duration::from_secs(settings.database.pool_timeout_secs),
+            ranged,
+            pool_timeout,
         })
     }
 
@@ -411,15 +442,44 @@ impl Db {
         Ok(pool_get(&self.pool, &self.waiting)?)
     }
 
-    /// Runs blocking database work off the async executor.
+    /// Runs blocking database work off the async executor. On SQLite its statements are planned
+    /// once whatever values they are run with (a request's short lookups and pages: planning
+    /// again on every run was a sixth of a queue request's time).
     pub async fn run<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+    {
+        self.run_in(&self.pool, &self.slots, f).await
+    }
+
+    /// [`Db::run`] for reads whose best plan depends on the values (the dashboard's aggregates
+    /// over a date range): on SQLite these run on connections that plan each run with its
+    /// values. The same as `run` on PostgreSQL, which always does.
+    pub async fn run_ranged<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+    {
+        match &self.ranged {
+            Some(r) => self.run_in(&r.pool, &r.slots, f).await,
+            None => self.run(f).await,
+        }
+    }
+
+    async fn run_in<T, F>(
+        &self,
+        pool: &r2d2::Pool<Manager>,
+        slots: &Arc<tokio::sync::Semaphore>,
+        f: F,
+    ) -> AppResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
     {
         let permit = {
             let _w = Waiting::start(&self.waiting);
-            tokio::time::timeout(self.pool_timeout, self.slots.clone().acquire_owned()).await
+            tokio::time::timeout(self.pool_timeout, slots.clone().acquire_owned()).await
         };
         let permit = match permit {
             Ok(Ok(permit)) => permit,
@@ -430,7 +490,7 @@ impl Db {
                 ))
             }
         };
-        let pool = self.pool.clone();
+        let pool = pool.clone();
         let waiting = self.waiting.clone();
         let live = self.live.clone();
         actix_web::web::block(move || {

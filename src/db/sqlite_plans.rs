@@ -1,18 +1,20 @@
-//! SQLite's query planner on the writer's connection, held to plans that do not depend on bound
-//! values.
+//! SQLite's query planner on the writer's connection and the request readers, held to plans
+//! that do not depend on bound values.
 //!
 //! By default SQLite lets a bound value shape a statement's plan: a `LIMIT ?` (every diesel
 //! `.first()` and `.limit(n)`) or a `col = ?` compared with a partial index's condition marks
 //! the statement "to be recompiled when this parameter is bound again". diesel binds every
 //! parameter afresh on each execution, so such statements were parsed and planned again on
 //! every run although they sit in the statement cache: on the create path that was about a
-//! tenth of the writer thread's time. The query planner stability guarantee
+//! tenth of the writer thread's time, on a queue request a sixth of all its time (the user
+//! lookup's `.first()` and the page's `LIMIT ?`). The query planner stability guarantee
 //! (`SQLITE_DBCONFIG_ENABLE_QPSG`) switches that off, so a cached statement is planned once.
 //!
-//! Only the writer's connection gets it ([`open_with_stable_plans`]): the writer runs short,
-//! repeated statements, while the pooled readers also run the dashboard's range aggregates,
-//! whose plans are better when the planner sees the range (measured: the ledger of a street's
-//! month took 2 ms with the values and 10 ms without). With the guarantee a partial index is used
+//! The writer's connection and the request readers (`Db::run`) get it ([`open_with_stable_plans`]):
+//! they run short, repeated statements. The dashboard's range aggregates read on connections of
+//! their own without it (`Db::run_ranged`): their plans are better when the planner sees the
+//! range (measured: the ledger of a street's month took 2 ms with the values and 10 ms without).
+//! With the guarantee a partial index is used
 //! only when the query states its condition literally (a bound `role = ?` no longer proves
 //! `WHERE role = 'resident'`), so the lookups that rely on one write it as SQL text:
 //! [`resident_role`], [`street_kind`].
@@ -79,6 +81,12 @@ unsafe extern "C" fn enable_qpsg(
 /// (residents' phone numbers are unique) serves the lookups by phone on SQLite.
 pub fn resident_role() -> SqlLiteral<Bool> {
     sql::<Bool>("users.role = 'resident'")
+}
+
+/// `tickets.status IN ('open', 'acknowledged')` as SQL text, for the partial indexes of the
+/// active tickets (`tickets_active_street`, `tickets_active_community`).
+pub fn active_status() -> SqlLiteral<Bool> {
+    sql::<Bool>("tickets.status IN ('open', 'acknowledged')")
 }
 
 /// `org_units.kind = 'street'` as SQL text, for the partial index `org_units_street_code`.

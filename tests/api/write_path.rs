@@ -265,3 +265,44 @@ fn kill_9_during_a_create_burst_loses_no_201_on_sqlite() {
 fn kill_9_during_a_create_burst_loses_no_201_on_postgres() {
     kill_during_create_burst(Backend::Postgres);
 }
+
+#[derive(diesel::QueryableByName)]
+struct PlanStep {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    detail: String,
+}
+
+/// SQLite's plan of a lookup that only a partial index serves when the planner sees the bound
+/// value (`users_resident_phone … WHERE role = 'resident'`).
+fn resident_by_phone_plan(c: &mut huying::db::DbConn) -> Result<String, AppError> {
+    use diesel::sql_types::Text;
+    let steps: Vec<PlanStep> =
+        diesel::sql_query("EXPLAIN QUERY PLAN SELECT id FROM users WHERE role = ? AND phone = ?")
+            .bind::<Text, _>("resident")
+            .bind::<Text, _>("13800000000")
+            .load(c)?;
+    Ok(steps
+        .into_iter()
+        .map(|s| s.detail)
+        .collect::<Vec<_>>()
+        .join("; "))
+}
+
+/// Requests read on connections that plan a statement once, whatever values it is run with (a
+/// cached statement is not parsed again on every run); the dashboard's reads (`run_ranged`) on
+/// connections whose planner sees the values. The partial index shows which is which.
+#[actix_web::test]
+async fn request_readers_plan_once_and_dashboard_readers_see_the_values_on_sqlite() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let db = Db::connect(&app.settings).expect("db");
+    let request = db.run(resident_by_phone_plan).await.expect("plan");
+    let ranged = db.run_ranged(resident_by_phone_plan).await.expect("plan");
+    assert!(
+        !request.contains("users_resident_phone"),
+        "a request reader's plan must not depend on the bound role: {request}"
+    );
+    assert!(
+        ranged.contains("users_resident_phone"),
+        "a dashboard reader sees the bound role and uses the partial index: {ranged}"
+    );
+}

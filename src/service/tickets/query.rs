@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AuthUser;
 use crate::db::models::{TicketEventRow, TicketRow};
 use crate::db::schema::{ticket_events, tickets};
+use crate::db::sqlite_plans::active_status;
 use crate::db::{DbConn, MultiBackend};
 use crate::domain::role::Role;
 use crate::domain::text_enum::TextEnum;
@@ -147,8 +148,12 @@ pub(crate) fn filtered<'a>(
         q = q.filter(tickets::level.eq(l.as_str()));
     }
     if let Some(s) = f.status.as_deref() {
-        let list = parse_statuses(s)?;
-        if !list.is_empty() {
+        let mut list = parse_statuses(s)?;
+        list.sort_unstable();
+        list.dedup();
+        if list == [Status::Acknowledged.as_str(), Status::Open.as_str()] {
+            q = q.filter(active_status());
+        } else if !list.is_empty() {
             q = q.filter(tickets::status.eq_any(list));
         }
     }
@@ -225,8 +230,7 @@ pub(crate) fn filtered<'a>(
         let open = Status::Open.as_str();
         let acknowledged = Status::Acknowledged.as_str();
         q = q.filter(
-            tickets::status
-                .eq_any([open, acknowledged])
+            active_status()
                 .and(tickets::paused_at.is_null())
                 .and(tickets::overdue.eq(false))
                 .and(tickets::due_at.ge(now_ts))
