@@ -271,7 +271,8 @@ pub fn run(
     let settings = bench_settings(&bench_db)?;
     let db = Db::connect(&settings)?;
     huying::startup::migrate(&db)?;
-    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The dashboard's kind of connection (on SQLite it plans with the values, see `Db::run_ranged`).
+    let mut conn = db.get_ranged().map_err(|e| anyhow::anyhow!("{e}"))?;
     let now: DateTime<Utc> = round_ts(Utc::now()).and_utc();
     let street = seed(&mut conn, now.naive_utc(), 0)?;
     let sla = SlaEngine::with_defaults()?;

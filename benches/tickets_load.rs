@@ -739,7 +739,10 @@ fn on_connections(
         .map(|_| {
             let target = target.clone();
             std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
-                let mut conn = target.connect()?;
+                // Planned once, as the service's request readers and writer are (SQLite would
+                // otherwise compile the page's `LIMIT ?` again on every run).
+                let mut conn =
+                    huying::db::sqlite_plans::open_with_stable_plans(|| target.connect())?;
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let t0 = Instant::now();

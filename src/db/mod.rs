@@ -442,6 +442,15 @@ impl Db {
         Ok(pool_get(&self.pool, &self.waiting)?)
     }
 
+    /// A connection of [`Db::run_ranged`]'s kind for blocking code (the statistics benchmark
+    /// times the dashboard's calls on what the service runs them on).
+    pub fn get_ranged(&self) -> AppResult<r2d2::PooledConnection<Manager>> {
+        match &self.ranged {
+            Some(r) => Ok(pool_get(&r.pool, &self.waiting)?),
+            None => self.get(),
+        }
+    }
+
     /// Runs blocking database work off the async executor. On SQLite its statements are planned
     /// once whatever values they are run with (a request's short lookups and pages: planning
     /// again on every run was a sixth of a queue request's time).

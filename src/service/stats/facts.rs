@@ -146,17 +146,21 @@ fn history(conn: &mut DbConn, ticket_id: i64) -> AppResult<Vec<StatEvent>> {
 }
 
 fn replace(conn: &mut DbConn, ids: &[i64], rows: &[StatsRow], stays: &[StayRow]) -> AppResult<()> {
+    // Both fact tables' rows of the tickets whose `ticket_id` meets `$cond($arg)`.
+    macro_rules! delete_facts {
+        ($cond:ident($arg:expr)) => {
+            diesel::delete(ticket_stays::table.filter(ticket_stays::ticket_id.$cond($arg)))
+                .execute(conn)?;
+            diesel::delete(ticket_stats::table.filter(ticket_stats::ticket_id.$cond($arg)))
+                .execute(conn)?;
+        };
+    }
     if let [id] = ids {
-        // One ticket (every single change): statements the connection keeps prepared.
-        diesel::delete(ticket_stays::table.filter(ticket_stays::ticket_id.eq(*id)))
-            .execute(conn)?;
-        diesel::delete(ticket_stats::table.filter(ticket_stats::ticket_id.eq(*id)))
-            .execute(conn)?;
+        // One ticket (every single change): statements the connection keeps prepared (an
+        // `IN (…)` is compiled again on every run on SQLite).
+        delete_facts!(eq(*id));
     } else {
-        diesel::delete(ticket_stays::table.filter(ticket_stays::ticket_id.eq_any(ids)))
-            .execute(conn)?;
-        diesel::delete(ticket_stats::table.filter(ticket_stats::ticket_id.eq_any(ids)))
-            .execute(conn)?;
+        delete_facts!(eq_any(ids));
     }
     insert_all::<_, StatsRow>(conn, ticket_stats::table, rows)?;
     insert_all::<_, StayRow>(conn, ticket_stays::table, stays)

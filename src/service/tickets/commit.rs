@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::auth::AuthUser;
-use crate::db::models::{NewTicketEvent, TicketContent, TicketRow};
+use crate::db::models::{NewTicketEvent, TicketContent, TicketRow, TicketState};
 use crate::db::schema::tickets;
 use crate::db::{dialect, DbConn};
 use crate::domain::role::ActorRole;
@@ -109,8 +109,8 @@ pub fn commit_many(
     let mut rows = Vec::with_capacity(changes.len());
     let mut updates = Vec::with_capacity(changes.len());
     for (before, transition) in changes {
-        let mut row = (*before).clone();
-        updates.push((row.set_state(&transition.ticket), before.id, before.version));
+        let (row, state) = next_row(before, transition);
+        updates.push((state, before.id, before.version));
         rows.push(row);
     }
     if dialect::update_tickets_if_version(conn, updates)? != changes.len() {
@@ -135,13 +135,19 @@ fn update_row(
     before: &TicketRow,
     transition: &Transition,
 ) -> AppResult<TicketRow> {
-    let mut row = before.clone();
-    let state = row.set_state(&transition.ticket);
+    let (row, state) = next_row(before, transition);
     let changed = dialect::update_ticket_if_version(conn, state, before.id, before.version)?;
     if changed == 0 {
         return Err(conflict());
     }
     Ok(row)
+}
+
+/// The row after `transition`, and the state columns its UPDATE writes.
+fn next_row(before: &TicketRow, transition: &Transition) -> (TicketRow, TicketState) {
+    let mut row = before.clone();
+    let state = row.set_state(&transition.ticket);
+    (row, state)
 }
 
 /// Someone changed the ticket since it was read.
