@@ -342,10 +342,14 @@ impl Metrics {
         if last.is_none_or(|at| at.elapsed() >= every) {
             let now = state.clock.now();
             let db = state.db.clone();
-            // A scrape must not hang on a starved pool: give up and serve the last values.
-            let read =
-                tokio::time::timeout(Duration::from_secs(5), db.run(move |c| read_db(c, now)))
-                    .await;
+            // A scrape must not hang on a starved pool: give up and serve the last values. The
+            // gauges are aggregates that rely on partial indexes proven from the bound statuses,
+            // so they read on the dashboard's readers (see `Db::run_ranged`).
+            let read = tokio::time::timeout(
+                Duration::from_secs(5),
+                db.run_ranged(move |c| read_db(c, now)),
+            )
+            .await;
             match read {
                 Ok(Ok(snapshot)) => {
                     self.apply(&snapshot, now);

@@ -182,7 +182,8 @@ impl r2d2::ManageConnection for Manager {
 /// The pool plus which backend it talks to.
 #[derive(Clone)]
 pub struct Db {
-    pool: r2d2::Pool<Manager>,
+    /// The request readers (see `run`) and the pool of blocking code (`get`).
+    readers: Readers,
     engine: Engine,
     /// SQLite: the file opened at start and its identity then, to notice it deleted or replaced
     /// (the open connections would go on writing into the unlinked file).
@@ -195,11 +196,6 @@ pub struct Db {
     live: Option<Arc<crate::live::Hub>>,
     /// SQLite: the one thread that runs every `write`, in groups (see `writer`).
     writer: Option<Arc<writer::Writer>>,
-    /// One permit per pooled connection: `run` waits here, on the async side, before it takes a
-    /// blocking thread. Without it every request beyond the pool's size parked a blocking
-    /// thread inside `pool.get()`; under load actix's blocking pools grew past 100 threads, and
-    /// each kept its stack and its share of the allocator (see docs/benchmarks.md, "Memory").
-    slots: Arc<tokio::sync::Semaphore>,
     /// SQLite: the readers of [`Db::run_ranged`].
     ranged: Option<Readers>,
     pool_timeout: Duration,
@@ -209,6 +205,10 @@ pub struct Db {
 #[derive(Clone)]
 struct Readers {
     pool: r2d2::Pool<Manager>,
+    /// One permit per pooled connection: `run` waits here, on the async side, before it takes a
+    /// blocking thread. Without it every request beyond the pool's size parked a blocking
+    /// thread inside `pool.get()`; under load actix's blocking pools grew past 100 threads, and
+    /// each kept its stack and its share of the allocator (see docs/benchmarks.md, "Memory").
     slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -300,26 +300,30 @@ impl Db {
             .connect()
             .map_err(|e| anyhow::anyhow!("cannot connect to database: {e}"))?;
         let pool_timeout = Duration::from_secs(settings.database.pool_timeout_secs);
-        let pool_of = |size: u32, stable_plans: bool| {
-            r2d2::Pool::builder()
-                .max_size(size)
-                // Open connections as they are needed, not all at start (CLI commands need one).
-                .min_idle(Some(1))
-                .connection_timeout(pool_timeout)
-                .build(Manager {
-                    target: target.clone(),
-                    stable_plans,
-                })
+        // Connections are opened as they are needed, not all at start: `min_idle` of the request
+        // readers is 1 (CLI commands need one), of the dashboard's 0.
+        let readers_of = |size: u32, min_idle: u32, stable_plans: bool| {
+            Ok::<_, r2d2::Error>(Readers {
+                pool: r2d2::Pool::builder()
+                    .max_size(size)
+                    .min_idle(Some(min_idle))
+                    .connection_timeout(pool_timeout)
+                    .build(Manager {
+                        target: target.clone(),
+                        stable_plans,
+                    })?,
+                slots: Arc::new(tokio::sync::Semaphore::new(size as usize)),
+            })
         };
-        let pool = pool_of(settings.database.pool_size, true)?;
+        let readers = readers_of(settings.database.pool_size, 1, true)?;
         // The dashboard's range aggregates are better planned with the range's values (see
         // `sqlite_plans`): on SQLite they read on connections of their own that see them.
-        let ranged_size = (settings.database.pool_size / 2).max(2);
         let ranged = match &target {
-            Target::Sqlite(_) => Some(Readers {
-                pool: pool_of(ranged_size, false)?,
-                slots: Arc::new(tokio::sync::Semaphore::new(ranged_size as usize)),
-            }),
+            Target::Sqlite(_) => Some(readers_of(
+                (settings.database.pool_size / 2).max(2),
+                0,
+                false,
+            )?),
             Target::Postgres(_) => None,
         };
         let sqlite_file = target.sqlite_file().map(|p| {
@@ -334,16 +338,13 @@ impl Db {
             _ => None,
         };
         Ok(Db {
-            pool,
+            readers,
             engine,
             sqlite_file,
             waiting: Arc::new(AtomicUsize::new(0)),
             target,
             live: None,
             writer,
-            slots: Arc::new(tokio::sync::Semaphore::new(
-                settings.database.pool_size as usize,
-            )),
             ranged,
             pool_timeout,
         })
@@ -378,8 +379,8 @@ impl Db {
                 Some(_) => {}
             }
         }
-        let state = self.pool.state();
-        if state.idle_connections == 0 && state.connections >= self.pool.max_size() {
+        let state = self.readers.pool.state();
+        if state.idle_connections == 0 && state.connections >= self.readers.pool.max_size() {
             return Err(NotReady::PoolExhausted);
         }
         // SQLite: writes queue for the writer, which holds the lock while it works; the question
@@ -393,6 +394,7 @@ impl Db {
             };
         }
         let mut conn = self
+            .readers
             .pool
             .get_timeout(wait)
             .map_err(|_| NotReady::PoolExhausted)?;
@@ -427,9 +429,9 @@ impl Db {
     }
 
     pub fn pool_stats(&self) -> PoolStats {
-        let state = self.pool.state();
+        let state = self.readers.pool.state();
         PoolStats {
-            max: self.pool.max_size(),
+            max: self.readers.pool.max_size(),
             connections: state.connections,
             idle: state.idle_connections,
             waiting: self.waiting.load(Ordering::Relaxed),
@@ -439,7 +441,7 @@ impl Db {
 
     /// A pooled connection for blocking code (CLI, jobs).
     pub fn get(&self) -> AppResult<r2d2::PooledConnection<Manager>> {
-        Ok(pool_get(&self.pool, &self.waiting)?)
+        Ok(pool_get(&self.readers.pool, &self.waiting)?)
     }
 
     /// A connection of [`Db::run_ranged`]'s kind for blocking code (the statistics benchmark
@@ -459,7 +461,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
     {
-        self.run_in(&self.pool, &self.slots, f).await
+        self.run_in(&self.readers, f).await
     }
 
     /// [`Db::run`] for reads whose best plan depends on the values (the dashboard's aggregates
@@ -471,24 +473,19 @@ impl Db {
         F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
     {
         match &self.ranged {
-            Some(r) => self.run_in(&r.pool, &r.slots, f).await,
+            Some(r) => self.run_in(r, f).await,
             None => self.run(f).await,
         }
     }
 
-    async fn run_in<T, F>(
-        &self,
-        pool: &r2d2::Pool<Manager>,
-        slots: &Arc<tokio::sync::Semaphore>,
-        f: F,
-    ) -> AppResult<T>
+    async fn run_in<T, F>(&self, readers: &Readers, f: F) -> AppResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
     {
         let permit = {
             let _w = Waiting::start(&self.waiting);
-            tokio::time::timeout(self.pool_timeout, slots.clone().acquire_owned()).await
+            tokio::time::timeout(self.pool_timeout, readers.slots.clone().acquire_owned()).await
         };
         let permit = match permit {
             Ok(Ok(permit)) => permit,
@@ -499,7 +496,7 @@ impl Db {
                 ))
             }
         };
-        let pool = pool.clone();
+        let pool = readers.pool.clone();
         let waiting = self.waiting.clone();
         let live = self.live.clone();
         actix_web::web::block(move || {
@@ -562,7 +559,7 @@ impl Db {
         &self,
         after: impl FnOnce(&mut DbConn) -> anyhow::Result<()>,
     ) -> anyhow::Result<Vec<String>> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.readers.pool.get()?;
         run_migrations(&mut conn, after)
     }
 }

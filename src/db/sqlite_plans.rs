@@ -17,7 +17,7 @@
 //! With the guarantee a partial index is used
 //! only when the query states its condition literally (a bound `role = ?` no longer proves
 //! `WHERE role = 'resident'`), so the lookups that rely on one write it as SQL text:
-//! [`resident_role`], [`street_kind`].
+//! [`resident_role`], [`street_kind`], [`status_in`].
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_int};
@@ -27,6 +27,9 @@ use diesel::dsl::sql;
 use diesel::expression::SqlLiteral;
 use diesel::sql_types::Bool;
 use libsqlite3_sys as ffi;
+
+use crate::domain::text_enum::TextEnum;
+use crate::domain::ticket::Status;
 
 thread_local! {
     /// Set while this thread opens a connection that is to plan independently of bound values.
@@ -83,10 +86,17 @@ pub fn resident_role() -> SqlLiteral<Bool> {
     sql::<Bool>("users.role = 'resident'")
 }
 
-/// `tickets.status IN ('open', 'acknowledged')` as SQL text, for the partial indexes of the
-/// active tickets (`tickets_active_street`, `tickets_active_community`).
-pub fn active_status() -> SqlLiteral<Bool> {
-    sql::<Bool>("tickets.status IN ('open', 'acknowledged')")
+/// `tickets.status IN (…)` with `statuses` (not empty) as SQL text, so that the partial indexes
+/// of the active tickets (`tickets_active_street`, `tickets_active_community`: `status IN ('open',
+/// 'acknowledged')`) serve the filters they cover. The values are the closed set's own names,
+/// never a client's bytes, written in declaration order: one statement text per set.
+pub fn status_in(statuses: &[Status]) -> SqlLiteral<Bool> {
+    let names: Vec<String> = Status::all()
+        .iter()
+        .filter(|s| statuses.contains(s))
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    sql::<Bool>(&format!("tickets.status IN ({})", names.join(", ")))
 }
 
 /// `org_units.kind = 'street'` as SQL text, for the partial index `org_units_street_code`.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AuthUser;
 use crate::db::models::{TicketEventRow, TicketRow};
 use crate::db::schema::{ticket_events, tickets};
-use crate::db::sqlite_plans::active_status;
+use crate::db::sqlite_plans::status_in;
 use crate::db::{DbConn, MultiBackend};
 use crate::domain::role::Role;
 use crate::domain::text_enum::TextEnum;
@@ -111,21 +111,17 @@ fn decode_cursor(s: &str) -> AppResult<(NaiveDateTime, i64)> {
 
 pub(crate) type Boxed<'a> = tickets::BoxedQuery<'a, MultiBackend>;
 
-fn parse_statuses(s: &str) -> AppResult<Vec<String>> {
+fn parse_statuses(s: &str) -> AppResult<Vec<Status>> {
     parse_list::<Status>(s, "invalid_status", "状态")
 }
 
 /// A comma-separated list of one closed set's values. An unknown value is refused without
 /// echoing it (it is the client's raw input).
-fn parse_list<T: TextEnum>(s: &str, code: &'static str, what: &str) -> AppResult<Vec<String>> {
+fn parse_list<T: TextEnum>(s: &str, code: &'static str, what: &str) -> AppResult<Vec<T>> {
     s.split(',')
         .map(str::trim)
         .filter(|x| !x.is_empty())
-        .map(|x| {
-            T::parse(x)
-                .map(|v| v.as_str().to_string())
-                .ok_or_else(|| AppError::validation(code, format!("未知{what}值")))
-        })
+        .map(|x| T::parse(x).ok_or_else(|| AppError::validation(code, format!("未知{what}值"))))
         .collect()
 }
 
@@ -148,19 +144,15 @@ pub(crate) fn filtered<'a>(
         q = q.filter(tickets::level.eq(l.as_str()));
     }
     if let Some(s) = f.status.as_deref() {
-        let mut list = parse_statuses(s)?;
-        list.sort_unstable();
-        list.dedup();
-        if list == [Status::Acknowledged.as_str(), Status::Open.as_str()] {
-            q = q.filter(active_status());
-        } else if !list.is_empty() {
-            q = q.filter(tickets::status.eq_any(list));
+        let list = parse_statuses(s)?;
+        if !list.is_empty() {
+            q = q.filter(status_in(&list));
         }
     }
     if let Some(s) = f.source.as_deref() {
         let list = parse_list::<Source>(s, "invalid_source", "来源")?;
         if !list.is_empty() {
-            q = q.filter(tickets::source.eq_any(list));
+            q = q.filter(tickets::source.eq_any(list.into_iter().map(Source::as_str)));
         }
     }
     if let Some(v) = f.view {
@@ -176,9 +168,11 @@ pub(crate) fn filtered<'a>(
             .map(Level::as_str)
             .collect();
         q = match v {
-            QueueView::Supervision => q
-                .filter(tickets::level.eq_any(below))
-                .filter(tickets::status.eq_any(["open", "acknowledged", "decline_review"])),
+            QueueView::Supervision => q.filter(tickets::level.eq_any(below)).filter(status_in(&[
+                Status::Open,
+                Status::Acknowledged,
+                Status::DeclineReview,
+            ])),
             QueueView::Decisions => {
                 let review = tickets::status
                     .eq("decline_review")
@@ -230,7 +224,7 @@ pub(crate) fn filtered<'a>(
         let open = Status::Open.as_str();
         let acknowledged = Status::Acknowledged.as_str();
         q = q.filter(
-            active_status()
+            status_in(&[Status::Open, Status::Acknowledged])
                 .and(tickets::paused_at.is_null())
                 .and(tickets::overdue.eq(false))
                 .and(tickets::due_at.ge(now_ts))
