@@ -204,6 +204,11 @@ impl From<diesel::result::Error> for AppError {
             {
                 AppError::validation("invalid_text", "内容含有不允许的字符")
             }
+            // The server dropped the connection (restart, `pg_terminate_backend`): the pool
+            // checks and replaces it before its next use, so a retry succeeds.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                AppError::Unavailable("database connection lost".into())
+            }
             Error::DatabaseError(_, ref info) if info.message().contains("database is locked") => {
                 AppError::Unavailable(info.message().to_string())
             }

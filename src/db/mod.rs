@@ -14,7 +14,7 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
@@ -150,10 +150,10 @@ pub struct Manager {
 const READER_CACHE_KIB: u32 = 512;
 
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConn;
+    type Connection = Pooled;
     type Error = diesel::ConnectionError;
 
-    fn connect(&self) -> Result<DbConn, Self::Error> {
+    fn connect(&self) -> Result<Pooled, Self::Error> {
         let mut conn = if self.stable_plans {
             sqlite_plans::open_with_stable_plans(|| self.target.connect())?
         } else {
@@ -166,16 +166,75 @@ impl r2d2::ManageConnection for Manager {
             c.batch_execute(&format!("PRAGMA cache_size = -{READER_CACHE_KIB};"))
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
         }
-        Ok(conn)
+        Ok(Pooled {
+            conn,
+            returned: Instant::now(),
+            suspect: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), Self::Error> {
+        if !pooled.suspect && pooled.returned.elapsed() < UNCHECKED_REUSE {
+            return Ok(());
+        }
+        pooled
+            .conn
+            .batch_execute("SELECT 1")
+            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        pooled.suspect = false;
+        Ok(())
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+    /// Called as a connection goes back to the pool: notes when, for `is_valid`.
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        pooled.returned = Instant::now();
         false
+    }
+}
+
+/// A connection given back to the pool less than this ago is handed out again without a
+/// `SELECT 1` first. Under load every checkout reuses a connection returned milliseconds
+/// before, and on PostgreSQL that ping was a round trip of its own: three of a create's 35,
+/// two of a queue page's eight. A connection that sat idle longer (the server may have been
+/// restarted meanwhile) is still checked, and so is one whose last work ended in an error
+/// ([`PooledConn::suspect`]): a connection the server dropped fails one request, then its
+/// check fails and r2d2 replaces it.
+const UNCHECKED_REUSE: Duration = Duration::from_secs(2);
+
+/// A pooled connection and when it last went back to the pool.
+pub struct Pooled {
+    conn: DbConn,
+    returned: Instant,
+    /// Its last work failed: check it before handing it out again.
+    suspect: bool,
+}
+
+/// A connection checked out of one of the pools (see [`Db::get`]); it goes back when dropped.
+pub struct PooledConn(r2d2::PooledConnection<Manager>);
+
+impl PooledConn {
+    /// Runs `f` on the connection; if it fails, the connection is checked before its next use
+    /// (the failure may have been the connection's).
+    fn work<T>(&mut self, f: impl FnOnce(&mut DbConn) -> AppResult<T>) -> AppResult<T> {
+        let result = f(&mut self.0.conn);
+        if result.is_err() {
+            self.0.suspect = true;
+        }
+        result
+    }
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = DbConn;
+
+    fn deref(&self) -> &DbConn {
+        &self.0.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.0.conn
     }
 }
 
@@ -239,12 +298,9 @@ impl Drop for Waiting<'_> {
     }
 }
 
-fn pool_get(
-    pool: &r2d2::Pool<Manager>,
-    waiting: &AtomicUsize,
-) -> Result<r2d2::PooledConnection<Manager>, r2d2::Error> {
+fn pool_get(pool: &r2d2::Pool<Manager>, waiting: &AtomicUsize) -> Result<PooledConn, r2d2::Error> {
     let _w = Waiting::start(waiting);
-    pool.get()
+    pool.get().map(PooledConn)
 }
 
 /// Device and inode of a file.
@@ -397,6 +453,7 @@ impl Db {
             .readers
             .pool
             .get_timeout(wait)
+            .map(PooledConn)
             .map_err(|_| NotReady::PoolExhausted)?;
         let ms = wait.as_millis().max(1);
         let probe = match &mut *conn {
@@ -440,13 +497,13 @@ impl Db {
     }
 
     /// A pooled connection for blocking code (CLI, jobs).
-    pub fn get(&self) -> AppResult<r2d2::PooledConnection<Manager>> {
+    pub fn get(&self) -> AppResult<PooledConn> {
         Ok(pool_get(&self.readers.pool, &self.waiting)?)
     }
 
     /// A connection of [`Db::run_ranged`]'s kind for blocking code (the statistics benchmark
     /// times the dashboard's calls on what the service runs them on).
-    pub fn get_ranged(&self) -> AppResult<r2d2::PooledConnection<Manager>> {
+    pub fn get_ranged(&self) -> AppResult<PooledConn> {
         match &self.ranged {
             Some(r) => Ok(pool_get(&r.pool, &self.waiting)?),
             None => self.get(),
@@ -502,7 +559,7 @@ impl Db {
         actix_web::web::block(move || {
             let _permit = permit;
             let mut conn = pool_get(&pool, &waiting)?;
-            changes::with_hub(live.as_ref(), || f(&mut conn))
+            changes::with_hub(live.as_ref(), || conn.work(f))
         })
         .await?
     }
@@ -559,7 +616,7 @@ impl Db {
         &self,
         after: impl FnOnce(&mut DbConn) -> anyhow::Result<()>,
     ) -> anyhow::Result<Vec<String>> {
-        let mut conn = self.readers.pool.get()?;
+        let mut conn = PooledConn(self.readers.pool.get()?);
         run_migrations(&mut conn, after)
     }
 }
@@ -576,6 +633,16 @@ where
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
+    in_write_tx(conn, f)
+}
+
+/// The body of [`write_tx`] once its transaction has begun: the live updates around `f`, then
+/// the commit, or the rollback if anything failed.
+fn in_write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
     changes::begin();
     // Live updates: PostgreSQL sends the transaction's changes inside it, to be delivered only
     // if it commits; SQLite publishes them once it has committed.
@@ -607,18 +674,24 @@ where
 /// A write transaction whose commit does not wait for the WAL flush on PostgreSQL
 /// (`synchronous_commit = off` for it alone); elsewhere [`write_tx`]. Only for a write whose
 /// loss in a crash harms nothing: whatever later depends on it commits after it, and
-/// PostgreSQL flushes the WAL in order, so a flushed later commit implies this one.
+/// PostgreSQL flushes the WAL in order, so a flushed later commit implies this one. Not inside
+/// another transaction.
 pub fn write_tx_unflushed<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    write_tx(conn, |c| {
-        if let DbConn::Pg(pg) = c {
-            pg.batch_execute("SET LOCAL synchronous_commit = off")?;
+    match conn {
+        // One round trip for both: the setting is the transaction's first statement anyway.
+        DbConn::Pg(c) => {
+            AnsiTransactionManager::begin_transaction_sql(
+                c,
+                "BEGIN; SET LOCAL synchronous_commit = off",
+            )?;
+            in_write_tx(conn, f)
         }
-        f(c)
-    })
+        DbConn::Sqlite(_) => write_tx(conn, f),
+    }
 }
 
 /// Runs the pending migrations, then `after`: the work that must follow them before anyone

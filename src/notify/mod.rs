@@ -244,6 +244,15 @@ pub struct Lookups {
 }
 
 impl Lookups {
+    /// Lookups that already know these units' names (the caller just read them).
+    pub fn knowing_units<'a>(names: impl IntoIterator<Item = (i64, &'a str)>) -> Lookups {
+        let mut lookups = Lookups::default();
+        for (id, name) in names {
+            lookups.unit_names.insert(id, name.to_string());
+        }
+        lookups
+    }
+
     /// Loads the people `ids` (e.g. the residents of a chunk's tickets) with one statement.
     pub fn prefetch_users(&mut self, conn: &mut DbConn, ids: &[i64]) -> AppResult<()> {
         let mut missing: Vec<i64> = ids

@@ -88,6 +88,66 @@ async fn readyz_is_503_while_every_pooled_connection_is_in_use() {
     assert_eq!(readyz(&app).await.0, StatusCode::OK);
 }
 
+/// PostgreSQL drops every pooled connection (as on a server restart): a connection handed out
+/// again without a check (returned moments ago) may fail one request with a 503, is checked
+/// before its next use and replaced; within the pool's size the service answers again, and
+/// then every request succeeds.
+#[actix_web::test]
+async fn connections_the_server_dropped_are_replaced() {
+    let Some(app) = TestApp::spawn_with(Backend::Postgres, |s| s.database.pool_size = 2).await
+    else {
+        return;
+    };
+    app.seed();
+    let staff = app.login_staff("yc-c1-p1").await;
+    for _ in 0..4 {
+        let (s, v) = app.get("/api/v1/tickets", Some(&staff)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let mut admin = PgConnection::establish(&app.db.url).expect("open");
+    let dropped: Vec<bool> = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND backend_type = 'client backend'",
+    )
+    .load::<Dropped>(&mut admin)
+    .expect("terminate")
+    .into_iter()
+    .map(|d| d.done)
+    .collect();
+    assert!(
+        !dropped.is_empty(),
+        "the service's connections were dropped"
+    );
+    let mut failed = 0;
+    let mut answered = false;
+    for _ in 0..=2 {
+        let (s, v) = app.get("/api/v1/tickets", Some(&staff)).await;
+        if s == StatusCode::OK {
+            answered = true;
+            break;
+        }
+        assert_eq!(
+            s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a lost connection is a 503: {v}"
+        );
+        failed += 1;
+    }
+    assert!(answered, "answered again after {failed} failed requests");
+    assert!(failed <= 2, "at most one failure per pooled connection");
+    for _ in 0..6 {
+        let (s, v) = app.get("/api/v1/tickets", Some(&staff)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+}
+
+#[derive(QueryableByName)]
+struct Dropped {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    done: bool,
+}
+
 /// SQLite: calls waiting on another process's write lock wait in the writer's queue, not on
 /// pooled connections: reads go on being answered, `/readyz` says `write_blocked`, and the
 /// calls go through once the lock is gone.

@@ -615,17 +615,17 @@ async fn stored_facts_give_the_numbers_of_replayed_histories(app: TestApp) {
         use diesel::prelude::*;
         use huying::db::schema::{ticket_stats, ticket_stays};
         diesel::delete(ticket_stays::table)
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .expect("clear stays");
         diesel::delete(ticket_stats::table)
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .expect("clear facts");
     }
     let tickets: i64 = {
         use diesel::prelude::*;
         huying::db::schema::tickets::table
             .count()
-            .get_result(&mut conn)
+            .get_result(&mut *conn)
             .expect("count")
     };
     let filled = stats::facts::backfill(&mut conn).expect("backfill");

@@ -18,6 +18,7 @@ both_backends!(
     return_goes_down_once_per_level,
     photos_are_checked_by_content_and_limited,
     staff_see_masked_phones_and_revealing_is_recorded,
+    a_call_is_shown_with_its_place_and_an_archived_compound_takes_none,
 );
 
 pub struct World {
@@ -859,4 +860,69 @@ async fn staff_see_masked_phones_and_revealing_is_recorded(app: TestApp) {
     let community = app.login_staff("yc-c1").await;
     let (s, _) = act(&app, &community, id, "reveal-phone", json!({})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// A call with a building: the answer names its street, community, compound and building (read
+/// as one statement when all is well); an archived compound, or a building of another compound,
+/// is refused with what is wrong.
+async fn a_call_is_shown_with_its_place_and_an_archived_compound_takes_none(app: TestApp) {
+    let w = world(&app).await;
+    let unit = |kind: &str, i: usize| w.seed[kind][i].clone();
+    let (s, v) = app
+        .post(
+            "/api/v1/tickets",
+            Some(&w.resident),
+            json!({"compound_id": w.compound, "building_id": unit("buildings", 1)["id"],
+                   "category_id": w.category, "title": "二栋电梯", "description": "电梯停在三楼不动"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["street"]["name"], w.seed["street"]["name"], "{v}");
+    assert_eq!(
+        v["community"]["name"],
+        unit("communities", 0)["name"],
+        "{v}"
+    );
+    assert_eq!(v["compound"]["name"], unit("compounds", 0)["name"], "{v}");
+    assert_eq!(v["building"]["id"], unit("buildings", 1)["id"], "{v}");
+    assert_eq!(v["building"]["name"], "2栋", "{v}");
+    assert_eq!(v["category"]["id"], w.category, "{v}");
+    assert_eq!(
+        v["category"]["name"], w.seed["categories"][0]["name"],
+        "{v}"
+    );
+    assert_eq!(v["attachment_count"], 0, "{v}");
+    // The building of the second compound does not belong to the first.
+    let (s, v) = app
+        .post(
+            "/api/v1/tickets",
+            Some(&w.resident),
+            json!({"compound_id": w.compound, "building_id": unit("buildings", 2)["id"],
+                   "category_id": w.category, "title": "错楼栋", "description": "楼栋不对"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["message"], "该楼栋不属于所选小区", "{v}");
+    let admin = app.login_staff("yc-admin").await;
+    let (s, v) = app
+        .patch(
+            &format!("/api/v1/org/compounds/{}", w.compound),
+            Some(&admin),
+            json!({"archived": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = app
+        .post(
+            "/api/v1/tickets",
+            Some(&w.resident),
+            json!({"compound_id": w.compound, "category_id": w.category,
+                   "title": "停用小区", "description": "小区已停用"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(error_code(&v), "unknown_org_unit", "{v}");
+    assert_eq!(v["message"], "该小区已停用", "{v}");
+    let (_, list) = app.get("/api/v1/tickets", Some(&w.resident)).await;
+    assert_eq!(list["total"], 1, "only the first call stored: {list}");
 }

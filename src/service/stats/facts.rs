@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::dialect::insert_all;
-use crate::db::models::TicketRow;
+use crate::db::models::{NewTicketEvent, TicketRow};
 use crate::db::schema::{ticket_events, ticket_stats, ticket_stays, tickets};
 use crate::db::{write_tx, DbConn};
 use crate::domain::metrics::{
@@ -178,6 +178,35 @@ pub fn refresh(conn: &mut DbConn, t: &TicketRow) -> AppResult<()> {
     let events = history(conn, t.id)?;
     let (row, stays) = rows_for(&st, &outcome(&st, &events));
     replace(conn, &[t.id], &[row], &stays)
+}
+
+/// The facts of a ticket created in this transaction, whose whole history is `events` (as
+/// stored with it): nothing to read and, since a ticket id is never reused and the fact tables
+/// reference `tickets`, nothing to delete. Three statements fewer than [`refresh`] on every
+/// create.
+pub fn insert_new(conn: &mut DbConn, t: &TicketRow, events: &[NewTicketEvent]) -> AppResult<()> {
+    let noted = DEFERRED.with(|d| d.borrow_mut().as_mut().map(|ids| ids.insert(t.id)));
+    if noted.is_some() {
+        return Ok(());
+    }
+    let st = StatTicket::from(t);
+    let history: Vec<StatEvent> = events
+        .iter()
+        .filter(|e| e.ticket_id == t.id && HISTORY_ACTIONS.contains(&e.action))
+        .map(|e| StatEvent {
+            ticket_id: e.ticket_id,
+            action: e.action,
+            level: e.level,
+            level_after: e.level_after,
+            status_before: e.status_before,
+            reason: e.reason.clone(),
+            actor_role: e.actor_role,
+            created_at: e.created_at,
+        })
+        .collect();
+    let (row, stays) = rows_for(&st, &outcome(&st, &history));
+    insert_all::<_, StatsRow>(conn, ticket_stats::table, &[row])?;
+    insert_all::<_, StayRow>(conn, ticket_stays::table, &stays)
 }
 
 thread_local! {

@@ -42,12 +42,13 @@ impl From<&AuthUser> for Author {
 }
 
 /// Stores a new call: the row, its `create` event, outbox rows and facts. Returns the row with
-/// its id.
+/// its id. `lookups` may already know what the caller read (its units' names).
 pub fn insert_new(
     conn: &mut DbConn,
     content: TicketContent,
     call: &Transition,
     by: Author,
+    lookups: notify::Lookups,
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<TicketRow> {
@@ -64,6 +65,7 @@ pub fn insert_new(
             events: &call.events,
         }],
         by,
+        lookups,
         sla,
         now,
     )?;
@@ -89,6 +91,7 @@ pub fn commit(
             events: &transition.events,
         }],
         by,
+        notify::Lookups::default(),
         sla,
         now,
     )?;
@@ -125,7 +128,7 @@ pub fn commit_many(
             events: &transition.events,
         })
         .collect();
-    record(conn, &stored, by, sla, now)?;
+    record(conn, &stored, by, notify::Lookups::default(), sla, now)?;
     Ok(rows)
 }
 
@@ -180,6 +183,7 @@ fn record(
     conn: &mut DbConn,
     stored: &[Stored<'_>],
     by: Author,
+    mut lookups: notify::Lookups,
     sla: &SlaEngine,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
@@ -203,7 +207,6 @@ fn record(
         })
         .collect();
     let mut event_ids = dialect::insert_events_returning_ids(conn, &events)?.into_iter();
-    let mut lookups = notify::Lookups::default();
     if stored.len() > 1 {
         let residents: Vec<i64> = stored.iter().map(|s| s.row.resident_id).collect();
         lookups.prefetch_users(conn, &residents)?;
@@ -234,7 +237,10 @@ fn record(
     }
     notify::write_outbox(conn, &outbox)?;
     for s in stored {
-        crate::service::stats::facts::refresh(conn, s.row)?;
+        match s.before {
+            Some(_) => crate::service::stats::facts::refresh(conn, s.row)?,
+            None => crate::service::stats::facts::insert_new(conn, s.row, &events)?,
+        }
     }
     let changed: Vec<callbacks::Changed<'_>> = stored
         .iter()

@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use super::commit::{self, Author};
 use super::input::{check_call, request_hash, CreateTicket};
 use crate::auth::AuthUser;
-use crate::db::models::{TicketContent, TicketRow};
-use crate::db::schema::{categories, idempotency_keys, ticket_sequences, tickets};
+use crate::db::models::{OrgUnitRow, TicketContent, TicketRow};
+use crate::db::schema::{categories, idempotency_keys, org_units, ticket_sequences, tickets};
 use crate::db::{round_ts, DbConn};
 use crate::domain::ids::{UnitId, UserId};
 use crate::domain::org::OrgKind;
@@ -186,12 +186,74 @@ pub fn create(
 
 /// Where a call is: the compound (live), its community and street, and the building if any.
 struct Place {
-    compound: crate::db::models::OrgUnitRow,
+    compound: OrgUnitRow,
     community_id: i64,
-    street: crate::db::models::OrgUnitRow,
+    street: OrgUnitRow,
 }
 
 fn place_of(conn: &mut DbConn, input: &CreateTicket) -> AppResult<Place> {
+    match place_in_one_read(conn, input)? {
+        Some(place) => Ok(place),
+        None => place_step_by_step(conn, input),
+    }
+}
+
+/// The call's place as one statement (compound, its community and street, the building) when
+/// all is well: a call's first reads, on PostgreSQL each a round trip, on SQLite work of the one
+/// writer. `None` when anything is wrong; [`place_step_by_step`] then says what.
+fn place_in_one_read(conn: &mut DbConn, input: &CreateTicket) -> AppResult<Option<Place>> {
+    let (community, street, building) = diesel::alias!(
+        org_units as community,
+        org_units as street,
+        org_units as building
+    );
+    let found: Option<(OrgUnitRow, i64, OrgUnitRow, Option<i64>)> = org_units::table
+        .inner_join(
+            community.on(org_units::parent_id
+                .eq(community.field(org_units::id).nullable())
+                .and(community.field(org_units::kind).eq(OrgKind::Community))),
+        )
+        .inner_join(
+            street.on(community
+                .field(org_units::parent_id)
+                .eq(street.field(org_units::id).nullable())
+                .and(street.field(org_units::kind).eq(OrgKind::Street))),
+        )
+        .left_join(
+            building.on(building
+                .field(org_units::id)
+                .nullable()
+                .eq(input.building_id)
+                .and(building.field(org_units::kind).eq(OrgKind::Building))
+                .and(
+                    building
+                        .field(org_units::parent_id)
+                        .eq(org_units::id.nullable()),
+                )),
+        )
+        .filter(org_units::id.eq(input.compound_id))
+        .filter(org_units::kind.eq(OrgKind::Compound))
+        .filter(org_units::archived_at.is_null())
+        .select((
+            OrgUnitRow::as_select(),
+            community.field(org_units::id),
+            street.fields(org_units::all_columns),
+            building.field(org_units::id).nullable(),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match found {
+        Some((compound, community_id, street, b)) if b == input.building_id => Some(Place {
+            compound,
+            community_id,
+            street,
+        }),
+        _ => None,
+    })
+}
+
+/// The call's place read unit by unit, with the error that says which one is wrong.
+fn place_step_by_step(conn: &mut DbConn, input: &CreateTicket) -> AppResult<Place> {
     let compound = org::require_kind(conn, input.compound_id, OrgKind::Compound, "compound_id")?;
     if compound.archived_at.is_some() {
         return Err(AppError::validation("unknown_org_unit", "该小区已停用"));
@@ -271,7 +333,11 @@ fn insert_call(
         entered_by,
         external_ref: caller.external_ref,
     };
-    commit::insert_new(conn, content, &call, author, sla, now)
+    let known = crate::notify::Lookups::knowing_units([
+        (place.compound.id, place.compound.name.as_str()),
+        (street.id, street.name.as_str()),
+    ]);
+    commit::insert_new(conn, content, &call, author, known, sla, now)
 }
 
 /// A call a partner system passed on through Open311 (docs/open311.md) for the resident of

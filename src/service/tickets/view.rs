@@ -8,8 +8,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
+use crate::db::dialect::{self, ViewLookup};
 use crate::db::models::{TicketEventRow, TicketRow};
-use crate::db::schema::{categories, org_units, ticket_attachments, users};
+use crate::db::schema::users;
 use crate::db::DbConn;
 use crate::domain::role::{ActorRole, Role};
 use crate::domain::ticket::{self, Action, ClosedBy, EventKind, Level, Source, Status, Urgency};
@@ -193,40 +194,41 @@ pub fn tickets(
     user_ids.dedup();
     cat_ids.sort_unstable();
     cat_ids.dedup();
-    let units: HashMap<i64, String> = org_units::table
-        .filter(org_units::id.eq_any(&unit_ids))
-        .select((org_units::id, org_units::name))
-        .load::<(i64, String)>(conn)?
-        .into_iter()
-        .collect();
-    // Residents, assignees and whoever entered a call, in one query; the role gives the level of
-    // the staff member who entered it ("由社区党支部代为登记").
+    let mut units: HashMap<i64, String> = HashMap::new();
+    // Residents, assignees and whoever entered a call; the role gives the level of the staff
+    // member who entered it ("由社区党支部代为登记").
     let mut people: HashMap<i64, (String, Option<String>)> = HashMap::new();
     let mut staff_levels: HashMap<i64, Level> = HashMap::new();
-    for (id, name, phone, role) in users::table
-        .filter(users::id.eq_any(&user_ids))
-        .select((users::id, users::display_name, users::phone, users::role))
-        .load::<(i64, String, Option<String>, Role)>(conn)?
-    {
-        if let Some(level) = Level::of_role(role) {
-            staff_levels.insert(id, level);
-        }
-        people.insert(id, (name, phone));
-    }
-    let cats: HashMap<i64, (String, String)> = categories::table
-        .filter(categories::id.eq_any(&cat_ids))
-        .select((categories::id, categories::code, categories::name))
-        .load::<(i64, String, String)>(conn)?
-        .into_iter()
-        .map(|(id, c, n)| (id, (c, n)))
-        .collect();
+    let mut cats: HashMap<i64, (String, String)> = HashMap::new();
     let mut counts: HashMap<i64, i64> = HashMap::new();
-    for tid in ticket_attachments::table
-        .filter(ticket_attachments::ticket_id.eq_any(&ids))
-        .select(ticket_attachments::ticket_id)
-        .load::<i64>(conn)?
-    {
-        *counts.entry(tid).or_default() += 1;
+    let found = dialect::view_lookups(
+        conn,
+        dialect::ViewIds {
+            units: &unit_ids,
+            people: &user_ids,
+            categories: &cat_ids,
+            tickets: &ids,
+        },
+    )?;
+    for row in found {
+        let text = row.a.unwrap_or_default();
+        match row.kind {
+            ViewLookup::UNIT => {
+                units.insert(row.id, text);
+            }
+            ViewLookup::PERSON => {
+                if let Some(level) = row.role.and_then(Level::of_role) {
+                    staff_levels.insert(row.id, level);
+                }
+                people.insert(row.id, (text, row.b));
+            }
+            ViewLookup::CATEGORY => {
+                cats.insert(row.id, (text, row.b.unwrap_or_default()));
+            }
+            ViewLookup::ATTACHMENT => *counts.entry(row.id).or_default() += 1,
+            // The statement answers only the four kinds above.
+            _ => {}
+        }
     }
     let named = |id: i64| NamedRef {
         id,
