@@ -8,6 +8,7 @@ pub mod notify_schema;
 pub mod open311_schema;
 pub mod schema;
 pub mod sqlite_plans;
+pub mod timestamps;
 pub mod types;
 pub mod writer;
 
@@ -197,7 +198,7 @@ impl r2d2::ManageConnection for Manager {
 /// before, and on PostgreSQL that ping was a round trip of its own: three of a create's 35,
 /// two of a queue page's eight. A connection that sat idle longer (the server may have been
 /// restarted meanwhile) is still checked, and so is one whose last work ended in an error
-/// ([`PooledConn::suspect`]): a connection the server dropped fails one request, then its
+/// (`Pooled::suspect`): a connection the server dropped fails one request, then its
 /// check fails and r2d2 replaces it.
 const UNCHECKED_REUSE: Duration = Duration::from_secs(2);
 

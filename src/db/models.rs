@@ -158,6 +158,7 @@ pub struct TicketRow {
     pub assigned_handler: Option<String>,
     pub resolution_note: Option<String>,
     pub decline_reason: Option<String>,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub declined_at: Option<NaiveDateTime>,
     pub rating: Option<i32>,
     pub rating_comment: Option<String>,
@@ -166,21 +167,33 @@ pub struct TicketRow {
     pub disputes_at_level: i32,
     pub returned_by_community: bool,
     pub returned_by_street: bool,
+    #[diesel(deserialize_as = crate::db::timestamps::Ts)]
     pub level_entered_at: NaiveDateTime,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub level_acknowledged_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub ack_due_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub resolve_due_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = crate::db::timestamps::Ts)]
     pub due_at: NaiveDateTime,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub next_check_at: Option<NaiveDateTime>,
     pub ack_warned: bool,
     pub resolve_warned: bool,
     pub overdue: bool,
     pub version: i32,
+    #[diesel(deserialize_as = crate::db::timestamps::Ts)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = crate::db::timestamps::Ts)]
     pub updated_at: NaiveDateTime,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub acknowledged_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub resolved_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub closed_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub paused_at: Option<NaiveDateTime>,
     pub paused_minutes: i64,
     pub source: Source,
@@ -192,11 +205,16 @@ pub struct TicketRow {
     pub identity_hidden: bool,
     pub transfer_count: i32,
     pub urge_count: i32,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub urged_by_community_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub urged_by_street_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub decide_due_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub extension_due_at: Option<NaiveDateTime>,
     pub extension_reason: Option<String>,
+    #[diesel(deserialize_as = crate::db::timestamps::OptTs)]
     pub extension_requested_at: Option<NaiveDateTime>,
     pub extension_lapsed: bool,
     pub extensions_granted: i32,
