@@ -502,8 +502,9 @@ pub fn bump_ticket_sequence(
 /// One row of [`view_lookups`]: what a ticket's view shows besides the ticket row.
 #[derive(Debug, QueryableByName)]
 pub struct ViewLookup {
+    /// Which of [`LookupKind`] (its number, as the statement writes it).
     #[diesel(sql_type = diesel::sql_types::Integer)]
-    pub kind: i32,
+    kind: i32,
     /// The unit's, person's or category's id; for an attachment its ticket's.
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -518,11 +519,27 @@ pub struct ViewLookup {
     pub role: Option<crate::domain::role::Role>,
 }
 
+/// What a [`ViewLookup`] row is; the numbers are the ones [`VIEW_LOOKUP_PARTS`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupKind {
+    Unit = 1,
+    Person = 2,
+    Category = 3,
+    Attachment = 4,
+}
+
 impl ViewLookup {
-    pub const UNIT: i32 = 1;
-    pub const PERSON: i32 = 2;
-    pub const CATEGORY: i32 = 3;
-    pub const ATTACHMENT: i32 = 4;
+    /// `None` only for a number the statement does not write.
+    pub fn kind(&self) -> Option<LookupKind> {
+        [
+            LookupKind::Unit,
+            LookupKind::Person,
+            LookupKind::Category,
+            LookupKind::Attachment,
+        ]
+        .into_iter()
+        .find(|k| *k as i32 == self.kind)
+    }
 }
 
 /// The ids [`view_lookups`] looks up.
@@ -623,4 +640,28 @@ pub fn view_lookups(conn: &mut DbConn, ids: ViewIds<'_>) -> AppResult<Vec<ViewLo
             JsonIds(json).load(c)?
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LookupKind, VIEW_LOOKUP_PARTS};
+
+    /// Each part of the view's statement selects the number of its kind, in `LookupKind`'s order.
+    #[test]
+    fn view_lookup_parts_write_their_kinds_numbers() {
+        let kinds = [
+            LookupKind::Unit,
+            LookupKind::Person,
+            LookupKind::Category,
+            LookupKind::Attachment,
+        ];
+        for (part, kind) in VIEW_LOOKUP_PARTS.iter().zip(kinds) {
+            let selected = part
+                .split("SELECT ")
+                .nth(1)
+                .and_then(|rest| rest.split([',', ' ']).next())
+                .and_then(|n| n.parse::<i32>().ok());
+            assert_eq!(selected, Some(kind as i32), "{part}");
+        }
+    }
 }

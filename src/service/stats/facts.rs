@@ -162,21 +162,33 @@ fn replace(conn: &mut DbConn, ids: &[i64], rows: &[StatsRow], stays: &[StayRow])
     } else {
         delete_facts!(eq_any(ids));
     }
+    insert(conn, rows, stays)
+}
+
+fn insert(conn: &mut DbConn, rows: &[StatsRow], stays: &[StayRow]) -> AppResult<()> {
     insert_all::<_, StatsRow>(conn, ticket_stats::table, rows)?;
     insert_all::<_, StayRow>(conn, ticket_stays::table, stays)
+}
+
+/// Inside [`deferred`], notes `id` for the rewrite at its end and says so.
+fn noted_for_later(id: i64) -> bool {
+    DEFERRED.with(|d| d.borrow_mut().as_mut().map(|ids| ids.insert(id)).is_some())
+}
+
+/// The facts row and stays of `t` with its history `events`.
+fn facts_of(t: &TicketRow, events: &[StatEvent]) -> (StatsRow, Vec<StayRow>) {
+    let st = StatTicket::from(t);
+    rows_for(&st, &outcome(&st, events))
 }
 
 /// Rewrites the facts of `t` (as just written) from its state and its whole history. Called by
 /// `tickets::record` after every event, inside the transaction that wrote the ticket and the
 /// event, so the facts can never disagree with what they describe.
 pub fn refresh(conn: &mut DbConn, t: &TicketRow) -> AppResult<()> {
-    let noted = DEFERRED.with(|d| d.borrow_mut().as_mut().map(|ids| ids.insert(t.id)));
-    if noted.is_some() {
+    if noted_for_later(t.id) {
         return Ok(());
     }
-    let st = StatTicket::from(t);
-    let events = history(conn, t.id)?;
-    let (row, stays) = rows_for(&st, &outcome(&st, &events));
+    let (row, stays) = facts_of(t, &history(conn, t.id)?);
     replace(conn, &[t.id], &[row], &stays)
 }
 
@@ -185,11 +197,9 @@ pub fn refresh(conn: &mut DbConn, t: &TicketRow) -> AppResult<()> {
 /// reference `tickets`, nothing to delete. Three statements fewer than [`refresh`] on every
 /// create.
 pub fn insert_new(conn: &mut DbConn, t: &TicketRow, events: &[NewTicketEvent]) -> AppResult<()> {
-    let noted = DEFERRED.with(|d| d.borrow_mut().as_mut().map(|ids| ids.insert(t.id)));
-    if noted.is_some() {
+    if noted_for_later(t.id) {
         return Ok(());
     }
-    let st = StatTicket::from(t);
     let history: Vec<StatEvent> = events
         .iter()
         .filter(|e| e.ticket_id == t.id && HISTORY_ACTIONS.contains(&e.action))
@@ -204,9 +214,8 @@ pub fn insert_new(conn: &mut DbConn, t: &TicketRow, events: &[NewTicketEvent]) -
             created_at: e.created_at,
         })
         .collect();
-    let (row, stays) = rows_for(&st, &outcome(&st, &history));
-    insert_all::<_, StatsRow>(conn, ticket_stats::table, &[row])?;
-    insert_all::<_, StayRow>(conn, ticket_stays::table, &stays)
+    let (row, stays) = facts_of(t, &history);
+    insert(conn, &[row], &stays)
 }
 
 thread_local! {

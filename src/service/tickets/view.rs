@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
-use crate::db::dialect::{self, ViewLookup};
+use crate::db::dialect::{self, LookupKind};
 use crate::db::models::{TicketEventRow, TicketRow};
 use crate::db::schema::users;
 use crate::db::DbConn;
@@ -211,23 +211,24 @@ pub fn tickets(
         },
     )?;
     for row in found {
+        let kind = row.kind();
         let text = row.a.unwrap_or_default();
-        match row.kind {
-            ViewLookup::UNIT => {
+        match kind {
+            Some(LookupKind::Unit) => {
                 units.insert(row.id, text);
             }
-            ViewLookup::PERSON => {
+            Some(LookupKind::Person) => {
                 if let Some(level) = row.role.and_then(Level::of_role) {
                     staff_levels.insert(row.id, level);
                 }
                 people.insert(row.id, (text, row.b));
             }
-            ViewLookup::CATEGORY => {
+            Some(LookupKind::Category) => {
                 cats.insert(row.id, (text, row.b.unwrap_or_default()));
             }
-            ViewLookup::ATTACHMENT => *counts.entry(row.id).or_default() += 1,
-            // The statement answers only the four kinds above.
-            _ => {}
+            Some(LookupKind::Attachment) => *counts.entry(row.id).or_default() += 1,
+            // The statement writes only the four kinds above.
+            None => {}
         }
     }
     let named = |id: i64| NamedRef {
