@@ -676,26 +676,39 @@ impl SmtpServer {
             Some((c, k)) => (c.display().to_string(), k.display().to_string()),
             None => ("-".into(), "-".into()),
         };
-        let mut child = Command::new("python3")
-            .args(["-c", SMTP_SERVER_PY, &self.port.to_string()])
-            .arg(&mailbox)
-            .args([c, k])
-            .arg(match self.mode {
-                SmtpTls::None => "none",
-                SmtpTls::Starttls => "starttls",
-                SmtpTls::Tls => "tls",
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start python3");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read");
-        assert_eq!(line.trim(), "READY", "SMTP server did not start");
-        self.child = Some(child);
+        // The port came from `free_port`, so another test's socket may have taken it since
+        // (seen in CI: "address already in use"): try again for a few seconds before failing.
+        for attempt in 1..=10 {
+            let mut child = Command::new("python3")
+                .args(["-c", SMTP_SERVER_PY, &self.port.to_string()])
+                .arg(&mailbox)
+                .args([&c, &k])
+                .arg(match self.mode {
+                    SmtpTls::None => "none",
+                    SmtpTls::Starttls => "starttls",
+                    SmtpTls::Tls => "tls",
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start python3");
+            let mut line = String::new();
+            let stdout = child.stdout.take().expect("stdout");
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("read");
+            if line.trim() == "READY" {
+                self.child = Some(child);
+                return;
+            }
+            let _ = child.wait();
+            assert!(
+                attempt < 10,
+                "SMTP server did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
     }
 
     /// Stops the server (the port is free again until [`SmtpServer::restart`]).
