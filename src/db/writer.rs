@@ -6,10 +6,18 @@
 //! that fails is rolled back alone — and commits the group once; only then does each caller
 //! get its answer, so nobody is told "done" about a write that did not reach the database.
 //! Reads keep using the pool's other connections (WAL lets them run beside the writer).
+//!
+//! Copying the WAL back into the database file (a checkpoint, with its two `fsync`s) is not the
+//! writer's work either: SQLite's automatic checkpoint would run it inside whichever commit
+//! crossed 1,000 WAL pages, stalling every job queued behind it. A checkpointer thread with a
+//! connection of its own runs a passive checkpoint shortly after commits instead, beside the
+//! writer; the writer checkpoints by itself only if the WAL grows far past that (the
+//! checkpointer stuck or gone), so the file stays bounded either way.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +35,13 @@ const MAX_GROUP: usize = 64;
 /// Jobs waiting for the writer; beyond this callers wait to queue (back-pressure on the
 /// blocking pool rather than unbounded memory).
 const QUEUE: usize = 4096;
+
+/// WAL pages past which the writer checkpoints by itself (SQLite's default is 1,000): only
+/// reached when the checkpointer falls far behind, ~40 MiB of WAL.
+const WRITER_AUTOCHECKPOINT: u32 = 10_000;
+/// How long the checkpointer lets commits gather before it copies them back: one checkpoint
+/// (two `fsync`s) per interval at most, however many groups committed in it.
+const CHECKPOINT_AFTER: Duration = Duration::from_millis(250);
 
 /// How a group ended, handed to each of its jobs.
 type Outcome = Result<(), Failure>;
@@ -67,6 +82,13 @@ impl Writer {
     pub(super) fn spawn(target: &Target) -> anyhow::Result<Writer> {
         let conn = open(target)
             .map_err(|e| anyhow::anyhow!("cannot open the writer's connection: {e}"))?;
+        let checkpointer = target
+            .connect()
+            .map_err(|e| anyhow::anyhow!("cannot open the checkpointer's connection: {e}"))?;
+        let (committed, commits) = sync_channel(1);
+        std::thread::Builder::new()
+            .name("huying-sqlite-checkpointer".into())
+            .spawn(move || checkpoint_after_commits(checkpointer, &commits))?;
         let (queue, jobs) = mpsc::channel(QUEUE);
         let waiting = Arc::new(AtomicUsize::new(0));
         let counted = waiting.clone();
@@ -74,7 +96,7 @@ impl Writer {
             .name("huying-sqlite-writer".into())
             .spawn({
                 let target = target.clone();
-                move || run(conn, &target, jobs, &counted)
+                move || run(conn, &target, jobs, &counted, &committed)
             })?;
         Ok(Writer { queue, waiting })
     }
@@ -193,16 +215,39 @@ fn depth(conn: &mut DbConn) -> Option<u32> {
 /// are not compiled again on each run (`sqlite_plans`). Each job runs in a savepoint, and SQLite
 /// keeps the pages a job changes again in a statement journal that spills to a temporary file
 /// past 64 KiB, which a ticket's create (some 25 pages) always did: in memory it is a copy
-/// instead of file writes.
+/// instead of file writes. Checkpoints are the checkpointer's (see the module's comment).
 fn open(target: &Target) -> Result<DbConn, diesel::ConnectionError> {
     let mut conn = super::sqlite_plans::open_with_stable_plans(|| target.connect())?;
-    conn.batch_execute("PRAGMA temp_store = MEMORY;")
-        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+    conn.batch_execute(&format!(
+        "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT};"
+    ))
+    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
     Ok(conn)
 }
 
-fn run(mut conn: DbConn, target: &Target, mut jobs: mpsc::Receiver<Job>, waiting: &AtomicUsize) {
+/// The checkpointer's loop: waits for a commit, lets more gather for [`CHECKPOINT_AFTER`], then
+/// copies what readers no longer need back into the database file. A passive checkpoint takes
+/// no lock the writer waits for. Ends when the writer does.
+fn checkpoint_after_commits(mut conn: DbConn, commits: &Receiver<()>) {
+    while commits.recv().is_ok() {
+        std::thread::sleep(CHECKPOINT_AFTER);
+        // Commits made during the pause are in this checkpoint.
+        let _ = commits.try_recv();
+        if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+            tracing::warn!(error = %e, "SQLite checkpoint failed; the next commit tries again");
+        }
+    }
+}
+
+fn run(
+    mut conn: DbConn,
+    target: &Target,
+    mut jobs: mpsc::Receiver<Job>,
+    waiting: &AtomicUsize,
+    committed: &SyncSender<()>,
+) {
     let mut group_no = 0u64;
+    let mut alone = false;
     while let Some(first) = jobs.blocking_recv() {
         // A failed rollback leaves diesel's transaction manager unusable: start afresh.
         if Tm::is_broken_transaction_manager(&mut conn) {
@@ -222,12 +267,23 @@ fn run(mut conn: DbConn, target: &Target, mut jobs: mpsc::Receiver<Job>, waiting
         waiting.fetch_sub(group.len(), Ordering::Relaxed);
         group_no += 1;
         GROUP.with(|g| g.set(group_no));
-        run_group(&mut conn, group);
+        if run_group(&mut conn, group) {
+            // One signal pending is enough: the checkpointer copies everything committed.
+            if let Err(TrySendError::Disconnected(())) = committed.try_send(()) {
+                if !alone {
+                    tracing::error!(
+                        "the SQLite checkpointer has stopped; the writer checkpoints alone"
+                    );
+                    alone = true;
+                }
+            }
+        }
         GROUP.with(|g| g.set(0));
     }
 }
 
-fn run_group(conn: &mut DbConn, group: Vec<Job>) {
+/// Runs one group; whether it committed.
+fn run_group(conn: &mut DbConn, group: Vec<Job>) -> bool {
     let began = match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
         DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c),
@@ -237,7 +293,7 @@ fn run_group(conn: &mut DbConn, group: Vec<Job>) {
         for job in group {
             job(None)(Err(failure.clone()));
         }
-        return;
+        return false;
     }
     let mut finishes = Vec::with_capacity(group.len());
     let mut broken = None;
@@ -264,7 +320,9 @@ fn run_group(conn: &mut DbConn, group: Vec<Job>) {
     if let Err(e) = &outcome {
         tracing::error!(error = ?e, "write group failed");
     }
+    let committed = outcome.is_ok();
     for finish in finishes {
         finish(outcome.clone());
     }
+    committed
 }

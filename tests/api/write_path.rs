@@ -107,6 +107,50 @@ async fn one_failing_job_in_a_group_commit_rolls_back_alone() {
     assert_eq!(names, want, "only the failing job's rows are missing");
 }
 
+/// The writer leaves checkpoints to its checkpointer thread: a small write, far below the
+/// 1,000 WAL pages at which SQLite's own automatic checkpoint would have copied it, reaches the
+/// database file itself (read from a copy of the file alone, without its WAL) within seconds.
+#[actix_web::test]
+async fn the_checkpointer_copies_commits_into_the_database_file() {
+    use secrecy::ExposeSecret;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let target = Target::parse(app.settings.database.url.expose_secret()).expect("target");
+    let file = target.sqlite_file().expect("a database file");
+    let db = Db::connect(&app.settings).expect("db");
+    db.write(secret_row("checkpointed")).await.expect("write");
+
+    let copies =
+        std::env::temp_dir().join(format!("huying-ckpt-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&copies).expect("a directory for the copies");
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut attempt = 0;
+    let found = loop {
+        attempt += 1;
+        // A copy taken while a checkpoint writes may be torn: that attempt just finds nothing.
+        let copy = copies.join(format!("copy-{attempt}.db"));
+        std::fs::copy(&file, &copy).expect("copy the database file");
+        let found = diesel::SqliteConnection::establish(copy.to_str().expect("utf-8 path"))
+            .ok()
+            .and_then(|mut c| {
+                app_secrets::table
+                    .filter(app_secrets::name.eq("checkpointed"))
+                    .count()
+                    .get_result::<i64>(&mut c)
+                    .ok()
+            })
+            == Some(1);
+        if found || Instant::now() > until {
+            break found;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = std::fs::remove_dir_all(&copies);
+    assert!(
+        found,
+        "the write never reached the database file without its WAL"
+    );
+}
+
 /// `kill -9` in the middle of a burst of calls: every call answered 201 is in the database
 /// afterwards, with the reference number it was answered with.
 fn kill_during_create_burst(backend: Backend) {
