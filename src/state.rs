@@ -30,4 +30,6 @@ pub struct AppState {
     pub live: Arc<crate::live::Hub>,
     /// The queue's totals, kept until a ticket changes.
     pub totals: Arc<crate::service::tickets::totals::Totals>,
+    /// The queue's pages of the units' shared scopes, kept until a ticket changes.
+    pub pages: Arc<crate::service::tickets::totals::Pages>,
 }

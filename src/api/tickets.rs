@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use tracing::Instrument;
@@ -9,7 +11,7 @@ use crate::auth::AuthUser;
 use crate::domain::ticket::Action;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::service::tickets::query::{self, TicketFilter};
-use crate::service::tickets::totals::Totals;
+use crate::service::tickets::totals as kept;
 use crate::service::tickets::view::{self, EventView, TicketView};
 use crate::service::tickets::{self as svc, Acted, ActionRequest, CreateTicket, Created};
 use crate::state::AppState;
@@ -132,26 +134,46 @@ pub async fn list(
     let filter = q.into_inner();
     let now = state.clock.now();
     let auto_close = state.sla.auto_close_after;
-    // Read before counting: a change committed meanwhile makes the count unfit to keep.
+    // Read before reading the tickets: a change committed meanwhile makes them unfit to keep.
     let generation = state.live.generation();
-    let key = Totals::key(&user, &filter);
+    let page_key = kept::page_key(&user, &filter);
+    if let Some(page) = page_key
+        .as_deref()
+        .and_then(|k| state.pages.get(k, generation))
+    {
+        let rows = Arc::clone(&page);
+        let items = state
+            .db
+            .run(move |c| view::tickets(c, &user, &rows.rows, now, auto_close))
+            .await?;
+        return Ok(HttpResponse::Ok().json(TicketPage {
+            items,
+            next_cursor: page.next_cursor.clone(),
+            total: page.total,
+        }));
+    }
+    let key = kept::scope_key(&user, &filter);
     let known = key.as_deref().and_then(|k| state.totals.get(k, generation));
-    let page = state
+    let (items, page) = state
         .db
         .run(move |c| {
             let page = query::list(c, &user, &filter, now, known)?;
             let items = view::tickets(c, &user, &page.rows, now, auto_close)?;
-            Ok(TicketPage {
-                items,
-                next_cursor: page.next_cursor,
-                total: page.total,
-            })
+            Ok((items, page))
         })
         .await?;
+    let out = TicketPage {
+        items,
+        next_cursor: page.next_cursor.clone(),
+        total: page.total,
+    };
     if let (Some(key), None) = (key, known) {
         state.totals.put(key, generation, page.total);
     }
-    Ok(HttpResponse::Ok().json(page))
+    if let Some(key) = page_key {
+        state.pages.put(key, generation, Arc::new(page));
+    }
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// One ticket, with the actions the caller may take now.

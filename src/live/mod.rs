@@ -72,8 +72,13 @@ pub enum LiveEvent {
 
 /// Records that `t` changed, in the current write transaction (announced after it commits).
 pub fn ticket_changed(t: &TicketRow) {
+    scope_changed(TicketScope::of(t));
+}
+
+/// Records that the ticket of `scope` changed, in the current write transaction.
+pub fn scope_changed(scope: TicketScope) {
     crate::db::changes::announce(Change {
-        ticket: Some(TicketScope::of(t)),
+        ticket: Some(scope),
         notice_for: Vec::new(),
     });
 }

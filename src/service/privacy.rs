@@ -363,6 +363,26 @@ fn scrub_tickets(
         diesel::update(tickets::table.filter(tickets::id.eq_any(chunk)))
             .set(tickets::version.eq(tickets::version + 1))
             .execute(conn)?;
+        // Their texts changed: open views reload them and kept queue pages are read again.
+        let scopes: Vec<(i64, i64, i64, i64, i64)> = tickets::table
+            .filter(tickets::id.eq_any(chunk))
+            .select((
+                tickets::id,
+                tickets::street_id,
+                tickets::community_id,
+                tickets::compound_id,
+                tickets::resident_id,
+            ))
+            .load(conn)?;
+        for (id, street_id, community_id, compound_id, resident_id) in scopes {
+            crate::live::scope_changed(crate::live::TicketScope {
+                id,
+                street_id,
+                community_id,
+                compound_id,
+                resident_id,
+            });
+        }
     }
     Ok(())
 }

@@ -230,6 +230,10 @@ async fn erasure_leaves_no_name_or_phone_anywhere_and_the_statistics_unchanged(a
         "the phone is stored before the erasure"
     );
 
+    // The compound's queue page, kept until a ticket changes: the erasure is such a change.
+    let queue = ok_json(&app, "/api/v1/tickets?status=closed", &compound).await;
+    assert_eq!(queue["items"][0]["title"], format!("{NAME}家门口积水"));
+
     let range = this_month(&app);
     let summary = format!("/api/v1/stats/summary?{range}");
     let before = ok_json(&app, &summary, &street).await;
@@ -276,6 +280,8 @@ async fn erasure_leaves_no_name_or_phone_anywhere_and_the_statistics_unchanged(a
     assert_eq!(t["title"], format!("{pseudonym}家门口积水"));
     assert_eq!(t["status"], "closed");
     assert!(!t.to_string().contains(NAME), "{t}");
+    let queue = ok_json(&app, "/api/v1/tickets?status=closed", &compound).await;
+    assert_eq!(queue["items"][0]["title"], format!("{pseudonym}家门口积水"));
     let t2 = ok_json(&app, &format!("/api/v1/tickets/{second}"), &compound).await;
     assert_eq!(t2["status"], "open");
     let after = ok_json(&app, &summary, &street).await;

@@ -1,6 +1,7 @@
 //! The queue's `total` is counted when asked and kept until a ticket changes: it always equals
 //! a count of the scope in the database after any change through the service, on either
 //! backend and across instances, while a request between changes is served without counting.
+//! A unit's queue pages are kept the same way: after any change they show the database's rows.
 
 use std::time::{Duration, Instant};
 
@@ -121,22 +122,131 @@ async fn totals_follow_every_change(app: TestApp, other: String) {
     );
 }
 
-/// Runs `f(app, base of another instance)`: on PostgreSQL a second instance on the same
-/// database; on SQLite the one instance.
-mod totals_follow_every_change {
-    use crate::helpers::{Backend, TestApp};
-    #[actix_web::test]
-    async fn sqlite() {
-        if let Some(app) = TestApp::spawn(Backend::Sqlite).await {
-            let base = app.base.clone();
-            super::totals_follow_every_change(app, base).await;
+/// `mod $name` with one test per backend, each running `$name(app, base of another instance)`:
+/// on PostgreSQL a second instance on the same database; on SQLite the one instance.
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            use crate::helpers::{Backend, TestApp};
+            #[actix_web::test]
+            async fn sqlite() {
+                if let Some(app) = TestApp::spawn(Backend::Sqlite).await {
+                    let base = app.base.clone();
+                    super::$name(app, base).await;
+                }
+            }
+            #[actix_web::test]
+            async fn postgres_two_instances() {
+                if let Some(app) = TestApp::spawn(Backend::Postgres).await {
+                    let second = app.spawn_second().await;
+                    super::$name(app, second.base).await;
+                }
+            }
         }
+    };
+}
+
+on_both_backends!(totals_follow_every_change);
+on_both_backends!(pages_follow_every_change);
+
+/// A compound's tickets in the staff queue's order (running deadline, then id): id, status, title.
+fn first_rows(app: &TestApp, compound: i64) -> Vec<(i64, String, String)> {
+    let db = huying::db::Db::connect(&app.settings).expect("db");
+    let mut conn = db.get().expect("conn");
+    tickets::table
+        .filter(tickets::compound_id.eq(compound))
+        .order((tickets::due_at.asc(), tickets::id.asc()))
+        .select((tickets::id, tickets::status, tickets::title))
+        .limit(50)
+        .load(&mut *conn)
+        .expect("rows")
+}
+
+/// The staff queue's first page as the same triples.
+async fn page(app: &TestApp, base: &str, token: &str) -> Vec<(i64, String, String)> {
+    let r = app
+        .client
+        .get(format!("{base}/api/v1/tickets?limit=50"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.expect("json");
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_i64().expect("id"),
+                t["status"].as_str().expect("status").to_string(),
+                t["title"].as_str().expect("title").to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn pages_follow_every_change(app: TestApp, other: String) {
+    let w = world(&app).await;
+    let staff = app.login_staff("yc-c1-p1").await;
+    let base = app.base.clone();
+    let c = w.compound;
+    for i in 0..3 {
+        create(&app, &w, &format!("翻页{i}")).await;
     }
-    #[actix_web::test]
-    async fn postgres_two_instances() {
-        if let Some(app) = TestApp::spawn(Backend::Postgres).await {
-            let second = app.spawn_second().await;
-            super::totals_follow_every_change(app, second.base).await;
+    let rows = first_rows(&app, c);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(page(&app, &base, &staff).await, rows);
+    // Read twice between changes: the second is the kept page, still the database's rows.
+    assert_eq!(page(&app, &base, &staff).await, rows);
+
+    // A change through the service shows on the next request.
+    let id = rows[0].0;
+    let (s, v) = act(&app, &staff, id, "acknowledge", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let rows = first_rows(&app, c);
+    assert!(rows.iter().any(|r| r.0 == id && r.1 == "acknowledged"));
+    assert_eq!(page(&app, &base, &staff).await, rows);
+
+    // A write behind the service's back shows that the page is kept, until the next change
+    // through the service (see `totals_follow_every_change` for the wait on PostgreSQL).
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let kept = page(&app, &base, &staff).await;
+    {
+        let db = huying::db::Db::connect(&app.settings).expect("db");
+        let mut conn = db.get().expect("conn");
+        diesel::update(tickets::table.filter(tickets::id.eq(id)))
+            .set(tickets::title.eq("背后改过"))
+            .execute(&mut *conn)
+            .expect("update");
+    }
+    assert_eq!(page(&app, &base, &staff).await, kept, "kept");
+    create(&app, &w, "翻页3").await;
+    let rows = first_rows(&app, c);
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().any(|r| r.2 == "背后改过"));
+    assert_eq!(page(&app, &base, &staff).await, rows);
+
+    // A change made through another instance reaches this one's kept page within moments.
+    let r = app
+        .client
+        .post(format!("{other}/api/v1/tickets"))
+        .bearer_auth(&w.resident)
+        .json(&json!({"compound_id": c, "category_id": w.category, "title": "另一实例翻页", "description": "从另一实例提交"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let rows = first_rows(&app, c);
+    assert_eq!(rows.len(), 5);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = page(&app, &base, &staff).await;
+        if now == rows {
+            break;
         }
+        assert!(Instant::now() < deadline, "page {now:?}, want {rows:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 }

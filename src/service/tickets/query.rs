@@ -270,6 +270,7 @@ pub(crate) fn filtered<'a>(
     Ok(q)
 }
 
+#[derive(Debug)]
 pub struct Page {
     pub rows: Vec<TicketRow>,
     pub next_cursor: Option<String>,

@@ -1,89 +1,195 @@
-//! The queue's `total`, counted when asked and kept until a ticket changes. Counting a scope
-//! costs what the scope holds (a street with 100,000 tickets: milliseconds per request), while
-//! a street changes a few times a minute and its secretaries reload the queue far more often.
-//! A kept total is used only while no ticket changed since it was counted (the live hub's
+//! The queue's `total` and its pages, read when asked and kept until a ticket changes.
+//! Counting a scope costs what the scope holds (a street with 100,000 tickets: milliseconds per
+//! request) and a page's rows cost a range scan and their decoding, while a street changes a few
+//! times a minute and its secretaries reload the queue far more often.
+//! What is kept is used only while no ticket changed since it was read (the live hub's
 //! generation: this instance's commits at once, other instances' through the database within
-//! moments) and for at most [`KEEP`], which bounds how long a change the hub missed (another
-//! process writing the SQLite file, e.g. `huying sweep`) can leave a total behind.
+//! moments) and for at most a fixed time, which bounds how long a change the hub missed
+//! (another process writing the SQLite file, e.g. `huying sweep`) can leave it behind.
+//! A kept page holds the rows only: what is derived from the clock (actions, overdue marks)
+//! and from other tables (names, photo counts) is computed again on every request.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::query::TicketFilter;
+use super::query::{Page, TicketFilter};
 use crate::auth::AuthUser;
+use crate::db::models::TicketRow;
 use crate::domain::role::Role;
 
 /// The longest a kept total is used.
 pub const KEEP: Duration = Duration::from_secs(30);
-/// More keys than this and the oldest generation's are dropped (the key space is the filters
-/// callers try, which is not bounded).
-const MOST: usize = 10_000;
+/// The longest a kept page is used: shorter than a total's, because its rows are shown.
+pub const KEEP_PAGE: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy)]
-struct Kept {
+/// What one kept value weighs against its keeper's budget.
+pub trait Weigh {
+    fn weight(&self) -> usize;
+}
+
+impl Weigh for i64 {
+    fn weight(&self) -> usize {
+        1
+    }
+}
+
+impl Weigh for Arc<Page> {
+    /// About the bytes a page holds: the rows and their texts.
+    fn weight(&self) -> usize {
+        fn text(s: &Option<String>) -> usize {
+            s.as_ref().map_or(0, String::len)
+        }
+        self.rows
+            .iter()
+            .map(|t: &TicketRow| {
+                std::mem::size_of::<TicketRow>()
+                    + t.reference.len()
+                    + t.title.len()
+                    + t.description.len()
+                    + text(&t.location_text)
+                    + text(&t.assigned_handler)
+                    + text(&t.resolution_note)
+                    + text(&t.decline_reason)
+                    + text(&t.rating_comment)
+                    + text(&t.external_ref)
+            })
+            .sum::<usize>()
+            + self.next_cursor.as_ref().map_or(0, String::len)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Kept<V> {
     generation: u64,
     at: Instant,
-    total: i64,
+    weight: usize,
+    value: V,
 }
 
-#[derive(Debug, Default)]
-pub struct Totals {
-    kept: Mutex<HashMap<String, Kept>>,
+#[derive(Debug)]
+struct Shelf<V> {
+    kept: HashMap<String, Kept<V>>,
+    /// The sum of the kept values' weights.
+    used: usize,
 }
 
-impl Totals {
-    /// The key of a caller's scope and filters (paging and order aside), or `None` when the
-    /// count also depends on the clock (overdue, due soon), which no change announces.
-    pub fn key(user: &AuthUser, f: &TicketFilter) -> Option<String> {
-        if f.overdue.is_some() || f.due_soon == Some(true) {
-            return None;
+/// Values read at a generation of the live hub, each under its key, within a weight budget.
+#[derive(Debug)]
+pub struct Keeper<V> {
+    shelf: Mutex<Shelf<V>>,
+    keep: Duration,
+    /// More than this in all and the older generations' values are dropped (the key space is
+    /// the filters callers try, which is not bounded).
+    budget: usize,
+}
+
+/// The queue's totals: a count per scope and filters.
+pub type Totals = Keeper<i64>;
+/// The queue's pages: rows, cursor and total per scope, filters, order, page and size.
+pub type Pages = Keeper<Arc<Page>>;
+
+impl Default for Totals {
+    fn default() -> Totals {
+        Keeper::new(KEEP, 10_000)
+    }
+}
+
+impl Default for Pages {
+    /// 8 MiB of rows: a few hundred first pages of the units' shared queues.
+    fn default() -> Pages {
+        Keeper::new(KEEP_PAGE, 8 << 20)
+    }
+}
+
+impl<V: Clone + Weigh> Keeper<V> {
+    pub fn new(keep: Duration, budget: usize) -> Keeper<V> {
+        Keeper {
+            shelf: Mutex::new(Shelf {
+                kept: HashMap::new(),
+                used: 0,
+            }),
+            keep,
+            budget,
         }
-        let mut f = f.clone();
-        f.cursor = None;
-        f.limit = None;
-        f.sort = None;
-        // Staff of one unit share a scope, unless the filter is their own assignments.
-        let who = match user.role {
-            Role::Resident | Role::Admin => user.id,
-            _ if f.assigned_to_me == Some(true) => user.id,
-            _ => 0,
-        };
-        Some(format!(
-            "{:?}:{who}:{}:{f:?}",
-            user.role,
-            user.org_unit_id.unwrap_or(-1)
-        ))
     }
 
-    /// The total kept under `key` if nothing changed since (`generation` is the hub's now).
-    pub fn get(&self, key: &str, generation: u64) -> Option<i64> {
-        let kept = self.kept.lock().ok()?;
-        kept.get(key)
-            .filter(|k| k.generation == generation && k.at.elapsed() < KEEP)
-            .map(|k| k.total)
+    /// The value kept under `key` if nothing changed since (`generation` is the hub's now).
+    pub fn get(&self, key: &str, generation: u64) -> Option<V> {
+        let shelf = self.shelf.lock().ok()?;
+        shelf
+            .kept
+            .get(key)
+            .filter(|k| k.generation == generation && k.at.elapsed() < self.keep)
+            .map(|k| k.value.clone())
     }
 
-    /// Keeps `total`, counted at `generation` (read before the count).
-    pub fn put(&self, key: String, generation: u64, total: i64) {
-        let Ok(mut kept) = self.kept.lock() else {
+    /// Keeps `value`, read at `generation` (read before the value).
+    pub fn put(&self, key: String, generation: u64, value: V) {
+        let Ok(mut guard) = self.shelf.lock() else {
             return;
         };
-        if kept.len() >= MOST {
-            kept.retain(|_, k| k.generation == generation && k.at.elapsed() < KEEP);
-            if kept.len() >= MOST {
-                kept.clear();
+        let shelf = &mut *guard;
+        let weight = value.weight();
+        if weight > self.budget {
+            return;
+        }
+        if shelf.used + weight > self.budget {
+            let keep = self.keep;
+            shelf
+                .kept
+                .retain(|_, k| k.generation == generation && k.at.elapsed() < keep);
+            shelf.used = shelf.kept.values().map(|k| k.weight).sum();
+            if shelf.used + weight > self.budget {
+                shelf.kept.clear();
+                shelf.used = 0;
             }
         }
-        kept.insert(
-            key,
-            Kept {
-                generation,
-                at: Instant::now(),
-                total,
-            },
-        );
+        let new = Kept {
+            generation,
+            at: Instant::now(),
+            weight,
+            value,
+        };
+        shelf.used += weight;
+        if let Some(old) = shelf.kept.insert(key, new) {
+            shelf.used -= old.weight;
+        }
     }
+}
+
+/// The key of a caller's scope and filters (paging and order aside), or `None` when the
+/// result also depends on the clock (overdue, due soon), which no change announces.
+pub fn scope_key(user: &AuthUser, f: &TicketFilter) -> Option<String> {
+    if f.overdue.is_some() || f.due_soon == Some(true) {
+        return None;
+    }
+    let mut f = f.clone();
+    f.cursor = None;
+    f.limit = None;
+    f.sort = None;
+    // Staff of one unit share a scope, unless the filter is their own assignments.
+    let who = match user.role {
+        Role::Resident | Role::Admin => user.id,
+        _ if f.assigned_to_me == Some(true) => user.id,
+        _ => 0,
+    };
+    Some(format!(
+        "{:?}:{who}:{}:{f:?}",
+        user.role,
+        user.org_unit_id.unwrap_or(-1)
+    ))
+}
+
+/// The key of one page of a scope shared by a unit's staff (see [`scope_key`]), or `None`:
+/// a resident's or one person's own queue is read by that person alone, so keeping it would
+/// rarely be used.
+pub fn page_key(user: &AuthUser, f: &TicketFilter) -> Option<String> {
+    if !user.role.is_staff() || f.assigned_to_me == Some(true) {
+        return None;
+    }
+    let scope = scope_key(user, f)?;
+    Some(format!("{scope}|{:?}|{:?}|{:?}", f.sort, f.limit, f.cursor))
 }
 
 #[cfg(test)]
@@ -102,7 +208,7 @@ mod tests {
     #[test]
     fn a_total_is_kept_until_the_generation_moves() {
         let t = Totals::default();
-        let key = Totals::key(&staff(3), &TicketFilter::default()).expect("key");
+        let key = scope_key(&staff(3), &TicketFilter::default()).expect("key");
         assert_eq!(t.get(&key, 1), None);
         t.put(key.clone(), 1, 42);
         assert_eq!(t.get(&key, 1), Some(42));
@@ -121,18 +227,18 @@ mod tests {
             status: Some("open".into()),
             ..TicketFilter::default()
         };
-        let k = |u: i64, f: &TicketFilter| Totals::key(&staff(u), f);
+        let k = |u: i64, f: &TicketFilter| scope_key(&staff(u), f);
         assert_eq!(k(3, &first), k(3, &next));
         assert_ne!(k(3, &first), k(4, &first));
         assert_ne!(k(3, &first), k(3, &open));
         let mut colleague = staff(3);
         colleague.id = 8;
-        assert_eq!(Totals::key(&colleague, &first), k(3, &first));
+        assert_eq!(scope_key(&colleague, &first), k(3, &first));
         let mine = TicketFilter {
             assigned_to_me: Some(true),
             ..TicketFilter::default()
         };
-        assert_ne!(Totals::key(&colleague, &mine), k(3, &mine));
+        assert_ne!(scope_key(&colleague, &mine), k(3, &mine));
     }
 
     #[test]
@@ -145,7 +251,56 @@ mod tests {
             due_soon: Some(true),
             ..TicketFilter::default()
         };
-        assert_eq!(Totals::key(&staff(3), &overdue), None);
-        assert_eq!(Totals::key(&staff(3), &soon), None);
+        assert_eq!(scope_key(&staff(3), &overdue), None);
+        assert_eq!(scope_key(&staff(3), &soon), None);
+        assert_eq!(page_key(&staff(3), &overdue), None);
+    }
+
+    #[test]
+    fn pages_are_kept_for_a_units_shared_queue_only() {
+        let first = TicketFilter::default();
+        let next = TicketFilter {
+            cursor: Some("abc".into()),
+            ..TicketFilter::default()
+        };
+        let mut colleague = staff(3);
+        colleague.id = 8;
+        let key = page_key(&staff(3), &first).expect("shared");
+        assert_eq!(page_key(&colleague, &first).as_deref(), Some(key.as_str()));
+        assert_ne!(page_key(&staff(3), &next), Some(key));
+        let mine = TicketFilter {
+            assigned_to_me: Some(true),
+            ..TicketFilter::default()
+        };
+        assert_eq!(page_key(&staff(3), &mine), None);
+        let resident = AuthUser {
+            id: 9,
+            role: Role::Resident,
+            org_unit_id: None,
+            display_name: "居民".into(),
+        };
+        assert_eq!(page_key(&resident, &first), None);
+    }
+
+    #[test]
+    fn what_is_kept_stays_within_its_budget() {
+        let pages: Keeper<i64> = Keeper::new(KEEP, 3);
+        for (i, key) in ["a", "b", "c"].into_iter().enumerate() {
+            pages.put(key.into(), 1, i as i64);
+        }
+        assert_eq!(pages.get("c", 1), Some(2));
+        assert_eq!(pages.get("a", 1), Some(0));
+        // Full: the older generation's values go first.
+        pages.put("d".into(), 2, 3);
+        assert_eq!(pages.get("d", 2), Some(3));
+        assert_eq!(pages.get("a", 1), None);
+        // The same key again replaces its value and its weight.
+        for _ in 0..5 {
+            pages.put("d".into(), 2, 4);
+        }
+        pages.put("e".into(), 2, 5);
+        pages.put("f".into(), 2, 6);
+        assert_eq!(pages.get("d", 2), Some(4));
+        assert_eq!(pages.get("f", 2), Some(6));
     }
 }
