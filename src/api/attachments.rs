@@ -218,6 +218,8 @@ pub async fn upload(
     let id = id.into_inner();
     let u = user.clone();
     let (ticket, relation) = state.db.run(move |c| svc::load_visible(c, &u, id)).await?;
+    // A photo count is part of the ticket's views (kept queue pages, open screens).
+    let scope = crate::live::TicketScope::of(&ticket);
     let status = ticket.status;
     let may = match relation {
         Relation::Owner => matches!(
@@ -313,6 +315,7 @@ pub async fn upload(
                 ))
                 .returning(ticket_attachments::id)
                 .get_result(c)?;
+            crate::live::scope_changed(scope);
             Ok(ticket_attachments::table
                 .find(aid)
                 .select(AttachmentRow::as_select())
@@ -326,6 +329,7 @@ pub async fn upload(
             .db
             .write(move |c| {
                 diesel::delete(ticket_attachments::table.find(aid)).execute(c)?;
+                crate::live::scope_changed(scope);
                 Ok(())
             })
             .await;

@@ -137,29 +137,26 @@ pub async fn list(
     // Read before reading the tickets: a change committed meanwhile makes them unfit to keep.
     let generation = state.live.generation();
     let page_key = kept::page_key(&user, &filter);
-    if let Some(page) = page_key
+    if let Some(kept) = page_key
         .as_deref()
         .and_then(|k| state.pages.get(k, generation))
     {
-        let rows = Arc::clone(&page);
-        let items = state
-            .db
-            .run(move |c| view::tickets(c, &user, &rows.rows, now, auto_close))
-            .await?;
+        let items = view::build(&user, &kept.page.rows, &kept.lookups, now, auto_close);
         return Ok(HttpResponse::Ok().json(TicketPage {
             items,
-            next_cursor: page.next_cursor.clone(),
-            total: page.total,
+            next_cursor: kept.page.next_cursor.clone(),
+            total: kept.page.total,
         }));
     }
     let key = kept::scope_key(&user, &filter);
     let known = key.as_deref().and_then(|k| state.totals.get(k, generation));
-    let (items, page) = state
+    let (items, page, lookups) = state
         .db
         .run(move |c| {
             let page = query::list(c, &user, &filter, now, known)?;
-            let items = view::tickets(c, &user, &page.rows, now, auto_close)?;
-            Ok((items, page))
+            let lookups = view::Lookups::read(c, &page.rows)?;
+            let items = view::build(&user, &page.rows, &lookups, now, auto_close);
+            Ok((items, page, lookups))
         })
         .await?;
     let out = TicketPage {
@@ -171,7 +168,8 @@ pub async fn list(
         state.totals.put(key, generation, page.total);
     }
     if let Some(key) = page_key {
-        state.pages.put(key, generation, Arc::new(page));
+        let entry = kept::KeptPage { page, lookups };
+        state.pages.put(key, generation, Arc::new(entry));
     }
     Ok(HttpResponse::Ok().json(out))
 }

@@ -187,6 +187,25 @@ async fn page(app: &TestApp, base: &str, token: &str) -> Vec<(i64, String, Strin
         .collect()
 }
 
+/// The photo count the staff queue's first page shows for ticket `id`.
+async fn photos(app: &TestApp, base: &str, token: &str, id: i64) -> i64 {
+    let r = app
+        .client
+        .get(format!("{base}/api/v1/tickets?limit=50"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("list");
+    let v: serde_json::Value = r.json().await.expect("json");
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|t| t["id"].as_i64() == Some(id))
+        .and_then(|t| t["attachment_count"].as_i64())
+        .expect("the ticket and its photo count")
+}
+
 async fn pages_follow_every_change(app: TestApp, other: String) {
     let w = world(&app).await;
     let staff = app.login_staff("yc-c1-p1").await;
@@ -227,6 +246,13 @@ async fn pages_follow_every_change(app: TestApp, other: String) {
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().any(|r| r.2 == "背后改过"));
     assert_eq!(page(&app, &base, &staff).await, rows);
+
+    // A photo is part of the page's views: its count shows at once.
+    assert_eq!(photos(&app, &base, &staff, id).await, 0);
+    let (s, v) =
+        crate::tickets::upload(&app, &w.resident, id, crate::uploads::png(), "a.png").await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(photos(&app, &base, &staff, id).await, 1);
 
     // A change made through another instance reaches this one's kept page within moments.
     let r = app

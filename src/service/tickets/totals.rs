@@ -6,14 +6,17 @@
 //! generation: this instance's commits at once, other instances' through the database within
 //! moments) and for at most a fixed time, which bounds how long a change the hub missed
 //! (another process writing the SQLite file, e.g. `huying sweep`) can leave it behind.
-//! A kept page holds the rows only: what is derived from the clock (actions, overdue marks)
-//! and from other tables (names, photo counts) is computed again on every request.
+//! A kept page holds its rows and what their views looked up (units' and people's names,
+//! categories, photo counts: a photo added is announced like a ticket change; a name changed
+//! shows within [`KEEP_PAGE`]); what is derived from the clock (actions, overdue marks, time
+//! left) is computed again on every request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::query::{Page, TicketFilter};
+use super::view::Lookups;
 use crate::auth::AuthUser;
 use crate::db::models::TicketRow;
 use crate::domain::role::Role;
@@ -34,7 +37,20 @@ impl Weigh for i64 {
     }
 }
 
-impl Weigh for Arc<Page> {
+/// A page of a queue and what its views looked up.
+#[derive(Debug)]
+pub struct KeptPage {
+    pub page: Page,
+    pub lookups: Lookups,
+}
+
+impl Weigh for Arc<KeptPage> {
+    fn weight(&self) -> usize {
+        self.page.weight() + self.lookups.weight()
+    }
+}
+
+impl Weigh for Page {
     /// About the bytes a page holds: the rows and their texts.
     fn weight(&self) -> usize {
         fn text(s: &Option<String>) -> usize {
@@ -86,8 +102,8 @@ pub struct Keeper<V> {
 
 /// The queue's totals: a count per scope and filters.
 pub type Totals = Keeper<i64>;
-/// The queue's pages: rows, cursor and total per scope, filters, order, page and size.
-pub type Pages = Keeper<Arc<Page>>;
+/// The queue's pages: rows, cursor, total and lookups per scope, filters, order, page and size.
+pub type Pages = Keeper<Arc<KeptPage>>;
 
 impl Default for Totals {
     fn default() -> Totals {

@@ -168,7 +168,7 @@ pub fn status_text(status: Status, level: Level, escalations: i32) -> String {
     }
 }
 
-/// Views for several tickets with one query per related table, not per ticket.
+/// Views for several tickets with one query for what they refer to, not one per ticket.
 pub fn tickets(
     conn: &mut DbConn,
     user: &AuthUser,
@@ -176,67 +176,117 @@ pub fn tickets(
     now: DateTime<Utc>,
     auto_close_after: chrono::Duration,
 ) -> AppResult<Vec<TicketView>> {
-    let mut unit_ids: Vec<i64> = Vec::new();
-    let mut user_ids: Vec<i64> = Vec::new();
-    let mut cat_ids: Vec<i64> = Vec::new();
-    let ids: Vec<i64> = rows.iter().map(|t| t.id).collect();
-    for t in rows {
-        unit_ids.extend([t.street_id, t.community_id, t.compound_id]);
-        unit_ids.extend(t.building_id);
-        user_ids.push(t.resident_id);
-        user_ids.extend(t.assignee_id);
-        user_ids.extend(t.entered_by);
-        cat_ids.push(t.category_id);
-    }
-    unit_ids.sort_unstable();
-    unit_ids.dedup();
-    user_ids.sort_unstable();
-    user_ids.dedup();
-    cat_ids.sort_unstable();
-    cat_ids.dedup();
-    let mut units: HashMap<i64, String> = HashMap::new();
-    // Residents, assignees and whoever entered a call; the role gives the level of the staff
-    // member who entered it ("由社区党支部代为登记").
-    let mut people: HashMap<i64, (String, Option<String>)> = HashMap::new();
-    let mut staff_levels: HashMap<i64, Level> = HashMap::new();
-    let mut cats: HashMap<i64, (String, String)> = HashMap::new();
-    let mut counts: HashMap<i64, i64> = HashMap::new();
-    let found = dialect::view_lookups(
-        conn,
-        dialect::ViewIds {
-            units: &unit_ids,
-            people: &user_ids,
-            categories: &cat_ids,
-            tickets: &ids,
-        },
-    )?;
-    for row in found {
-        let kind = row.kind();
-        let text = row.a.unwrap_or_default();
-        match kind {
-            Some(LookupKind::Unit) => {
-                units.insert(row.id, text);
-            }
-            Some(LookupKind::Person) => {
-                if let Some(level) = row.role.and_then(Level::of_role) {
-                    staff_levels.insert(row.id, level);
-                }
-                people.insert(row.id, (text, row.b));
-            }
-            Some(LookupKind::Category) => {
-                cats.insert(row.id, (text, row.b.unwrap_or_default()));
-            }
-            Some(LookupKind::Attachment) => *counts.entry(row.id).or_default() += 1,
-            // The statement writes only the four kinds above.
-            None => {}
+    let found = Lookups::read(conn, rows)?;
+    Ok(build(user, rows, &found, now, auto_close_after))
+}
+
+/// What the views of some tickets show besides their rows: the units' and people's names, the
+/// categories, the photo counts.
+#[derive(Debug, Default)]
+pub struct Lookups {
+    units: HashMap<i64, String>,
+    /// Residents, assignees and whoever entered a call: name and phone.
+    people: HashMap<i64, (String, Option<String>)>,
+    /// The level of each staff member among `people` ("由社区党支部代为登记").
+    staff_levels: HashMap<i64, Level>,
+    /// Code and name.
+    cats: HashMap<i64, (String, String)>,
+    counts: HashMap<i64, i64>,
+}
+
+impl Lookups {
+    /// One statement for all of `rows`.
+    pub fn read(conn: &mut DbConn, rows: &[TicketRow]) -> AppResult<Lookups> {
+        let mut unit_ids: Vec<i64> = Vec::new();
+        let mut user_ids: Vec<i64> = Vec::new();
+        let mut cat_ids: Vec<i64> = Vec::new();
+        let ids: Vec<i64> = rows.iter().map(|t| t.id).collect();
+        for t in rows {
+            unit_ids.extend([t.street_id, t.community_id, t.compound_id]);
+            unit_ids.extend(t.building_id);
+            user_ids.push(t.resident_id);
+            user_ids.extend(t.assignee_id);
+            user_ids.extend(t.entered_by);
+            cat_ids.push(t.category_id);
         }
+        unit_ids.sort_unstable();
+        unit_ids.dedup();
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        cat_ids.sort_unstable();
+        cat_ids.dedup();
+        let mut l = Lookups::default();
+        let found = dialect::view_lookups(
+            conn,
+            dialect::ViewIds {
+                units: &unit_ids,
+                people: &user_ids,
+                categories: &cat_ids,
+                tickets: &ids,
+            },
+        )?;
+        for row in found {
+            let kind = row.kind();
+            let text = row.a.unwrap_or_default();
+            match kind {
+                Some(LookupKind::Unit) => {
+                    l.units.insert(row.id, text);
+                }
+                Some(LookupKind::Person) => {
+                    if let Some(level) = row.role.and_then(Level::of_role) {
+                        l.staff_levels.insert(row.id, level);
+                    }
+                    l.people.insert(row.id, (text, row.b));
+                }
+                Some(LookupKind::Category) => {
+                    l.cats.insert(row.id, (text, row.b.unwrap_or_default()));
+                }
+                Some(LookupKind::Attachment) => *l.counts.entry(row.id).or_default() += 1,
+                // The statement writes only the four kinds above.
+                None => {}
+            }
+        }
+        Ok(l)
     }
+
+    /// About the bytes held (for a keeper's budget).
+    pub fn weight(&self) -> usize {
+        let entry = 48;
+        self.units.values().map(|n| entry + n.len()).sum::<usize>()
+            + self
+                .people
+                .values()
+                .map(|(n, p)| entry + n.len() + p.as_ref().map_or(0, String::len))
+                .sum::<usize>()
+            + self
+                .cats
+                .values()
+                .map(|(c, n)| entry + c.len() + n.len())
+                .sum::<usize>()
+            + entry * (self.staff_levels.len() + self.counts.len())
+    }
+}
+
+/// The views of `rows` for `user` at `now`, from what `found` looked up for them.
+pub fn build(
+    user: &AuthUser,
+    rows: &[TicketRow],
+    found: &Lookups,
+    now: DateTime<Utc>,
+    auto_close_after: chrono::Duration,
+) -> Vec<TicketView> {
+    let Lookups {
+        units,
+        people,
+        staff_levels,
+        cats,
+        counts,
+    } = found;
     let named = |id: i64| NamedRef {
         id,
         name: units.get(&id).cloned().unwrap_or_default(),
     };
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|t| {
             let f = t.to_domain().facts();
             let relation = relation_of(user, t);
@@ -369,7 +419,7 @@ pub fn tickets(
                     .map(|r| utc(r) + auto_close_after),
             }
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
