@@ -26,7 +26,8 @@ fn counted(app: &TestApp, compound: i64, status: Option<&str>) -> i64 {
     q.count().get_result(&mut *conn).expect("count")
 }
 
-async fn total(app: &TestApp, base: &str, token: &str, query: &str) -> i64 {
+/// The staff queue's answer to `GET /tickets?{query}` on the instance at `base`.
+async fn list(app: &TestApp, base: &str, token: &str, query: &str) -> serde_json::Value {
     let r = app
         .client
         .get(format!("{base}/api/v1/tickets?{query}"))
@@ -35,8 +36,13 @@ async fn total(app: &TestApp, base: &str, token: &str, query: &str) -> i64 {
         .await
         .expect("list");
     assert_eq!(r.status(), StatusCode::OK);
-    let v: serde_json::Value = r.json().await.expect("json");
-    v["total"].as_i64().expect("total")
+    r.json().await.expect("json")
+}
+
+async fn total(app: &TestApp, base: &str, token: &str, query: &str) -> i64 {
+    list(app, base, token, query).await["total"]
+        .as_i64()
+        .expect("total")
 }
 
 async fn totals_follow_every_change(app: TestApp, other: String) {
@@ -164,16 +170,7 @@ fn first_rows(app: &TestApp, compound: i64) -> Vec<(i64, String, String)> {
 
 /// The staff queue's first page as the same triples.
 async fn page(app: &TestApp, base: &str, token: &str) -> Vec<(i64, String, String)> {
-    let r = app
-        .client
-        .get(format!("{base}/api/v1/tickets?limit=50"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(r.status(), StatusCode::OK);
-    let v: serde_json::Value = r.json().await.expect("json");
-    v["items"]
+    list(app, base, token, "limit=50").await["items"]
         .as_array()
         .expect("items")
         .iter()
@@ -189,15 +186,7 @@ async fn page(app: &TestApp, base: &str, token: &str) -> Vec<(i64, String, Strin
 
 /// The photo count the staff queue's first page shows for ticket `id`.
 async fn photos(app: &TestApp, base: &str, token: &str, id: i64) -> i64 {
-    let r = app
-        .client
-        .get(format!("{base}/api/v1/tickets?limit=50"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("list");
-    let v: serde_json::Value = r.json().await.expect("json");
-    v["items"]
+    list(app, base, token, "limit=50").await["items"]
         .as_array()
         .expect("items")
         .iter()
