@@ -179,6 +179,11 @@ pub fn count_per_utc_hour(
 /// columns stay below.
 const INSERT_CHUNK: usize = 500;
 
+/// Rows that SQLite inserts one at a time with the one-row statement diesel keeps prepared
+/// rather than with a multi-row statement compiled anew on each call (a call's few outbox rows:
+/// compiling their INSERT cost more than running it). No round trips to save on SQLite.
+const SQLITE_ROW_BY_ROW: usize = 8;
+
 /// Inserts `rows` into `table` with multi-row INSERTs, which `MultiConnection` does not offer:
 /// each statement goes to the backend's own connection. Name the row type at the call
 /// (`insert_all::<_, Row>(…)`): inferring it from `rows` overflows the trait solver. A single
@@ -200,6 +205,14 @@ where
             DbConn::Pg(c) => q.execute(c)?,
         };
         return Ok(());
+    }
+    if let DbConn::Sqlite(c) = conn {
+        if rows.len() <= SQLITE_ROW_BY_ROW {
+            for one in rows {
+                diesel::insert_into(table).values(one).execute(c)?;
+            }
+            return Ok(());
+        }
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
         let q = diesel::insert_into(table).values(chunk);
