@@ -187,7 +187,8 @@ const SQLITE_ROW_BY_ROW: usize = 8;
 /// Inserts `rows` into `table` with multi-row INSERTs, which `MultiConnection` does not offer:
 /// each statement goes to the backend's own connection. Name the row type at the call
 /// (`insert_all::<_, Row>(…)`): inferring it from `rows` overflows the trait solver. A single
-/// row is inserted as one: diesel keeps that statement prepared, never a slice's.
+/// row (on SQLite up to [`SQLITE_ROW_BY_ROW`]) is inserted row by row: diesel keeps the one-row
+/// statement prepared, never a slice's.
 pub fn insert_all<'r, T, V>(conn: &mut DbConn, table: T, rows: &'r [V]) -> AppResult<()>
 where
     T: Table + Copy,
@@ -198,21 +199,19 @@ where
     InsertStatement<T, <&'r V as Insertable<T>>::Values>:
         ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
 {
-    if let [one] = rows {
-        let q = diesel::insert_into(table).values(one);
-        match conn {
-            DbConn::Sqlite(c) => q.execute(c)?,
-            DbConn::Pg(c) => q.execute(c)?,
-        };
-        return Ok(());
-    }
-    if let DbConn::Sqlite(c) = conn {
-        if rows.len() <= SQLITE_ROW_BY_ROW {
-            for one in rows {
-                diesel::insert_into(table).values(one).execute(c)?;
-            }
-            return Ok(());
+    let row_by_row = match conn {
+        DbConn::Sqlite(_) => rows.len() <= SQLITE_ROW_BY_ROW,
+        DbConn::Pg(_) => rows.len() == 1,
+    };
+    if row_by_row {
+        for one in rows {
+            let q = diesel::insert_into(table).values(one);
+            match conn {
+                DbConn::Sqlite(c) => q.execute(c)?,
+                DbConn::Pg(c) => q.execute(c)?,
+            };
         }
+        return Ok(());
     }
     for chunk in rows.chunks(INSERT_CHUNK) {
         let q = diesel::insert_into(table).values(chunk);
