@@ -151,6 +151,7 @@ pub fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         live,
         totals: Arc::default(),
         pages: Arc::default(),
+        accounts: Arc::default(),
         hasher: Arc::new(hasher),
         address_limits: Arc::new(address_limits),
         partner_limits: Arc::new(crate::limits::PartnerLimits::default()),

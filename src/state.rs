@@ -32,4 +32,6 @@ pub struct AppState {
     pub totals: Arc<crate::service::tickets::totals::Totals>,
     /// The queue's pages of the units' shared scopes, kept until a ticket changes.
     pub pages: Arc<crate::service::tickets::totals::Pages>,
+    /// Signed-in users' accounts, kept until an account changes.
+    pub accounts: Arc<crate::auth::extractor::Accounts>,
 }

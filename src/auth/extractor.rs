@@ -1,13 +1,19 @@
-//! The current user, from `Authorization: Bearer <jwt>`. The user row is read on every request
-//! so that disabling an account, signing out or changing the password (each bumps the user's
-//! token generation) stops its access tokens at once.
+//! The current user, from `Authorization: Bearer <jwt>`. What the check needs of the user's row
+//! is kept for a moment ([`Accounts`]) and forgotten as soon as the account changes: disabling
+//! it, signing out or changing the password (each bumps the user's token generation) stops its
+//! access tokens at once on this instance and, through the database's change notifications,
+//! on the others within moments.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, FromRequest, HttpRequest};
 use diesel::prelude::*;
 
+use crate::auth::tokens::Claims;
 use crate::db::models::UserRow;
 use crate::db::schema::users;
 use crate::domain::role::Role;
@@ -29,6 +35,91 @@ impl AuthUser {
         } else {
             Err(AppError::Forbidden)
         }
+    }
+}
+
+/// The longest an account read is used. Every change through the service is announced and
+/// ends it at once; this bounds a change nobody announced (another process writing the SQLite
+/// file, a missed notification) to a couple of seconds.
+pub const KEEP_ACCOUNT: Duration = Duration::from_secs(2);
+/// More accounts than this and the shelf is emptied (one entry is ~100 bytes).
+const MAX_ACCOUNTS: usize = 20_000;
+
+/// What the check of a token needs of a user's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub role: Role,
+    pub org_unit_id: Option<i64>,
+    pub display_name: String,
+    pub disabled: bool,
+    pub token_generation: i64,
+}
+
+impl From<UserRow> for Account {
+    fn from(row: UserRow) -> Account {
+        Account {
+            id: row.id,
+            role: row.role,
+            org_unit_id: row.org_unit_id,
+            display_name: row.display_name,
+            disabled: row.disabled_at.is_some(),
+            token_generation: row.token_generation,
+        }
+    }
+}
+
+impl Account {
+    /// The caller, if a token of `claims` may act as this account now.
+    pub fn admit(self, claims: &Claims) -> Result<AuthUser, AppError> {
+        if self.disabled {
+            return Err(AppError::Unauthorized("account_disabled"));
+        }
+        if self.token_generation != claims.gen {
+            // Signed out, password changed or disabled since the token was issued.
+            return Err(AppError::Unauthorized("invalid_token"));
+        }
+        if self.role != claims.role {
+            // The role changed since the token was issued: make the client sign in again.
+            return Err(AppError::Unauthorized("invalid_token"));
+        }
+        Ok(AuthUser {
+            id: self.id,
+            role: self.role,
+            org_unit_id: self.org_unit_id,
+            display_name: self.display_name,
+        })
+    }
+}
+
+/// Accounts read at an account generation of the live hub (`Hub::account_generation`): a
+/// signed-in user's requests check their token without a database read while no account changed.
+#[derive(Debug, Default)]
+pub struct Accounts {
+    kept: Mutex<HashMap<i64, (u64, Instant, Account)>>,
+}
+
+impl Accounts {
+    /// The account `id` if it was read at `generation` less than [`KEEP_ACCOUNT`] ago.
+    pub fn get(&self, id: i64, generation: u64) -> Option<Account> {
+        let kept = self.kept.lock().ok()?;
+        kept.get(&id)
+            .filter(|(g, at, _)| *g == generation && at.elapsed() < KEEP_ACCOUNT)
+            .map(|(_, _, a)| a.clone())
+    }
+
+    /// Keeps `account`, read at `generation` (read before the row).
+    pub fn put(&self, generation: u64, account: Account) {
+        let Ok(mut kept) = self.kept.lock() else {
+            return;
+        };
+        if kept.len() >= MAX_ACCOUNTS {
+            kept.retain(|_, (g, at, _)| *g == generation && at.elapsed() < KEEP_ACCOUNT);
+            if kept.len() >= MAX_ACCOUNTS {
+                kept.clear();
+            }
+        }
+        kept.insert(account.id, (generation, Instant::now(), account));
     }
 }
 
@@ -62,6 +153,11 @@ impl FromRequest for AuthUser {
                 .sub
                 .parse()
                 .map_err(|_| AppError::Unauthorized("invalid_token"))?;
+            // Read before the row: a change committed meanwhile makes it unfit to keep.
+            let generation = state.live.account_generation();
+            if let Some(account) = state.accounts.get(id, generation) {
+                return account.admit(&claims);
+            }
             let row: Option<UserRow> = state
                 .db
                 .run(move |c| {
@@ -72,25 +168,61 @@ impl FromRequest for AuthUser {
                         .optional()?)
                 })
                 .await?;
-            let row = row.ok_or(AppError::Unauthorized("invalid_token"))?;
-            if row.disabled_at.is_some() {
-                return Err(AppError::Unauthorized("account_disabled"));
-            }
-            if row.token_generation != claims.gen {
-                // Signed out, password changed or disabled since the token was issued.
-                return Err(AppError::Unauthorized("invalid_token"));
-            }
-            let role = row.role;
-            if role != claims.role {
-                // The role changed since the token was issued: make the client sign in again.
-                return Err(AppError::Unauthorized("invalid_token"));
-            }
-            Ok(AuthUser {
-                id: row.id,
-                role,
-                org_unit_id: row.org_unit_id,
-                display_name: row.display_name,
-            })
+            let account = Account::from(row.ok_or(AppError::Unauthorized("invalid_token"))?);
+            state.accounts.put(generation, account.clone());
+            account.admit(&claims)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(gen: i64) -> Account {
+        Account {
+            id: 7,
+            role: Role::CompoundStaff,
+            org_unit_id: Some(3),
+            display_name: "书记".into(),
+            disabled: false,
+            token_generation: gen,
+        }
+    }
+
+    #[test]
+    fn an_account_is_kept_until_any_account_changes() {
+        let a = Accounts::default();
+        assert_eq!(a.get(7, 1), None);
+        a.put(1, account(4));
+        assert_eq!(a.get(7, 1), Some(account(4)));
+        assert_eq!(a.get(8, 1), None);
+        assert_eq!(a.get(7, 2), None, "an account changed since");
+    }
+
+    #[test]
+    fn admission_follows_the_row() {
+        let claims = |gen, role| Claims {
+            sub: "7".into(),
+            role,
+            gen,
+            iat: 0,
+            exp: 0,
+            iss: "huying".into(),
+        };
+        let ok = account(4)
+            .admit(&claims(4, Role::CompoundStaff))
+            .expect("admitted");
+        assert_eq!((ok.id, ok.org_unit_id), (7, Some(3)));
+        assert!(account(5).admit(&claims(4, Role::CompoundStaff)).is_err());
+        assert!(account(4).admit(&claims(4, Role::CommunityStaff)).is_err());
+        let disabled = Account {
+            disabled: true,
+            ..account(4)
+        };
+        assert!(matches!(
+            disabled.admit(&claims(4, Role::CompoundStaff)),
+            Err(AppError::Unauthorized("account_disabled"))
+        ));
     }
 }

@@ -104,10 +104,15 @@ pub(super) fn after_commit(conn: &DbConn) {
         };
         if !matches!(conn, DbConn::Pg(_)) {
             publish(hub, pending);
-        } else if pending.iter().any(|c| c.ticket.is_some()) {
+        } else {
             // What this instance reads next must not predate its own commit, which the
             // LISTEN connection reports only a moment later.
-            hub.changed();
+            if pending.iter().any(|c| c.ticket.is_some()) {
+                hub.changed();
+            }
+            if pending.iter().any(Change::touches_accounts) {
+                hub.accounts_changed();
+            }
         }
     });
 }
@@ -135,13 +140,14 @@ fn payloads(c: &Change) -> Vec<String> {
     let mut out = vec![serde_json::to_string(&Change {
         ticket: c.ticket,
         notice_for: Vec::new(),
+        accounts: c.accounts.clone(),
     })
     .unwrap_or_default()];
     for chunk in c.notice_for.chunks(NOTICE_CHUNK) {
         out.push(
             serde_json::to_string(&Change {
-                ticket: None,
                 notice_for: chunk.to_vec(),
+                ..Change::default()
             })
             .unwrap_or_default(),
         );
@@ -246,6 +252,7 @@ mod tests {
                 resident_id: 5,
             }),
             notice_for: (1_000_000_000..1_000_002_000).collect(),
+            accounts: vec![6],
         };
         let parts = payloads(&c);
         assert_eq!(parts.len(), 1 + 2000 / NOTICE_CHUNK);
@@ -255,6 +262,7 @@ mod tests {
             .map(|p| serde_json::from_str(p).expect("json"))
             .collect();
         assert_eq!(back[0].ticket, c.ticket);
+        assert_eq!(back[0].accounts, c.accounts);
         let ids: Vec<i64> = back.iter().flat_map(|b| b.notice_for.clone()).collect();
         assert_eq!(ids, c.notice_for);
     }
@@ -268,8 +276,8 @@ mod tests {
         let hub = Hub::new(8);
         let mut rx = hub.subscribe();
         let change = |id| Change {
-            ticket: None,
             notice_for: vec![id],
+            ..Change::default()
         };
         with_hub(Some(&hub), || {
             let r: Result<(), diesel::result::Error> = crate::db::write_tx(&mut conn, |_| {
@@ -303,8 +311,8 @@ mod tests {
     #[test]
     fn a_small_change_is_one_payload() {
         let c = Change {
-            ticket: None,
             notice_for: vec![3],
+            ..Change::default()
         };
         assert_eq!(payloads(&c), vec![r#"{"n":[3]}"#.to_string()]);
     }

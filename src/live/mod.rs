@@ -30,6 +30,17 @@ pub struct Change {
     /// Users who got a new in-app notice.
     #[serde(rename = "n", default, skip_serializing_if = "Vec::is_empty")]
     pub notice_for: Vec<i64>,
+    /// Users whose account changed (name, unit, disabled, signed out: `auth::Accounts` forgets
+    /// what it kept of them).
+    #[serde(rename = "u", default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<i64>,
+}
+
+impl Change {
+    /// Whether this change moves the hub's account generation.
+    pub fn touches_accounts(&self) -> bool {
+        !self.accounts.is_empty()
+    }
 }
 
 /// A ticket's id and what `service::tickets::query::filtered` scopes on.
@@ -79,7 +90,15 @@ pub fn ticket_changed(t: &TicketRow) {
 pub fn scope_changed(scope: TicketScope) {
     crate::db::changes::announce(Change {
         ticket: Some(scope),
-        notice_for: Vec::new(),
+        ..Change::default()
+    });
+}
+
+/// Records that the account of `user_id` changed, in the current write transaction.
+pub fn account_changed(user_id: i64) {
+    crate::db::changes::announce(Change {
+        accounts: vec![user_id],
+        ..Change::default()
     });
 }
 
@@ -89,8 +108,8 @@ pub fn notices_for(users: Vec<i64>) {
         return;
     }
     crate::db::changes::announce(Change {
-        ticket: None,
         notice_for: users,
+        ..Change::default()
     });
 }
 
@@ -102,6 +121,8 @@ pub struct Hub {
     /// Moves on every ticket change this instance learns of (its own at commit, the others'
     /// through the database): what was read at an older generation may be out of date.
     generation: AtomicU64,
+    /// The same for changes of accounts (see [`Change::accounts`]).
+    accounts: AtomicU64,
 }
 
 impl Hub {
@@ -111,7 +132,18 @@ impl Hub {
         Arc::new(Hub {
             tx,
             generation: AtomicU64::new(0),
+            accounts: AtomicU64::new(0),
         })
+    }
+
+    /// See `accounts`: read before reading an account that is kept.
+    pub fn account_generation(&self) -> u64 {
+        self.accounts.load(Ordering::Acquire)
+    }
+
+    /// An account changed (committed by this instance, announced or not yet).
+    pub fn accounts_changed(&self) {
+        self.accounts.fetch_add(1, Ordering::AcqRel);
     }
 
     /// See `generation`: read before a read whose result is kept.
@@ -129,6 +161,11 @@ impl Hub {
             || matches!(event, LiveEvent::Resync)
         {
             self.changed();
+        }
+        if matches!(&event, LiveEvent::Change(c) if c.touches_accounts())
+            || matches!(event, LiveEvent::Resync)
+        {
+            self.accounts_changed();
         }
         // No subscriber is not an error: nobody is watching right now.
         let _ = self.tx.send(Arc::new(event));
@@ -249,9 +286,38 @@ mod tests {
         let c = Change {
             ticket: Some(t()),
             notice_for: vec![7, 8],
+            ..Change::default()
         };
         let s = serde_json::to_string(&c).expect("json");
         assert_eq!(s, r#"{"t":{"i":9,"s":1,"c":2,"p":3,"r":40},"n":[7,8]}"#);
         assert_eq!(serde_json::from_str::<Change>(&s).expect("parse"), c);
+        let a = Change {
+            accounts: vec![5],
+            ..Change::default()
+        };
+        let s = serde_json::to_string(&a).expect("json");
+        assert_eq!(s, r#"{"u":[5]}"#);
+        assert_eq!(serde_json::from_str::<Change>(&s).expect("parse"), a);
+    }
+
+    #[test]
+    fn account_changes_move_the_account_generation_only() {
+        let hub = Hub::new(4);
+        let (tickets, accounts) = (hub.generation(), hub.account_generation());
+        hub.publish(LiveEvent::Change(Change {
+            accounts: vec![5],
+            ..Change::default()
+        }));
+        assert_eq!(hub.generation(), tickets);
+        assert_eq!(hub.account_generation(), accounts + 1);
+        hub.publish(LiveEvent::Change(Change {
+            ticket: Some(t()),
+            ..Change::default()
+        }));
+        assert_eq!(hub.generation(), tickets + 1);
+        assert_eq!(hub.account_generation(), accounts + 1);
+        // Missed notifications may have named any account.
+        hub.publish(LiveEvent::Resync);
+        assert_eq!(hub.account_generation(), accounts + 2);
     }
 }

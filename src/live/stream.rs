@@ -189,7 +189,7 @@ mod tests {
                 compound_id: 3,
                 resident_id: 4,
             }),
-            notice_for: vec![],
+            ..Change::default()
         })
     }
 
@@ -280,6 +280,7 @@ mod tests {
                     resident_id,
                 }),
                 notice_for,
+                ..Change::default()
             })
         };
         let mut b = Batch::default();

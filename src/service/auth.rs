@@ -309,6 +309,8 @@ pub fn bump_token_generation(conn: &mut DbConn, user_id: i64) -> AppResult<()> {
     diesel::update(users::table.find(user_id))
         .set(users::token_generation.eq(users::token_generation + 1))
         .execute(conn)?;
+    // Every instance forgets what it kept of the account (`auth::Accounts`).
+    crate::live::account_changed(user_id);
     Ok(())
 }
 

@@ -465,6 +465,7 @@ pub fn erase(
             users::updated_at.eq(now),
         ))
         .execute(conn)?;
+    crate::live::account_changed(user_id);
     audit(conn, by, action, Some(user_id), None, None, now)?;
     tracing::info!(user_id, tickets = ticket_ids.len(), action = %action, "personal data erased");
     Ok(Erased {

@@ -296,6 +296,8 @@ pub fn update_hashed(
     diesel::update(users::table.find(id))
         .set(users::updated_at.eq(now))
         .execute(conn)?;
+    // Name, unit or access changed: every instance forgets what it kept of the account.
+    crate::live::account_changed(id);
     find(conn, id)?.ok_or(AppError::NotFound)
 }
 

@@ -314,3 +314,48 @@ async fn the_refresh_cookie_is_secure_when_served_over_https(app: TestApp) {
     assert!(attrs.iter().any(|a| a == "Secure"), "{attrs:?}");
     assert!(attrs.iter().any(|a| a == "HttpOnly"), "{attrs:?}");
 }
+
+/// Each instance keeps a signed-in user's account for a moment (no database read per request);
+/// a logout on one instance must end that on the others through the database's change
+/// notifications, not by the account simply growing old (`KEEP_ACCOUNT`).
+#[actix_web::test]
+async fn a_logout_stops_the_access_token_on_another_instance() {
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let second = app.spawn_second().await;
+    let v = app.login_resident_full("13700000023").await;
+    let token = access(&v);
+    let me_on_second = || {
+        app.client
+            .get(format!("{}/api/v1/me", second.base))
+            .bearer_auth(&token)
+            .send()
+    };
+    // The second instance now keeps the account.
+    assert_eq!(me_on_second().await.expect("me").status(), StatusCode::OK);
+    let kept_at = std::time::Instant::now();
+    let (s, _) = app
+        .post(
+            "/api/v1/auth/logout",
+            None,
+            json!({"refresh_token": v["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // Well before the kept account would grow old (it was read before `kept_at`).
+    let soon = huying::auth::extractor::KEEP_ACCOUNT / 2;
+    loop {
+        let s = me_on_second().await.expect("me").status();
+        if s == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            kept_at.elapsed() < soon,
+            "the other instance kept using the account after the logout"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(kept_at.elapsed() < soon);
+}

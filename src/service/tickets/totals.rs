@@ -42,11 +42,19 @@ impl Weigh for i64 {
 pub struct KeptPage {
     pub page: Page,
     pub lookups: Lookups,
+    /// Each row's view as JSON up to its clock fields (`TicketView::kept_json`), for the role
+    /// the page key names; `None` if a view could not be split there.
+    pub json: Option<Vec<Vec<u8>>>,
 }
 
 impl Weigh for Arc<KeptPage> {
     fn weight(&self) -> usize {
-        self.page.weight() + self.lookups.weight()
+        self.page.weight()
+            + self.lookups.weight()
+            + self
+                .json
+                .as_ref()
+                .map_or(0, |j| j.iter().map(Vec::len).sum::<usize>())
     }
 }
 

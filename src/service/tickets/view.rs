@@ -87,18 +87,8 @@ pub struct TicketView {
     pub ack_due_at: Option<DateTime<Utc>>,
     /// Settle deadline at the current level.
     pub resolve_due_at: Option<DateTime<Utc>>,
-    /// Seconds left on the running clock (negative once breached); null when no clock runs.
-    pub due_in_seconds: Option<i64>,
-    /// Seconds until the ticket counts as 即将超时 — its clock's warning point in working time,
-    /// the rule of `GET /tickets?due_soon=true` (0 or less: it does now); null when no answer or
-    /// settle clock runs.
-    pub due_soon_in_seconds: Option<i64>,
-    /// Past the running deadline now, or marked overdue at the street level.
-    pub overdue: bool,
     /// 等待居民补充: the settle clock is paused until the resident adds information.
     pub waiting_on_resident: bool,
-    /// What the caller may do now.
-    pub allowed_actions: Vec<Action>,
     /// Optimistic-concurrency version; changes with every action.
     pub version: i32,
     /// How the call came in (`app`: the resident's own).
@@ -127,6 +117,103 @@ pub struct TicketView {
     /// Resolved tickets only: when the ticket completes by itself unless the resident confirms
     /// or disputes it first (`resolved_at` + `sla.auto_close_days`); null in every other status.
     pub auto_close_at: Option<DateTime<Utc>>,
+    // The fields below are [`Clock`]'s and stay last, in its order: a kept page writes each
+    // view's JSON up to here once and only these on every request (`kept_json`).
+    /// Seconds left on the running clock (negative once breached); null when no clock runs.
+    pub due_in_seconds: Option<i64>,
+    /// Seconds until the ticket counts as 即将超时 — its clock's warning point in working time,
+    /// the rule of `GET /tickets?due_soon=true` (0 or less: it does now); null when no answer or
+    /// settle clock runs.
+    pub due_soon_in_seconds: Option<i64>,
+    /// Past the running deadline now, or marked overdue at the street level.
+    pub overdue: bool,
+    /// What the caller may do now.
+    pub allowed_actions: Vec<Action>,
+}
+
+/// What a ticket's view derives from the time of the request and from the caller beyond their
+/// role: the last fields of [`TicketView`], in the same order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Clock {
+    pub due_in_seconds: Option<i64>,
+    pub due_soon_in_seconds: Option<i64>,
+    pub overdue: bool,
+    pub allowed_actions: Vec<Action>,
+}
+
+impl Clock {
+    /// The clock fields of `t`'s view for `user` at `now`.
+    pub fn of(user: &AuthUser, t: &TicketRow, now: DateTime<Utc>) -> Clock {
+        let f = t.to_domain().facts();
+        let running = match f.status {
+            Status::Open => t.ack_due_at,
+            Status::Acknowledged => t.resolve_due_at,
+            Status::DeclineReview => t.decide_due_at,
+            _ => None,
+        };
+        let due_in_seconds = running
+            .filter(|_| t.paused_at.is_none())
+            .map(|d| (utc(d) - now).num_seconds());
+        // `schedule()` keeps the warning point in `next_check_at` until the warning is sent.
+        let warned = match f.status {
+            Status::Open => t.ack_warned,
+            Status::Acknowledged => t.resolve_warned,
+            _ => false,
+        };
+        let due_soon_in_seconds = match f.status {
+            Status::Open | Status::Acknowledged if due_in_seconds.is_some() => {
+                if warned {
+                    Some(0)
+                } else {
+                    t.next_check_at.map(|c| (utc(c) - now).num_seconds())
+                }
+            }
+            _ => None,
+        };
+        Clock {
+            due_in_seconds,
+            due_soon_in_seconds,
+            overdue: t.overdue || (t.due_at != no_deadline() && utc(t.due_at) < now),
+            allowed_actions: ticket::allowed_actions(&f, relation_of(user, t), now),
+        }
+    }
+}
+
+impl TicketView {
+    fn clock(&self) -> Clock {
+        Clock {
+            due_in_seconds: self.due_in_seconds,
+            due_soon_in_seconds: self.due_soon_in_seconds,
+            overdue: self.overdue,
+            allowed_actions: self.allowed_actions.clone(),
+        }
+    }
+
+    /// This view's JSON up to its clock fields, with the comma before them: the part that stays
+    /// the same for every caller of the same role until the ticket changes. `None` should the
+    /// JSON not end with the clock fields (a field added after them), so the caller writes the
+    /// whole view instead.
+    pub fn kept_json(&self) -> Option<Vec<u8>> {
+        let mut full = serde_json::to_vec(self).ok()?;
+        let clock = serde_json::to_vec(&self.clock()).ok()?;
+        // `full` is `{…,` followed by `clock` without its opening brace.
+        let comma = full.len().checked_sub(clock.len())?;
+        if full.get(comma) != Some(&b',') || full.get(comma + 1..)? != clock.get(1..)? {
+            return None;
+        }
+        full.truncate(comma + 1);
+        Some(full)
+    }
+}
+
+/// Appends a view to `out` from its [`TicketView::kept_json`] and its clock now.
+pub fn write_kept_view(out: &mut Vec<u8>, kept: &[u8], clock: &Clock) -> serde_json::Result<()> {
+    out.extend_from_slice(kept);
+    let start = out.len();
+    serde_json::to_writer(&mut *out, clock)?;
+    // Drop the clock's own opening brace: its fields continue the kept part.
+    out.remove(start);
+    Ok(())
 }
 
 /// An extension request waiting for the level above.
@@ -289,32 +376,7 @@ pub fn build(
     rows.iter()
         .map(|t| {
             let f = t.to_domain().facts();
-            let relation = relation_of(user, t);
-            let running = match f.status {
-                Status::Open => t.ack_due_at,
-                Status::Acknowledged => t.resolve_due_at,
-                Status::DeclineReview => t.decide_due_at,
-                _ => None,
-            };
-            let due_in_seconds = running
-                .filter(|_| t.paused_at.is_none())
-                .map(|d| (utc(d) - now).num_seconds());
-            // `schedule()` keeps the warning point in `next_check_at` until the warning is sent.
-            let warned = match f.status {
-                Status::Open => t.ack_warned,
-                Status::Acknowledged => t.resolve_warned,
-                _ => false,
-            };
-            let due_soon_in_seconds = match f.status {
-                Status::Open | Status::Acknowledged if due_in_seconds.is_some() => {
-                    if warned {
-                        Some(0)
-                    } else {
-                        t.next_check_at.map(|c| (utc(c) - now).num_seconds())
-                    }
-                }
-                _ => None,
-            };
+            let clock = Clock::of(user, t, now);
             let is_staff = user.role != Role::Resident;
             let (cat_code, cat_name) = cats.get(&t.category_id).cloned().unwrap_or_default();
             TicketView {
@@ -380,11 +442,7 @@ pub fn build(
                 closed_at: t.closed_at.map(utc),
                 ack_due_at: t.ack_due_at.map(utc),
                 resolve_due_at: t.resolve_due_at.map(utc),
-                due_in_seconds,
-                due_soon_in_seconds,
-                overdue: t.overdue || (t.due_at != no_deadline() && utc(t.due_at) < now),
                 waiting_on_resident: t.paused_at.is_some(),
-                allowed_actions: ticket::allowed_actions(&f, relation, now),
                 version: t.version,
                 source: t.source,
                 entered_by_level: t
@@ -417,6 +475,10 @@ pub fn build(
                     .resolved_at
                     .filter(|_| f.status == Status::Resolved)
                     .map(|r| utc(r) + auto_close_after),
+                due_in_seconds: clock.due_in_seconds,
+                due_soon_in_seconds: clock.due_soon_in_seconds,
+                overdue: clock.overdue,
+                allowed_actions: clock.allowed_actions,
             }
         })
         .collect()
