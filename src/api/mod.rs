@@ -36,7 +36,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// Routes under `/api/v1`. Where two routes of one method could match the same URL, the one
 /// registered first wins: `tickets::configure` orders its own.
 fn configure_v1(cfg: &mut ServiceConfig) {
-    cfg.configure(notifications::configure)
+    // The ticket routes first: actix tries the routes in order, matching each pattern with
+    // parameters by a regular expression, and the queue and the ticket pages are the most asked.
+    cfg.configure(tickets::configure)
+        .configure(notifications::configure)
         .configure(auth::configure)
         .configure(me::configure)
         .configure(meta::configure)
@@ -49,8 +52,7 @@ fn configure_v1(cfg: &mut ServiceConfig) {
         .configure(stats::configure)
         .configure(reports::configure)
         .configure(callbacks::configure)
-        .configure(stream::configure)
-        .configure(tickets::configure);
+        .configure(stream::configure);
 }
 
 /// The extractor configs that turn actix's plain-text 400s into our JSON errors.

@@ -18,6 +18,7 @@ use crate::db::models::UserRow;
 use crate::db::schema::users;
 use crate::domain::role::Role;
 use crate::error::AppError;
+use crate::service::tickets::totals::fresh_enough;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
@@ -38,9 +39,10 @@ impl AuthUser {
     }
 }
 
-/// The longest an account read is used. Every change through the service is announced and
-/// ends it at once; this bounds a change nobody announced (another process writing the SQLite
-/// file, a missed notification) to a couple of seconds.
+/// The longest an account read is used (plus `totals::REFRESH_GRACE` while one request reads
+/// it again). Every change through the service is announced and ends it at once; this bounds a
+/// change nobody announced (another process writing the SQLite file, a missed notification) to
+/// a couple of seconds.
 pub const KEEP_ACCOUNT: Duration = Duration::from_secs(2);
 /// More accounts than this and the shelf is emptied (one entry is ~100 bytes).
 const MAX_ACCOUNTS: usize = 20_000;
@@ -96,16 +98,27 @@ impl Account {
 /// signed-in user's requests check their token without a database read while no account changed.
 #[derive(Debug, Default)]
 pub struct Accounts {
-    kept: Mutex<HashMap<i64, (u64, Instant, Account)>>,
+    kept: Mutex<HashMap<i64, KeptAccount>>,
+}
+
+#[derive(Debug)]
+struct KeptAccount {
+    generation: u64,
+    at: Instant,
+    refreshing: Option<Instant>,
+    account: Account,
 }
 
 impl Accounts {
-    /// The account `id` if it was read at `generation` less than [`KEEP_ACCOUNT`] ago.
+    /// The account `id` if it was read at `generation` less than [`KEEP_ACCOUNT`] ago (or a
+    /// moment more while another request reads it again: `totals::fresh_enough`).
     pub fn get(&self, id: i64, generation: u64) -> Option<Account> {
-        let kept = self.kept.lock().ok()?;
-        kept.get(&id)
-            .filter(|(g, at, _)| *g == generation && at.elapsed() < KEEP_ACCOUNT)
-            .map(|(_, _, a)| a.clone())
+        let mut kept = self.kept.lock().ok()?;
+        let k = kept.get_mut(&id)?;
+        if k.generation != generation || !fresh_enough(k.at, KEEP_ACCOUNT, &mut k.refreshing) {
+            return None;
+        }
+        Some(k.account.clone())
     }
 
     /// Keeps `account`, read at `generation` (read before the row).
@@ -114,12 +127,18 @@ impl Accounts {
             return;
         };
         if kept.len() >= MAX_ACCOUNTS {
-            kept.retain(|_, (g, at, _)| *g == generation && at.elapsed() < KEEP_ACCOUNT);
+            kept.retain(|_, k| k.generation == generation && k.at.elapsed() < KEEP_ACCOUNT);
             if kept.len() >= MAX_ACCOUNTS {
                 kept.clear();
             }
         }
-        kept.insert(account.id, (generation, Instant::now(), account));
+        let k = KeptAccount {
+            generation,
+            at: Instant::now(),
+            refreshing: None,
+            account,
+        };
+        kept.insert(k.account.id, k);
     }
 }
 

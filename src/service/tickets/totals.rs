@@ -89,6 +89,28 @@ struct Kept<V> {
     at: Instant,
     weight: usize,
     value: V,
+    /// When one caller set out to read the value again after it grew old (see [`Keeper::get`]).
+    refreshing: Option<Instant>,
+}
+
+/// How long the other callers keep using a value that grew old while one caller reads it again.
+pub const REFRESH_GRACE: Duration = Duration::from_millis(500);
+
+/// Whether the value read at `at` is still used: young enough; or grown old with nothing
+/// announced, while another caller reads it again (since less than [`REFRESH_GRACE`]). A caller
+/// told no marks the refresh as under way (`refreshing`) when it is the first.
+pub fn fresh_enough(at: Instant, keep: Duration, refreshing: &mut Option<Instant>) -> bool {
+    let age = at.elapsed();
+    if age < keep {
+        return true;
+    }
+    // Every caller reading a popular page or account again at once, each at the cost of a
+    // miss, made the slowest requests of a busy queue several times slower than the rest.
+    if age < keep + REFRESH_GRACE && refreshing.is_some_and(|r| r.elapsed() < REFRESH_GRACE) {
+        return true;
+    }
+    *refreshing = Some(Instant::now());
+    false
 }
 
 #[derive(Debug)]
@@ -138,14 +160,15 @@ impl<V: Clone + Weigh> Keeper<V> {
         }
     }
 
-    /// The value kept under `key` if nothing changed since (`generation` is the hub's now).
+    /// The value kept under `key` if nothing changed since (`generation` is the hub's now) and
+    /// it is fresh enough ([`fresh_enough`]).
     pub fn get(&self, key: &str, generation: u64) -> Option<V> {
-        let shelf = self.shelf.lock().ok()?;
-        shelf
-            .kept
-            .get(key)
-            .filter(|k| k.generation == generation && k.at.elapsed() < self.keep)
-            .map(|k| k.value.clone())
+        let mut shelf = self.shelf.lock().ok()?;
+        let k = shelf.kept.get_mut(key)?;
+        if k.generation != generation || !fresh_enough(k.at, self.keep, &mut k.refreshing) {
+            return None;
+        }
+        Some(k.value.clone())
     }
 
     /// Keeps `value`, read at `generation` (read before the value).
@@ -174,6 +197,7 @@ impl<V: Clone + Weigh> Keeper<V> {
             at: Instant::now(),
             weight,
             value,
+            refreshing: None,
         };
         shelf.used += weight;
         if let Some(old) = shelf.kept.insert(key, new) {
@@ -227,6 +251,32 @@ mod tests {
             org_unit_id: Some(unit),
             display_name: "社区书记".into(),
         }
+    }
+
+    #[test]
+    fn one_caller_reads_an_old_value_again_while_the_others_keep_it() {
+        let keep = Duration::from_millis(100);
+        let mut refreshing = None;
+        let young = Instant::now();
+        assert!(fresh_enough(young, keep, &mut refreshing));
+        assert_eq!(refreshing, None);
+        let Some(old) = Instant::now().checked_sub(keep + Duration::from_millis(1)) else {
+            return;
+        };
+        assert!(
+            !fresh_enough(old, keep, &mut refreshing),
+            "the first reads again"
+        );
+        assert!(refreshing.is_some());
+        assert!(
+            fresh_enough(old, keep, &mut refreshing),
+            "the others keep it"
+        );
+        // Past the grace nobody uses it: the bound on an unannounced change holds.
+        let Some(older) = Instant::now().checked_sub(keep + REFRESH_GRACE) else {
+            return;
+        };
+        assert!(!fresh_enough(older, keep, &mut refreshing));
     }
 
     #[test]
