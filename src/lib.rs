@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod kept;
 pub mod limits;
 pub mod live;
 pub mod metrics;

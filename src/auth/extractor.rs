@@ -4,11 +4,9 @@
 //! access tokens at once on this instance and, through the database's change notifications,
 //! on the others within moments.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{web, FromRequest, HttpRequest};
 use diesel::prelude::*;
@@ -18,7 +16,7 @@ use crate::db::models::UserRow;
 use crate::db::schema::users;
 use crate::domain::role::Role;
 use crate::error::AppError;
-use crate::service::tickets::totals::fresh_enough;
+use crate::kept::{Keeper, Weigh};
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
@@ -39,12 +37,13 @@ impl AuthUser {
     }
 }
 
-/// The longest an account read is used (plus `totals::REFRESH_GRACE` while one request reads
+/// The longest an account read is used (plus `kept::REFRESH_GRACE` while one request reads
 /// it again). Every change through the service is announced and ends it at once; this bounds a
 /// change nobody announced (another process writing the SQLite file, a missed notification) to
 /// a couple of seconds.
 pub const KEEP_ACCOUNT: Duration = Duration::from_secs(2);
-/// More accounts than this and the shelf is emptied (one entry is ~100 bytes).
+/// More accounts than this and those read before the last account change are dropped (one
+/// entry is ~100 bytes).
 const MAX_ACCOUNTS: usize = 20_000;
 
 /// What the check of a token needs of a user's row.
@@ -94,51 +93,20 @@ impl Account {
     }
 }
 
-/// Accounts read at an account generation of the live hub (`Hub::account_generation`): a
-/// signed-in user's requests check their token without a database read while no account changed.
-#[derive(Debug, Default)]
-pub struct Accounts {
-    kept: Mutex<HashMap<i64, KeptAccount>>,
-}
-
-#[derive(Debug)]
-struct KeptAccount {
-    generation: u64,
-    at: Instant,
-    refreshing: Option<Instant>,
-    account: Account,
-}
-
-impl Accounts {
-    /// The account `id` if it was read at `generation` less than [`KEEP_ACCOUNT`] ago (or a
-    /// moment more while another request reads it again: `totals::fresh_enough`).
-    pub fn get(&self, id: i64, generation: u64) -> Option<Account> {
-        let mut kept = self.kept.lock().ok()?;
-        let k = kept.get_mut(&id)?;
-        if k.generation != generation || !fresh_enough(k.at, KEEP_ACCOUNT, &mut k.refreshing) {
-            return None;
-        }
-        Some(k.account.clone())
+impl Weigh for Account {
+    fn weight(&self) -> usize {
+        1
     }
+}
 
-    /// Keeps `account`, read at `generation` (read before the row).
-    pub fn put(&self, generation: u64, account: Account) {
-        let Ok(mut kept) = self.kept.lock() else {
-            return;
-        };
-        if kept.len() >= MAX_ACCOUNTS {
-            kept.retain(|_, k| k.generation == generation && k.at.elapsed() < KEEP_ACCOUNT);
-            if kept.len() >= MAX_ACCOUNTS {
-                kept.clear();
-            }
-        }
-        let k = KeptAccount {
-            generation,
-            at: Instant::now(),
-            refreshing: None,
-            account,
-        };
-        kept.insert(k.account.id, k);
+/// Accounts read at an account generation of the live hub (`Hub::account_generation`): a
+/// signed-in user's requests check their token without a database read while no account
+/// changed, for at most [`KEEP_ACCOUNT`], at most [`MAX_ACCOUNTS`] of them.
+pub type Accounts = Keeper<i64, Account>;
+
+impl Default for Accounts {
+    fn default() -> Accounts {
+        Keeper::new(KEEP_ACCOUNT, MAX_ACCOUNTS)
     }
 }
 
@@ -174,7 +142,7 @@ impl FromRequest for AuthUser {
                 .map_err(|_| AppError::Unauthorized("invalid_token"))?;
             // Read before the row: a change committed meanwhile makes it unfit to keep.
             let generation = state.live.account_generation();
-            if let Some(account) = state.accounts.get(id, generation) {
+            if let Some(account) = state.accounts.get(&id, generation) {
                 return account.admit(&claims);
             }
             let row: Option<UserRow> = state
@@ -188,7 +156,7 @@ impl FromRequest for AuthUser {
                 })
                 .await?;
             let account = Account::from(row.ok_or(AppError::Unauthorized("invalid_token"))?);
-            state.accounts.put(generation, account.clone());
+            state.accounts.put(id, generation, account.clone());
             account.admit(&claims)
         })
     }
@@ -212,11 +180,11 @@ mod tests {
     #[test]
     fn an_account_is_kept_until_any_account_changes() {
         let a = Accounts::default();
-        assert_eq!(a.get(7, 1), None);
-        a.put(1, account(4));
-        assert_eq!(a.get(7, 1), Some(account(4)));
-        assert_eq!(a.get(8, 1), None);
-        assert_eq!(a.get(7, 2), None, "an account changed since");
+        assert_eq!(a.get(&7, 1), None);
+        a.put(7, 1, account(4));
+        assert_eq!(a.get(&7, 1), Some(account(4)));
+        assert_eq!(a.get(&8, 1), None);
+        assert_eq!(a.get(&7, 2), None, "an account changed since");
     }
 
     #[test]

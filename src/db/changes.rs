@@ -107,11 +107,8 @@ pub(super) fn after_commit(conn: &DbConn) {
         } else {
             // What this instance reads next must not predate its own commit, which the
             // LISTEN connection reports only a moment later.
-            if pending.iter().any(|c| c.ticket.is_some()) {
-                hub.changed();
-            }
-            if pending.iter().any(Change::touches_accounts) {
-                hub.accounts_changed();
+            for c in &pending {
+                hub.committed(c);
             }
         }
     });

@@ -142,7 +142,7 @@ impl Hub {
     }
 
     /// An account changed (committed by this instance, announced or not yet).
-    pub fn accounts_changed(&self) {
+    fn accounts_changed(&self) {
         self.accounts.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -152,23 +152,32 @@ impl Hub {
     }
 
     /// A ticket changed (committed by this instance, announced or not yet).
-    pub fn changed(&self) {
+    fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn publish(&self, event: LiveEvent) {
-        if matches!(&event, LiveEvent::Change(c) if c.ticket.is_some())
-            || matches!(event, LiveEvent::Resync)
-        {
-            self.changed();
-        }
-        if matches!(&event, LiveEvent::Change(c) if c.touches_accounts())
-            || matches!(event, LiveEvent::Resync)
-        {
-            self.accounts_changed();
+        match &event {
+            LiveEvent::Change(c) => self.committed(c),
+            // Missed notifications may have named any ticket or account.
+            LiveEvent::Resync => {
+                self.changed();
+                self.accounts_changed();
+            }
+            LiveEvent::Closing => {}
         }
         // No subscriber is not an error: nobody is watching right now.
         let _ = self.tx.send(Arc::new(event));
+    }
+
+    /// `c` committed: what was read before it may be out of date.
+    pub fn committed(&self, c: &Change) {
+        if c.ticket.is_some() {
+            self.changed();
+        }
+        if c.touches_accounts() {
+            self.accounts_changed();
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {

@@ -20,6 +20,18 @@ async fn me_status(app: &TestApp, token: &str) -> StatusCode {
     app.get("/api/v1/me", Some(token)).await.0
 }
 
+/// Signs out the session of the sign-in answer `v` (its refresh token).
+async fn logout(app: &TestApp, v: &Value) {
+    let (s, _) = app
+        .post(
+            "/api/v1/auth/logout",
+            None,
+            json!({"refresh_token": v["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+}
+
 fn access(v: &Value) -> String {
     v["access_token"]
         .as_str()
@@ -31,14 +43,7 @@ async fn logout_stops_the_access_token_at_once(app: TestApp) {
     let v = app.login_resident_full("13700000020").await;
     let token = access(&v);
     assert_eq!(me_status(&app, &token).await, StatusCode::OK);
-    let (s, _) = app
-        .post(
-            "/api/v1/auth/logout",
-            None,
-            json!({"refresh_token": v["refresh_token"]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
+    logout(&app, &v).await;
     // Not 15 minutes later: now.
     let (s, body) = app.get("/api/v1/me", Some(&token)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -335,14 +340,7 @@ async fn a_logout_stops_the_access_token_on_another_instance() {
     // The second instance now keeps the account.
     assert_eq!(me_on_second().await.expect("me").status(), StatusCode::OK);
     let kept_at = std::time::Instant::now();
-    let (s, _) = app
-        .post(
-            "/api/v1/auth/logout",
-            None,
-            json!({"refresh_token": v["refresh_token"]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
+    logout(&app, &v).await;
     // Well before the kept account would grow old (it was read before `kept_at`).
     let soon = huying::auth::extractor::KEEP_ACCOUNT / 2;
     loop {

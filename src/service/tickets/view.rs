@@ -144,7 +144,16 @@ pub struct Clock {
 impl Clock {
     /// The clock fields of `t`'s view for `user` at `now`.
     pub fn of(user: &AuthUser, t: &TicketRow, now: DateTime<Utc>) -> Clock {
-        let f = t.to_domain().facts();
+        Clock::with_facts(user, t, &t.to_domain().facts(), now)
+    }
+
+    /// [`Clock::of`] with the ticket's rule facts already at hand.
+    fn with_facts(
+        user: &AuthUser,
+        t: &TicketRow,
+        f: &ticket::RuleFacts,
+        now: DateTime<Utc>,
+    ) -> Clock {
         let running = match f.status {
             Status::Open => t.ack_due_at,
             Status::Acknowledged => t.resolve_due_at,
@@ -174,7 +183,7 @@ impl Clock {
             due_in_seconds,
             due_soon_in_seconds,
             overdue: t.overdue || (t.due_at != no_deadline() && utc(t.due_at) < now),
-            allowed_actions: ticket::allowed_actions(&f, relation_of(user, t), now),
+            allowed_actions: ticket::allowed_actions(f, relation_of(user, t), now),
         }
     }
 }
@@ -376,7 +385,7 @@ pub fn build(
     rows.iter()
         .map(|t| {
             let f = t.to_domain().facts();
-            let clock = Clock::of(user, t, now);
+            let clock = Clock::with_facts(user, t, &f, now);
             let is_staff = user.role != Role::Resident;
             let (cat_code, cat_name) = cats.get(&t.category_id).cloned().unwrap_or_default();
             TicketView {
